@@ -1,0 +1,54 @@
+# The two commands of the README: `make run` and `make test`.
+PYTHON ?= python3
+HOST ?= 127.0.0.1
+PORT ?= 8000
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test lint format clean bench searchbench
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@ $(VENV)/.installed-run
+
+## Install, migrate and serve on http://$(HOST):$(PORT) (SQLite, in-memory layer, demo endpoint).
+run: $(VENV)/.installed-run
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput -v 0
+	@echo "Playground on http://$(HOST):$(PORT)/"
+	$(BIN)/daphne -b $(HOST) -p $(PORT) playground.asgi:application
+
+## Install and run the whole suite (browser tests skip loudly without /usr/bin/chromium).
+test: $(VENV)/.installed-test
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## The relay benchmark (~3 min; BENCH_ARGS=--quick for a ~20 s smoke run). It runs on a
+## throwaway database and prints a table; see README "Benchmark".
+bench: $(VENV)/.installed-test
+	$(BIN)/python manage.py relaybench $(BENCH_ARGS)
+
+## The history search benchmark: seeds 10,000 conversations into a throwaway database
+## (SQLite, or a new database on the server DATABASE_URL names) and prints median/p95 per
+## query (~1 min). SEARCHBENCH_ARGS="--conversations 1000 --scan" to vary it.
+searchbench: $(VENV)/.installed-run
+	$(BIN)/python manage.py searchbench $(SEARCHBENCH_ARGS)
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python manage.py makemigrations --check --dry-run
+
+format: $(VENV)/.installed-test
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache
