@@ -1,0 +1,374 @@
+"""Side-by-side comparison: lanes, sweeps, repeats, per-turn summaries, diffs, blind
+votes. A plain chat is a conversation with one lane; everything here also works then."""
+
+from __future__ import annotations
+
+import difflib
+import re
+import statistics
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Max
+
+from chat.models import Conversation, EndpointProfile, Lane, Message, Vote
+from chat.params import BY_NAME, clean_value
+
+MAX_LANES = 6
+LABELS = "ABCDEF"
+SWEEPABLE = ("temperature", "top_p", "presence_penalty", "frequency_penalty", "max_tokens", "seed")
+
+
+class CompareError(ValueError):
+    pass
+
+
+def label(position: int) -> str:
+    return LABELS[position] if position < len(LABELS) else str(position + 1)
+
+
+def _clone(lane: Lane, position: int, **changes: Any) -> Lane:
+    return Lane(
+        conversation_id=lane.conversation_id,
+        position=position,
+        profile_id=changes.get("profile_id", lane.profile_id),
+        model=changes.get("model", lane.model),
+        params=changes.get("params", dict(lane.params)),
+        system_prompt=lane.system_prompt,
+        tools=lane.tools,
+    )
+
+
+def lane_add(*, conversation: Conversation, source: Lane | None = None) -> Lane:
+    lanes = list(conversation.lanes.all())
+    if len(lanes) >= MAX_LANES:
+        raise CompareError(f"A comparison has at most {MAX_LANES} lanes.")
+    source = source or lanes[-1]
+    lane = _clone(source, max(lane.position for lane in lanes) + 1)
+    lane.save()
+    return lane
+
+
+def lane_remove(*, lane: Lane) -> None:
+    conversation = lane.conversation
+    with transaction.atomic():
+        if conversation.lanes.count() <= 1:
+            raise CompareError("A conversation keeps at least one lane.")
+        if lane.messages.filter(status=Message.Status.STREAMING).exists():
+            raise CompareError("Stop the lane's answer before removing it.")
+        lane.delete()  # its answers go with it; the shared turns stay
+        _renumber(conversation)
+
+
+def lane_move(*, lane: Lane, offset: int) -> None:
+    with transaction.atomic():
+        lanes = list(lane.conversation.lanes.select_for_update().order_by("position"))
+        index = next(i for i, item in enumerate(lanes) if item.pk == lane.pk)
+        target = index + offset
+        if not 0 <= target < len(lanes):
+            return
+        lanes[index], lanes[target] = lanes[target], lanes[index]
+        _renumber(lane.conversation, order=lanes)
+
+
+def _renumber(conversation: Conversation, order: list[Lane] | None = None) -> None:
+    order = order or list(conversation.lanes.order_by("position"))
+    # Two passes: positions are unique, so move everything out of the way first.
+    for offset, item in enumerate(order):
+        Lane.objects.filter(pk=item.pk).update(position=100 + offset)
+    for offset, item in enumerate(order):
+        Lane.objects.filter(pk=item.pk).update(position=offset)
+
+
+def sweep_values(name: str, raw: str) -> list[Any]:
+    if name not in SWEEPABLE:
+        raise CompareError(f"{name} cannot be swept.")
+    values = []
+    for item in re.split(r"[,\s]+", raw.strip()):
+        if item:
+            values.append(clean_value(BY_NAME[name], item))
+    if len(values) < 2:
+        raise CompareError("Give at least two values, separated by commas.")
+    return values
+
+
+def lanes_sweep(
+    *, lane: Lane, param: str | None = None, values: list[Any] | None = None,
+    models: list[str] | None = None,
+) -> list[Lane]:  # fmt: skip
+    """Lanes that differ from `lane` only in one parameter, or only in the model: the
+    lane itself takes the first value, new lanes the others."""
+    conversation = lane.conversation
+    variants: list[dict[str, Any]]
+    if models:
+        variants = [{"model": m} for m in models]
+    elif param and values:
+        variants = [{"params": {**lane.params, param: v}} for v in values]
+    else:
+        raise CompareError("Pick a parameter and values, or models.")
+    existing = conversation.lanes.count()
+    if existing - 1 + len(variants) > MAX_LANES:
+        raise CompareError(
+            f"That makes {existing - 1 + len(variants)} lanes; a comparison has at most "
+            f"{MAX_LANES}."
+        )
+    with transaction.atomic():
+        first, rest = variants[0], variants[1:]
+        for key, value in first.items():
+            setattr(lane, key, value)
+        lane.save()
+        top = conversation.lanes.aggregate(m=Max("position"))["m"]
+        created = [_clone(lane, top + 1 + i, **variant) for i, variant in enumerate(rest)]
+        Lane.objects.bulk_create(created)
+    return [lane, *created]
+
+
+def setup_of(conversation: Conversation) -> list[dict[str, Any]]:
+    """What a shareable setup carries: lanes without history or secrets."""
+    return [
+        {
+            "profile": lane.profile.name if lane.profile else "",
+            "base_url": lane.profile.base_url if lane.profile else "",
+            "model": lane.model,
+            "params": lane.params,
+            "system_prompt": lane.system_prompt,
+        }
+        for lane in conversation.lanes.select_related("profile")
+    ]
+
+
+def conversation_from_setup(*, owner: Any, setup: list[dict[str, Any]]) -> Conversation:
+    if not isinstance(setup, list) or not 1 <= len(setup) <= MAX_LANES:
+        raise CompareError(f"A setup has 1 to {MAX_LANES} lanes.")
+    profiles = list(EndpointProfile.objects.filter(owner=owner))
+    if not profiles:
+        raise CompareError("Add an endpoint first.")
+    fallback = next((p for p in profiles if p.is_demo), profiles[0])
+    with transaction.atomic():
+        conversation = Conversation.objects.create(owner=owner, title="Comparison")
+        for position, item in enumerate(setup):
+            if not isinstance(item, dict):
+                raise CompareError(f"Lane {position + 1} is not an object.")
+            profile = next(
+                (p for p in profiles if p.name == item.get("profile")),
+                next((p for p in profiles if p.base_url == item.get("base_url")), fallback),
+            )
+            params = item.get("params") or {}
+            if not isinstance(params, dict):
+                raise CompareError(f"Lane {position + 1}: params must be an object.")
+            from chat.params import check_params
+
+            cleaned, errors = check_params(params)
+            if errors:
+                raise CompareError(f"Lane {position + 1}: {next(iter(errors.values()))}")
+            prompt = item.get("system_prompt")
+            Lane.objects.create(
+                conversation=conversation,
+                position=position,
+                profile=profile,
+                model=str(item.get("model") or profile.default_model)[:200],
+                params=cleaned,
+                system_prompt=prompt if isinstance(prompt, str) else None,
+            )
+    return conversation
+
+
+# --- turns ------------------------------------------------------------------------------
+@dataclass
+class Cell:
+    lane: Lane
+    messages: list[Message]
+    attempts: list[int]
+    shown: int
+
+    @property
+    def attempt_index(self) -> int:
+        return self.attempts.index(self.shown) + 1 if self.shown in self.attempts else 1
+
+    @property
+    def prev_attempt(self) -> int | None:
+        i = self.attempt_index - 1
+        return self.attempts[i - 1] if i > 0 else None
+
+    @property
+    def next_attempt(self) -> int | None:
+        i = self.attempt_index - 1
+        return self.attempts[i + 1] if i + 1 < len(self.attempts) else None
+
+    @property
+    def label(self) -> str:
+        return label(self.lane.position)
+
+
+def turn_rows(
+    conversation: Conversation,
+    lanes: list[Lane],
+    history: list[Message],
+    votes: dict[int, Vote] | None = None,
+) -> list[dict[str, Any]]:
+    """Turns as rows: the shared user message, then one cell per lane."""
+    votes = votes or {}
+    turns: dict[int, dict[str, Any]] = {}
+    for message in history:
+        row = turns.setdefault(message.turn, {"turn": message.turn, "user": None, "all": []})
+        if message.lane_id is None:
+            row["user"] = message
+        else:
+            row["all"].append(message)
+    rows = []
+    for number in sorted(turns):
+        row = turns[number]
+        cells = []
+        for lane in lanes:
+            mine = [m for m in row["all"] if m.lane_id == lane.pk]
+            attempts = sorted({m.attempt for m in mine})
+            shown = next((m.attempt for m in mine if not m.hidden), attempts[-1] if attempts else 0)
+            cells.append(Cell(lane, [m for m in mine if m.attempt == shown], attempts, shown))
+        row["cells"] = cells
+        row["summary"] = summary(lanes, row["all"], votes.get(number)) if len(lanes) > 1 else None
+        rows.append(row)
+    return rows
+
+
+def _spread(values: list[float]) -> dict[str, Any] | None:
+    if not values:
+        return None
+    return {
+        "min": min(values),
+        "median": statistics.median(values),
+        "max": max(values),
+        "n": len(values),
+    }
+
+
+def vote_text(vote: Vote | None) -> str:
+    if vote is None:
+        return ""
+    if vote.verdict == Vote.Verdict.WINNER:
+        return f"{label(vote.winner_position or 0)} better"
+    return "tie" if vote.verdict == Vote.Verdict.TIE else "all bad"
+
+
+def summary(lanes: list[Lane], answers: list[Message], vote: Vote | None = None) -> dict[str, Any]:
+    """Per lane: latency and length across its attempts at this turn (repeats), the
+    shown answer's finish and tokens; the best value of each row marked."""
+    columns = []
+    for lane in lanes:
+        mine = [
+            m for m in answers
+            if m.lane_id == lane.pk and m.role == Message.Role.ASSISTANT
+            and m.status != Message.Status.STREAMING
+        ]  # fmt: skip
+        done = [m for m in mine if m.status == Message.Status.COMPLETE]
+        shown = next((m for m in reversed(mine) if not m.hidden), mine[-1] if mine else None)
+        metrics = [m.metrics or {} for m in done]
+        columns.append(
+            {
+                "lane": lane,
+                "label": label(lane.position),
+                "ttft": _spread([x["ttft_ms"] for x in metrics if x.get("ttft_ms") is not None]),
+                "total": _spread([x["total_ms"] for x in metrics if x.get("total_ms") is not None]),
+                "speed": _spread([x["tokens_per_s"] for x in metrics if x.get("tokens_per_s")]),
+                "estimated": any(x.get("tokens_estimated") for x in metrics),
+                "tokens": _spread(
+                    [
+                        (m.usage or {}).get("completion_tokens") or x.get("completion_tokens") or 0
+                        for m, x in zip(done, metrics, strict=True)
+                    ]
+                ),  # fmt: skip
+                "cost": _spread([x["cost"] for x in metrics if x.get("cost") is not None]),
+                "finish": shown.finish_reason if shown else "",
+                "status": shown.status if shown else "",
+            }
+        )
+    complete = all(c["status"] and c["status"] != Message.Status.STREAMING for c in columns)
+    best: dict[str, int] = {}
+    for key, prefer in (("ttft", min), ("total", min), ("speed", max), ("cost", min)):
+        candidates = [(c[key]["median"], i) for i, c in enumerate(columns) if c[key]]
+        if len(candidates) > 1:
+            best[key] = prefer(candidates)[1]
+    return {"columns": columns, "best": best, "complete": complete, "voted": vote_text(vote)}
+
+
+def word_diff(a: str, b: str) -> list[tuple[str, str]]:
+    """[(op, text)] with op in equal/delete/insert, on word boundaries."""
+    left = re.findall(r"\s+|[^\s]+", a)
+    right = re.findall(r"\s+|[^\s]+", b)
+    out: list[tuple[str, str]] = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(
+        None, left, right, autojunk=False
+    ).get_opcodes():
+        if op == "equal":
+            out.append(("equal", "".join(left[i1:i2])))
+            continue
+        if op in ("delete", "replace"):
+            out.append(("delete", "".join(left[i1:i2])))
+        if op in ("insert", "replace"):
+            out.append(("insert", "".join(right[j1:j2])))
+    return out
+
+
+# --- blind votes --------------------------------------------------------------------------
+def vote_cast(
+    *, conversation: Conversation, turn: int, verdict: str, winner: int | None = None
+) -> Vote:
+    lanes = list(conversation.lanes.select_related("profile"))
+    if len(lanes) < 2:
+        raise CompareError("Votes need at least two lanes.")
+    if verdict not in Vote.Verdict.values:
+        raise CompareError("Unknown verdict.")
+    if verdict == Vote.Verdict.WINNER and winner not in {lane.position for lane in lanes}:
+        raise CompareError("Pick one of the lanes.")
+    answers = Message.objects.filter(
+        conversation=conversation, turn=turn, role=Message.Role.ASSISTANT, hidden=False
+    )
+    if not answers.exists():
+        raise CompareError("There is nothing to vote on in that turn.")
+    if answers.filter(status=Message.Status.STREAMING).exists():
+        raise CompareError("Wait for every lane to finish before voting.")
+    snapshot = [
+        {
+            "position": lane.position,
+            "label": label(lane.position),
+            "profile": lane.profile.name if lane.profile else "",
+            "model": lane.model,
+            "params": lane.params,
+        }
+        for lane in lanes
+    ]
+    vote, _ = Vote.objects.update_or_create(
+        conversation=conversation,
+        turn=turn,
+        defaults={
+            "owner": conversation.owner,
+            "verdict": verdict,
+            "winner_position": winner if verdict == Vote.Verdict.WINNER else None,
+            "lanes": snapshot,
+        },
+    )
+    return vote
+
+
+def leaderboard(*, owner: Any) -> list[dict[str, Any]]:
+    """Per model (profile · model): wins, losses, ties and all-bad from the user's votes."""
+    table: dict[str, dict[str, Any]] = {}
+    for vote in Vote.objects.filter(owner=owner):
+        for lane in vote.lanes:
+            key = f"{lane['profile']} · {lane['model']}"
+            row = table.setdefault(
+                key, {"name": key, "votes": 0, "wins": 0, "losses": 0, "ties": 0, "bad": 0}
+            )
+            row["votes"] += 1
+            if vote.verdict == Vote.Verdict.TIE:
+                row["ties"] += 1
+            elif vote.verdict == Vote.Verdict.ALL_BAD:
+                row["bad"] += 1
+            elif lane["position"] == vote.winner_position:
+                row["wins"] += 1
+            else:
+                row["losses"] += 1
+    for row in table.values():
+        decided = row["wins"] + row["losses"] + row["ties"]
+        row["score"] = (row["wins"] + 0.5 * row["ties"]) / decided if decided else 0.0
+    return sorted(table.values(), key=lambda r: (-r["score"], -r["votes"], r["name"]))

@@ -1,0 +1,588 @@
+"""The probes of a compatibility check, one per feature, in the order of the report.
+
+How each decides its status is in its docstring; ``base`` says what the statuses mean.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from base64 import b64encode
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import jsonschema
+
+from chat.upstream import ToolCallDelta, UpstreamFailure, Usage, chat_once
+from chat.upstream import client as upstream_client
+
+from .base import (
+    DIFFERENT,
+    INCONCLUSIVE,
+    LIMIT,
+    NOT_ABOUT_THE_FEATURE,
+    SUPPORTED,
+    UNSUPPORTED,
+    Context,
+    Outcome,
+    Probe,
+    Reply,
+    chat_body,
+    choice_of,
+    describe,
+    error_evidence,
+    once,
+    parsed_json,
+    refused,
+    short,
+    stream,
+)
+
+JSON_LIMIT = 48  # room for a small JSON object
+TOOL_LIMIT = 64  # room for one or two tool calls
+BAD_MODEL = "playground-compat-probe-no-such-model"
+
+CHAT_PROMPT = "Reply with the single word: OK"
+COUNT_PROMPT = "Count from 1 to 100, separated by spaces."
+STOP_PROMPT = "Continue this list: 1, 2, 3, 4, 5"
+SEED_PROMPT = "Write one short sentence about the sea."
+JSON_PROMPT = 'Reply with a JSON object with one key "answer" holding a one-word greeting.'
+SCHEMA_PROMPT = "Give as JSON the capital city and the population of France."
+TOOL_PROMPT = "Use the get_weather tool to get the weather in Paris."
+PARALLEL_PROMPT = "Use both tools at once: get_weather for Paris and get_time for Tokyo."
+ROLE_PROMPT = "You are terse. Answer in one word."
+
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"city": {"type": "string"}, "population": {"type": "integer"}},
+    "required": ["city", "population"],
+    "additionalProperties": False,
+}
+
+
+def _tool(name: str, description: str) -> dict[str, Any]:
+    parameters = {
+        "type": "object",
+        "properties": {"city": {"type": "string"}},
+        "required": ["city"],
+    }
+    return {
+        "type": "function",
+        "function": {"name": name, "description": description, "parameters": parameters},
+    }
+
+
+WEATHER = _tool("get_weather", "The current weather in a city")
+CLOCK = _tool("get_time", "The local time in a city")
+
+
+def _png_1x1() -> bytes:
+    """A valid 1x1 red PNG."""
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(tag + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    pixels = zlib.compress(b"\x00\xff\x00\x00")
+    signature = b"\x89PNG\r\n\x1a\n"
+    return signature + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+
+
+PNG_DATA_URL = "data:image/png;base64," + b64encode(_png_1x1()).decode()
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _ok(status: str, summary: str, reply: Reply, snippet: Any = None, **facts: Any) -> Outcome:
+    shown = short(reply.text if snippet is None else snippet)
+    return Outcome(status, summary, 200, None, shown, reply.sent, facts)
+
+
+# --------------------------------------------------------------------------- basics
+
+
+async def probe_models(ctx: Context) -> Outcome:
+    """``GET /models``: OpenAI's ``{"data": [{"id"}]}`` is supported; a bare list or
+    Ollama's ``{"models": [...]}`` (both readable here) behave differently; no list, or a
+    404/405, is unsupported."""
+    sent = "GET models"
+    try:
+        # The client's own GET (timeouts, URL guard, errors): list_models() keeps only the
+        # ids, and the shape is what this probe reports.
+        response, raw = await upstream_client._fetch(ctx.endpoint, "GET", "models")
+    except UpstreamFailure as exc:
+        return refused(exc.error, sent, what="GET /models", missing_path=True)
+    text = upstream_client._decode(raw, response)
+    snippet = short(text)
+    obj, problem = parsed_json(text)
+    if problem is not None:
+        return Outcome(UNSUPPORTED, "/models answered with something that is not JSON",
+                       response.status_code, None, snippet, sent)  # fmt: skip
+    ids = upstream_client._model_ids(obj) or []
+    if isinstance(obj, dict) and isinstance(obj.get("data"), list):
+        shape, status = '{"data": [...]} (OpenAI)', SUPPORTED
+        if not all(isinstance(m, dict) and isinstance(m.get("id"), str) for m in obj["data"]):
+            shape, status = '{"data": [...]} without an "id" on every model', DIFFERENT
+    elif isinstance(obj, dict) and isinstance(obj.get("models"), list):
+        shape, status = '{"models": [...]} (Ollama)', DIFFERENT
+    elif isinstance(obj, list):
+        shape, status = "a bare list", DIFFERENT
+    else:
+        return Outcome(UNSUPPORTED, "/models answered without a model list",
+                       response.status_code, None, snippet, sent)  # fmt: skip
+    summary = f"{_plural(len(ids), 'model')}, shaped {shape}"
+    if ctx.model and ids and ctx.model not in ids:
+        summary += f"; {ctx.model} is not listed"
+    facts = {"shape": shape, "models": ids[:50], "count": len(ids)}
+    return Outcome(status, summary, response.status_code, None, snippet, sent, facts)
+
+
+async def probe_chat(ctx: Context) -> Outcome:
+    """A plain request: supported when the answer has choices[0].message.content as text,
+    a finish_reason and usage; each missing piece makes it behave differently."""
+    reply = await once(ctx, chat_body(ctx, CHAT_PROMPT))
+    if reply.error is not None:
+        return refused(reply.error, reply.sent, what="a plain chat request")
+    content = reply.message.get("content")
+    problems = []
+    if not reply.choice:
+        problems.append("no choices")
+    elif isinstance(content, list):
+        problems.append("content comes as a list of parts")
+    elif not isinstance(content, str):
+        problems.append("no text content")
+    if reply.choice and not reply.finish_reason:
+        problems.append("no finish_reason")
+    if not isinstance(reply.obj.get("usage"), dict):
+        problems.append("no usage")
+    if problems:
+        return _ok(DIFFERENT, "Answered, but " + ", ".join(problems), reply)
+    summary = f"Answered (finish_reason {reply.finish_reason}, usage included)"
+    return _ok(SUPPORTED, summary, reply)
+
+
+async def probe_stream(ctx: Context) -> Outcome:
+    """``stream: true`` without stream_options: supported when text arrives in chunks with
+    a finish_reason and ``[DONE]``; one JSON document, or no finish/[DONE], is different."""
+    result = await stream(ctx, chat_body(ctx, CHAT_PROMPT, stream=True))
+    error = result.error
+    if error is not None and not result.answered:
+        return refused(error, result.sent, what="streaming")
+    snippet = short(result.text)
+    facts = {"chunks": len(result.raw), "ttft_ms": result.ttft_ms}
+    if error is not None:
+        summary = f"The stream broke: {short(error.message, 120)}"
+        return Outcome(DIFFERENT, summary, None, error_evidence(error), snippet, result.sent,
+                       facts)  # fmt: skip
+    chunks = result.chunks()
+    if len(result.raw) == 1 and chunks and isinstance(choice_of(chunks[0]).get("message"), dict):
+        return Outcome(DIFFERENT, "Answered with one JSON document, not an event stream", 200,
+                       None, snippet, result.sent, facts)  # fmt: skip
+    problems = []
+    if not any(choice_of(c).get("finish_reason") for c in chunks):
+        problems.append("no finish_reason")
+    if not result.raw or result.raw[-1].strip() != "[DONE]":
+        problems.append("no [DONE] at the end")
+    detail = _plural(sum(1 for c in chunks if choice_of(c).get("delta")), "chunk")
+    if result.ttft_ms is not None:
+        detail += f", first token after {result.ttft_ms} ms"
+    if problems:
+        return Outcome(DIFFERENT, f"Streamed ({detail}) but " + ", ".join(problems), 200,
+                       None, snippet, result.sent, facts)  # fmt: skip
+    return Outcome(SUPPORTED, f"Streamed: {detail}, ends with [DONE]", 200, None, snippet,
+                   result.sent, facts)  # fmt: skip
+
+
+async def probe_stream_usage(ctx: Context) -> Outcome:
+    """``stream_options.include_usage``: supported when usage arrives in a final chunk
+    with empty choices (OpenAI's way); on a chunk with choices, or not at all, different;
+    a refusal is unsupported (the setting should be off)."""
+    body = chat_body(ctx, CHAT_PROMPT, stream=True, stream_options={"include_usage": True})
+    result = await stream(ctx, body)
+    if result.error is not None and not result.answered:
+        return refused(result.error, result.sent, what="stream_options")
+    usage = next((e for e in result.events if isinstance(e, Usage)), None)
+    carrier = next((c for c in result.chunks() if isinstance(c.get("usage"), dict)), None)
+    if usage is None or carrier is None:
+        return Outcome(DIFFERENT, "Accepted, but no usage was sent", 200, None,
+                       short(result.text), result.sent, {"usage": False})  # fmt: skip
+    snippet = short(carrier["usage"])
+    facts = {"usage": True}
+    if carrier.get("choices"):
+        return Outcome(DIFFERENT, "Usage arrives on a chunk that also carries choices", 200,
+                       None, snippet, result.sent, facts)  # fmt: skip
+    return Outcome(SUPPORTED, "Usage arrives in a final chunk with no choices", 200, None,
+                   snippet, result.sent, facts)  # fmt: skip
+
+
+def _limit_probe(name: str) -> Callable[[Context], Awaitable[Outcome]]:
+    async def probe(ctx: Context) -> Outcome:
+        """``max_tokens`` / ``max_completion_tokens`` = 16 on a long answer: honoured
+        (finish_reason length, or at most 16 tokens) is supported; more tokens than the
+        limit is different (ignored); a refusal is unsupported."""
+        body = {"model": ctx.model, "messages": [{"role": "user", "content": COUNT_PROMPT}]}
+        body[name] = LIMIT
+        reply = await once(ctx, body)
+        if reply.error is not None:
+            return refused(reply.error, reply.sent, what=name)
+        tokens, reason = reply.completion_tokens, reply.finish_reason
+        facts = {"completion_tokens": tokens, "finish_reason": reason}
+        if tokens is not None and tokens > LIMIT:
+            summary = f"Accepted but ignored: {tokens} tokens for a limit of {LIMIT}"
+            return _ok(DIFFERENT, summary, reply, **facts)
+        if reason == "length" or tokens is not None:
+            shown = _plural(tokens, "token") if tokens is not None else "no usage"
+            return _ok(SUPPORTED, f"Honoured: finish_reason {reason}, {shown}", reply, **facts)
+        words = len(reply.text.split())
+        if words > LIMIT * 2:
+            return _ok(DIFFERENT, f"Accepted but apparently ignored: {words} words", reply)
+        summary = f"Accepted (finish_reason {reason}; no usage to count tokens)"
+        return _ok(SUPPORTED, summary, reply, **facts)
+
+    return probe
+
+
+async def probe_stop(ctx: Context) -> Outcome:
+    """``stop: [","]`` on a prompt whose answer has commas: no comma in the text is
+    supported; a comma is different (ignored); no comma but cut by the limit: can't tell."""
+    reply = await once(ctx, chat_body(ctx, STOP_PROMPT, stop=[","]))
+    if reply.error is not None:
+        return refused(reply.error, reply.sent, what="stop")
+    if "," in reply.text:
+        return _ok(DIFFERENT, 'The stop sequence "," is in the answer: stop was ignored', reply)
+    if reply.finish_reason == "length":
+        return _ok(INCONCLUSIVE, "The answer hit the token limit before any comma", reply)
+    return _ok(SUPPORTED, f'Stopped before "," (finish_reason {reply.finish_reason})', reply)
+
+
+async def probe_n(ctx: Context) -> Outcome:
+    """``n: 2``: two choices is supported, any other count different."""
+    reply = await once(ctx, chat_body(ctx, SEED_PROMPT, n=2))
+    if reply.error is not None:
+        return refused(reply.error, reply.sent, what="n=2")
+    choices = reply.obj.get("choices")
+    count = len(choices) if isinstance(choices, list) else 0
+    if count == 2:
+        return _ok(SUPPORTED, "Two choices for n=2", reply)
+    return _ok(DIFFERENT, f"{_plural(count, 'choice')} for n=2", reply, choices=count)
+
+
+async def probe_seed(ctx: Context) -> Outcome:
+    """The same seed twice, then other seeds: the same text twice is supported (noted
+    when other seeds give it too); two different texts for one seed is different."""
+    texts = []
+    sent = ""
+    # The same seed twice, then other seeds until one answers differently (short answers
+    # often start alike, so one other seed is not always enough to tell).
+    for seed in (4242, 4242, 4243, 4244):
+        reply = await once(ctx, chat_body(ctx, SEED_PROMPT, seed=seed))
+        sent = sent or reply.sent
+        if reply.error is not None:
+            return refused(reply.error, reply.sent, what="seed")
+        texts.append(reply.text)
+        if len(texts) == 2 and texts[0] != texts[1]:
+            snippet = f"{short(texts[0], 95)} | {short(texts[1], 95)}"
+            return Outcome(DIFFERENT, "The same seed gave two different answers", 200, None,
+                           snippet, sent)  # fmt: skip
+        if len(texts) > 2 and texts[-1] != texts[0]:
+            summary = "The same seed gave the same answer; another seed a different one"
+            return Outcome(SUPPORTED, summary, 200, None, short(texts[0]), sent)
+    summary = "The same seed gave the same answer (so did two other seeds)"
+    return Outcome(SUPPORTED, summary, 200, None, short(texts[0]), sent)
+
+
+async def probe_logprobs(ctx: Context) -> Outcome:
+    """``logprobs: true, top_logprobs: 2``: supported when choices[0].logprobs.content
+    lists tokens with logprob and top_logprobs; accepted without them is different."""
+    reply = await once(ctx, chat_body(ctx, CHAT_PROMPT, logprobs=True, top_logprobs=2))
+    if reply.error is not None:
+        return refused(reply.error, reply.sent, what="logprobs")
+    logprobs = reply.choice.get("logprobs")
+    if not isinstance(logprobs, dict) or not logprobs:
+        return _ok(DIFFERENT, "Accepted, but no logprobs came back", reply)
+    content = logprobs.get("content")
+    if not isinstance(content, list) or not content:
+        return _ok(DIFFERENT, "logprobs without a content list", reply, logprobs)
+    first = content[0] if isinstance(content[0], dict) else {}
+    top = first.get("top_logprobs")
+    if not isinstance(first.get("logprob"), int | float) or not isinstance(top, list):
+        return _ok(DIFFERENT, "logprobs entries lack logprob or top_logprobs", reply, content[0])
+    summary = f"{_plural(len(content), 'token')} with logprobs, {len(top)} alternatives each"
+    return _ok(SUPPORTED, summary, reply, content[:2])
+
+
+async def probe_json_object(ctx: Context) -> Outcome:
+    """``response_format: json_object``: a JSON object is supported; other text is
+    different (can't tell when the token limit cut it)."""
+    body = chat_body(ctx, JSON_PROMPT, limit=JSON_LIMIT, response_format={"type": "json_object"})
+    reply = await once(ctx, body)
+    if reply.error is not None:
+        return refused(reply.error, reply.sent, what="response_format json_object")
+    value, problem = parsed_json(reply.text)
+    if problem is None and isinstance(value, dict):
+        return _ok(SUPPORTED, "The answer is a JSON object", reply)
+    if reply.finish_reason == "length":
+        return _ok(INCONCLUSIVE, "The answer was cut by the token limit", reply)
+    why = "not valid JSON" if problem else "JSON, but not an object"
+    return _ok(DIFFERENT, f"Accepted, but the answer is {why}", reply)
+
+
+async def probe_json_schema(ctx: Context) -> Outcome:
+    """``response_format: json_schema`` (strict): an answer valid against the schema
+    (checked with jsonschema) is supported; invalid JSON or a schema violation is
+    different."""
+    response_format = {
+        "type": "json_schema",
+        "json_schema": {"name": "city", "strict": True, "schema": SCHEMA},
+    }
+    body = chat_body(ctx, SCHEMA_PROMPT, limit=JSON_LIMIT, response_format=response_format)
+    reply = await once(ctx, body)
+    if reply.error is not None:
+        return refused(reply.error, reply.sent, what="response_format json_schema")
+    value, problem = parsed_json(reply.text)
+    if problem is not None:
+        if reply.finish_reason == "length":
+            return _ok(INCONCLUSIVE, "The answer was cut by the token limit", reply)
+        return _ok(DIFFERENT, "Accepted, but the answer is not valid JSON", reply)
+    errors = sorted(jsonschema.Draft202012Validator(SCHEMA).iter_errors(value), key=str)
+    if errors:
+        summary = f"JSON, but not valid against the schema: {short(errors[0].message, 120)}"
+        return _ok(DIFFERENT, summary, reply)
+    return _ok(SUPPORTED, "The answer validates against the schema", reply)
+
+
+# --------------------------------------------------------------------------- tools
+
+
+def _tool_calls(reply: Reply) -> list[dict[str, Any]]:
+    calls = reply.message.get("tool_calls")
+    out = []
+    for call in calls if isinstance(calls, list) else []:
+        fn = call.get("function") if isinstance(call, dict) else None
+        if isinstance(fn, dict):
+            out.append({"name": fn.get("name"), "arguments": fn.get("arguments")})
+    legacy = reply.message.get("function_call")
+    if not out and isinstance(legacy, dict):
+        out.append({"name": legacy.get("name"), "arguments": legacy.get("arguments")})
+    return out
+
+
+def _json_args(arguments: Any) -> Any:
+    if isinstance(arguments, dict):
+        return arguments
+    value, problem = parsed_json(arguments) if isinstance(arguments, str) else (None, "")
+    return value if problem is None else None
+
+
+def _tool_probe(
+    *, tools: list[dict[str, Any]], prompt: str, choice: Any, want: int, what: str
+) -> Callable[[Context], Awaitable[Outcome]]:
+    async def probe(ctx: Context) -> Outcome:
+        """Tools offered with a tool_choice: supported when the answer calls them (``want``
+        calls at once) with JSON arguments; a text answer, fewer calls, or arguments that
+        are not JSON is different; a refusal is unsupported."""
+        body = chat_body(ctx, prompt, limit=TOOL_LIMIT, tools=tools, tool_choice=choice)
+        reply = await once(ctx, body)
+        if reply.error is not None:
+            return refused(reply.error, reply.sent, what=what)
+        calls = _tool_calls(reply)
+        if not calls:
+            return _ok(DIFFERENT, "Answered in text, without a tool call", reply, calls=0)
+        names = {t["function"]["name"] for t in tools}
+        bad = [c for c in calls if c["name"] not in names or _json_args(c["arguments"]) is None]
+        if bad:
+            summary = "A tool call with an unknown name or arguments that are not JSON"
+            return _ok(DIFFERENT, summary, reply, calls, calls=len(calls))
+        if len(calls) < want:
+            summary = f"{_plural(len(calls), 'tool call')} where {want} were asked for at once"
+            return _ok(DIFFERENT, summary, reply, calls, calls=len(calls))
+        shown = ", ".join(str(c["name"]) for c in calls)
+        return _ok(SUPPORTED, f"Called {shown} with JSON arguments", reply, calls,
+                   calls=len(calls))  # fmt: skip
+
+    return probe
+
+
+async def probe_tool_stream(ctx: Context) -> Outcome:
+    """Two tool calls streamed: supported when every fragment carries an ``index`` and
+    each index belongs to one call id; fragments without an index, or one index reused by
+    calls with different ids (both seen in real servers), are different."""
+    body = chat_body(ctx, PARALLEL_PROMPT, limit=TOOL_LIMIT, tools=[WEATHER, CLOCK],
+                     tool_choice="auto", stream=True)  # fmt: skip
+    result = await stream(ctx, body)
+    if result.error is not None and not result.answered:
+        return refused(result.error, result.sent, what="streamed tool calls")
+    fragments: list[dict[str, Any]] = []
+    for chunk in result.chunks():
+        delta = choice_of(chunk).get("delta")
+        calls = delta.get("tool_calls") if isinstance(delta, dict) else None
+        fragments += [c for c in calls if isinstance(c, dict)] if isinstance(calls, list) else []
+    if not fragments:
+        return Outcome(DIFFERENT, "No tool-call fragments were streamed", 200, None,
+                       short(result.text), result.sent)  # fmt: skip
+    missing = sum(1 for f in fragments if not isinstance(f.get("index"), int))
+    ids: dict[int, set[str]] = {}
+    for f in fragments:
+        if isinstance(f.get("index"), int) and isinstance(f.get("id"), str) and f["id"]:
+            ids.setdefault(f["index"], set()).add(f["id"])
+    reused = sorted(i for i, found in ids.items() if len(found) > 1)
+    joined: dict[int, str] = {}
+    for event in result.events:
+        if isinstance(event, ToolCallDelta):
+            joined[event.index] = joined.get(event.index, "") + event.arguments
+    calls = len({f["id"] for f in fragments if isinstance(f.get("id"), str)}) or len(joined)
+    facts = {"fragments": len(fragments), "missing_index": missing, "reused": reused,
+             "calls": calls}  # fmt: skip
+    snippet = short(fragments[:4])
+    problems = []
+    if missing:
+        problems.append(f"{missing} of {_plural(len(fragments), 'fragment')} carry no index")
+    if reused:
+        problems.append(f"index {', '.join(map(str, reused))} is reused by different calls")
+    if problems:
+        summary = "; ".join(problems) + " (calls must be told apart by id)"
+        return Outcome(DIFFERENT, summary[0].upper() + summary[1:], 200, None, snippet,
+                       result.sent, facts)  # fmt: skip
+    if any(_json_args(args) is None for args in joined.values()):
+        return Outcome(DIFFERENT, "The fragments of a call do not join into JSON", 200, None,
+                       snippet, result.sent, facts)  # fmt: skip
+    summary = f"{_plural(calls, 'call')} in {_plural(len(fragments), 'fragment')}, one index each"
+    return Outcome(SUPPORTED, summary, 200, None, snippet, result.sent, facts)
+
+
+# --------------------------------------------------------------------------- the rest
+
+
+def _role_probe(role: str) -> Callable[[Context], Awaitable[Outcome]]:
+    async def probe(ctx: Context) -> Outcome:
+        """An instruction message in this role before the user's: accepted is supported,
+        refused unsupported."""
+        body = chat_body(ctx, "Say OK.")
+        body["messages"].insert(0, {"role": role, "content": ROLE_PROMPT})
+        reply = await once(ctx, body)
+        if reply.error is not None:
+            return refused(reply.error, reply.sent, what=f"the {role} role")
+        return _ok(SUPPORTED, f"A {role} message is accepted", reply)
+
+    return probe
+
+
+async def probe_image(ctx: Context) -> Outcome:
+    """A text part and a 1x1 PNG data URL part: accepted is supported, refused
+    unsupported."""
+    parts = [
+        {"type": "text", "text": "What colour is this image? Answer in one word."},
+        {"type": "image_url", "image_url": {"url": PNG_DATA_URL}},
+    ]
+    reply = await once(ctx, chat_body(ctx, parts), hide=(PNG_DATA_URL,))
+    if reply.error is not None:
+        return refused(reply.error, reply.sent, what="an image part")
+    return _ok(SUPPORTED, "A 1x1 PNG as a data URL is accepted", reply)
+
+
+async def probe_completions(ctx: Context) -> Outcome:
+    """``POST /completions`` with a prompt: text in choices[0].text is supported; a 4xx
+    (404 included: OpenAI's answer for chat-only models) is unsupported."""
+    body: dict[str, Any] = {"model": ctx.model, "prompt": "Say OK:"}
+    if ctx.limit_field:
+        body[ctx.limit_field] = LIMIT
+    reply = await once(ctx, body, path="completions")
+    if reply.error is not None:
+        return refused(reply.error, reply.sent, what="/completions", missing_path=True)
+    text = reply.choice.get("text")
+    if not isinstance(text, str):
+        return _ok(DIFFERENT, "Answered without choices[0].text", reply, reply.obj)
+    return _ok(SUPPORTED, "Legacy completions answer with text", reply, text)
+
+
+async def probe_error_shape(ctx: Context) -> Outcome:
+    """A chat request for a model that does not exist: a 4xx with ``{"error": {"message",
+    ...}}`` is supported (OpenAI's shape); any other body (other JSON, text, HTML) or a
+    200 is different."""
+    body = chat_body(ctx, "Hi", limit=1, model=BAD_MODEL)
+    sent = describe("chat/completions", body) + f" (model {BAD_MODEL})"
+    raw: list[str] = []
+    try:
+        obj = await chat_once(ctx.endpoint, body, raw=raw)
+    except UpstreamFailure as exc:
+        error = exc.error
+    else:
+        reply = Reply(obj, None, sent)
+        return _ok(DIFFERENT, "Answered 200 for a model that does not exist", reply)
+    if error.status is None or error.status >= 500 or error.status in NOT_ABOUT_THE_FEATURE:
+        return refused(error, sent, what="")  # could not tell: auth, rate limit, outage
+    text = raw[0] if raw else ""
+    snippet = short(text)
+    evidence = error_evidence(error)
+    value, problem = parsed_json(text) if text.strip() else (None, "empty")
+    where = f"HTTP {error.status}"
+    facts = {"status": error.status}
+    if problem is not None:
+        summary = f"{where} with a body that is not JSON"
+        return Outcome(DIFFERENT, summary, error.status, evidence, snippet, sent, facts)
+    inner = value.get("error") if isinstance(value, dict) else None
+    if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+        keys = ", ".join(k for k in ("message", "type", "param", "code") if k in inner)
+        summary = f'{where} with {{"error": {{{keys}}}}} (OpenAI shape)'
+        return Outcome(SUPPORTED, summary, error.status, evidence, snippet, sent, facts)
+    keys = ", ".join(list(value)[:5]) if isinstance(value, dict) else type(value).__name__
+    summary = f"{where} with JSON that is not OpenAI's shape ({keys})"
+    return Outcome(DIFFERENT, summary, error.status, evidence, snippet, sent, facts)
+
+
+PROBES: tuple[Probe, ...] = (
+    Probe("models", "Models list (GET /models)", probe_models, phase=1),
+    Probe("chat", "Chat, not streamed", probe_chat),
+    Probe("stream", "Streaming", probe_stream),
+    Probe("stream_usage", "stream_options.include_usage", probe_stream_usage),
+    Probe("max_tokens", "max_tokens", _limit_probe("max_tokens"), phase=1),
+    Probe(
+        "max_completion_tokens",
+        "max_completion_tokens",
+        _limit_probe("max_completion_tokens"),
+        phase=1,
+    ),
+    Probe("stop", "stop sequences", probe_stop),
+    Probe("n", "n > 1 (several choices)", probe_n),
+    Probe("seed", "seed (same seed, same text)", probe_seed),
+    Probe("logprobs", "logprobs / top_logprobs", probe_logprobs),
+    Probe("json_object", "response_format json_object", probe_json_object),
+    Probe("json_schema", "response_format json_schema", probe_json_schema),
+    Probe(
+        "tools_auto",
+        "Tools, tool_choice auto",
+        _tool_probe(tools=[WEATHER], prompt=TOOL_PROMPT, choice="auto", want=1, what="tools"),
+    ),
+    Probe(
+        "tools_required",
+        "Tools, tool_choice required",
+        _tool_probe(
+            tools=[WEATHER],
+            prompt="Say hello.",
+            choice="required",
+            want=1,
+            what='tool_choice "required"',
+        ),
+    ),
+    Probe(
+        "tools_parallel",
+        "Parallel tool calls",
+        _tool_probe(
+            tools=[WEATHER, CLOCK],
+            prompt=PARALLEL_PROMPT,
+            choice="auto",
+            want=2,
+            what="parallel tool calls",
+        ),
+    ),
+    Probe("tool_stream", "Streamed tool calls (index)", probe_tool_stream),
+    Probe("system_role", "system role", _role_probe("system")),
+    Probe("developer_role", "developer role", _role_probe("developer")),
+    Probe("image", "Image input (PNG data URL)", probe_image),
+    Probe("completions", "Legacy /completions", probe_completions),
+    Probe("error_shape", "Error shape (unknown model)", probe_error_shape),
+)
+PROBE_KEYS = tuple(p.key for p in PROBES)

@@ -1,0 +1,476 @@
+"""The websocket adapter: auth, parse, call services, forward group events.
+
+Every browser tab on a conversation is one consumer in the conversation's group. A
+(re)connecting tab first gets a snapshot of each streaming message, then only what it
+lacks: each delta carries its offset, so text is never duplicated or lost whichever
+worker owns the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.html import format_html
+
+from chat import branching, runs, services
+from chat.compare import turn_rows
+from chat.models import Conversation, Message
+from chat.params import check_params
+from chat.tools import tools_from_form
+
+log = logging.getLogger(__name__)
+
+
+def _repeat_count(value: Any) -> int:
+    try:
+        return max(1, min(int(value), MAX_REPEAT))
+    except (TypeError, ValueError):
+        return 1
+
+
+def _strings(value: Any) -> list[str]:
+    """A form value as htmx sends it: absent, one string, or a list of strings."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value] if value else []
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, str) and v]
+    raise services.ActionError("Malformed image field.")
+
+
+MAX_REPEAT = 10
+# A remote run that does not answer a snapshot request within this time is presumed dead.
+SNAPSHOT_TIMEOUT = 3.0
+# Room for the largest message plus its images as base64 data URLs.
+MAX_FRAME_BYTES = (
+    settings.MAX_MESSAGE_CHARS * 4 + settings.IMAGE_MAX_COUNT * settings.IMAGE_MAX_BYTES * 4 // 3
+) + 64_000
+
+
+def delta_frame(message_id: int, field: str, text: str, *, replace: bool = False) -> str:
+    # The hot path: one small, fixed, escaped shape, so format_html rather than a template.
+    return format_html(
+        '<span id="{}-{}" hx-swap-oob="{}">{}</span>',
+        field,
+        message_id,
+        "innerHTML" if replace else "beforeend",
+        text,
+    )
+
+
+def tool_call_frame(message_id: int, calls: list[dict[str, Any]], *, replace: bool = False) -> str:
+    return render_to_string(
+        "chat/_tool_call_live.html", {"message_id": message_id, "calls": calls, "replace": replace}
+    )
+
+
+class ConversationConsumer(AsyncWebsocketConsumer):
+    conversation: Conversation
+    group: str
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=4401)
+            return
+        self.conversation = await self._get_conversation(
+            user, self.scope["url_route"]["kwargs"]["uuid"]
+        )
+        if self.conversation is None:
+            await self.close(code=4404)
+            return
+        self.group = self.conversation.group_name
+        # Characters of each (message, field) this browser already shows.
+        self.sent: dict[tuple[int, str], int] = {}
+        # Deltas that arrive while we wait for a remote run's snapshot.
+        self.waiting: dict[int, list[dict[str, Any]]] = {}
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        for message_id in await self._streaming_ids():
+            await self._snapshot(message_id)
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    # --- from the browser -------------------------------------------------------------
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if text_data is None or len(text_data) > MAX_FRAME_BYTES:
+            await self._toast("That message is too large to send.")
+            return
+        try:
+            content = json.loads(text_data)
+            if not isinstance(content, dict):
+                raise ValueError
+        except ValueError:
+            await self._toast("The page sent a malformed message; reload the page.")
+            return
+        action = content.get("action")
+        if action == "send":
+            await self._send_turn(content)
+        elif action == "stop":
+            await self._stop(content)
+        elif action == "tool_results":
+            await self._tool_results(content)
+        elif action == "regenerate":
+            await self._regenerate(content)
+        elif action == "edit":
+            await self._edit(content)
+        else:
+            await self._toast(f"Unknown action {str(action)[:40]!r}.")
+
+    async def _send_turn(self, content: dict[str, Any]) -> None:
+        text = content.get("content")
+        if not isinstance(text, str):
+            await self._toast("The message must be text.")
+            return
+        try:
+            user_message, placeholders = await self._turn_send(text, content)
+        except services.ActionError as exc:
+            # The composer is left as it is: nothing the user typed is lost.
+            await self._composer(error=str(exc), text=text)
+            return
+        prepared = [await runs.run_prepare(p.pk) for p in placeholders]
+        repeat = _repeat_count(content.get("repeat"))
+        for placeholder, run in zip(placeholders, prepared, strict=True):
+            placeholder.request_body = run.body  # the page shows one column per choice
+            run.repeat_left = repeat - 1
+        await self._composer()
+        # Every tab gets the new messages before the first delta can reach it.
+        html = await self._render_turn(user_message, placeholders)
+        await self.channel_layer.group_send(self.group, {"type": "turn.started", "html": html})
+        for run in prepared:
+            runs.run_launch(run)
+
+    async def _regenerate(self, content: dict[str, Any]) -> None:
+        raw = content.get("lane")
+        positions = None
+        if raw not in (None, "", "all"):
+            try:
+                positions = [int(raw)]
+            except (TypeError, ValueError):
+                await self._toast("Regenerate needs a lane.")
+                return
+        turn = None
+        if content.get("turn") not in (None, ""):
+            try:
+                turn = int(content["turn"])
+            except (TypeError, ValueError):
+                await self._toast("Regenerate needs a turn number.")
+                return
+        try:
+            placeholders = await self._regenerate_db(positions, turn)
+        except services.ActionError as exc:
+            await self._toast(str(exc))
+            return
+        prepared = [await runs.run_prepare(p.pk) for p in placeholders]
+        html = await self._render_cells(placeholders)
+        await self.channel_layer.group_send(self.group, {"type": "turn.started", "html": html})
+        for run in prepared:
+            runs.run_launch(run)
+
+    async def _edit(self, content: dict[str, Any]) -> None:
+        text = content.get("content")
+        if not isinstance(text, str):
+            await self._toast("The message must be text.")
+            return
+        try:
+            branch, user_message, placeholders, last_turn = await self._edit_db(
+                content.get("message"), text
+            )
+        except services.ActionError as exc:
+            # The edit box is left open with the text as typed.
+            await self._toast(str(exc))
+            return
+        prepared = [await runs.run_prepare(p.pk) for p in placeholders]
+        for placeholder, run in zip(placeholders, prepared, strict=True):
+            placeholder.request_body = run.body
+        # Every tab drops the replaced turns, then gets the new one.
+        gone = "".join(
+            f'<div id="turn-{t}" hx-swap-oob="delete"></div>'
+            for t in range(user_message.turn, last_turn + 1)
+        )
+        html = gone + await self._render_turn(user_message, placeholders)
+        await self.channel_layer.group_send(self.group, {"type": "turn.started", "html": html})
+        if branch is not None:
+            await self._toast(
+                format_html(
+                    'Edited. What followed is kept in <a href="{}">{}</a>.',
+                    reverse("chat:conversation", args=[branch.pk]),
+                    branch.title,
+                )
+            )
+        for run in prepared:
+            runs.run_launch(run)
+
+    async def _tool_results(self, content: dict[str, Any]) -> None:
+        try:
+            answer_id = int(content.get("message"))
+        except (TypeError, ValueError):
+            await self._toast("Tool results need the answer they belong to.")
+            return
+        results = {
+            k[7:]: v for k, v in content.items() if k.startswith("result:") and isinstance(v, str)
+        }
+        try:
+            answer, tool_messages, placeholder = await self._tool_results_submit(answer_id, results)
+        except services.ActionError as exc:
+            await self._toast(str(exc))
+            return
+        run = await runs.run_prepare(placeholder.pk)
+        placeholder.request_body = run.body
+        html = await self._render_tool_turn(answer, tool_messages, placeholder)
+        await self.channel_layer.group_send(self.group, {"type": "turn.started", "html": html})
+        runs.run_launch(run)
+
+    async def _stop(self, content: dict[str, Any]) -> None:
+        raw = content.get("message")
+        wanted = None
+        if raw not in (None, ""):
+            try:
+                wanted = int(raw)
+            except (TypeError, ValueError):
+                await self._toast("Stop needs a message id.")
+                return
+        for message_id in await self._streaming_ids():
+            if wanted is None or message_id == wanted:
+                await runs.run_stop(message_id)
+
+    # --- from the group ---------------------------------------------------------------
+    async def turn_started(self, event: dict[str, Any]) -> None:
+        await self.send(text_data=event["html"])
+
+    async def run_delta(self, event: dict[str, Any]) -> None:
+        message_id = event["message_id"]
+        if message_id in self.waiting:
+            self.waiting[message_id].append(event)
+            return
+        await self._forward(event)
+
+    async def run_toolcall(self, event: dict[str, Any]) -> None:
+        message_id = event["message_id"]
+        if message_id in self.waiting:
+            self.waiting[message_id].append(event)
+            return
+        key = (message_id, f"call{event['slot']}")
+        if key in self.sent:
+            return
+        self.sent[key] = 1
+        await self.send(text_data=tool_call_frame(message_id, [event]))
+
+    async def run_snapshot(self, event: dict[str, Any]) -> None:
+        message_id = event["message_id"]
+        buffered = self.waiting.pop(message_id, None)
+        if buffered is None:
+            return  # already served (a late or duplicate reply)
+        await self._apply_snapshot(message_id, event)
+        for delta in buffered:
+            if delta["type"] == "run.toolcall":
+                await self.run_toolcall(delta)
+            else:
+                await self._forward(delta)
+
+    async def run_done(self, event: dict[str, Any]) -> None:
+        message_id = event["message_id"]
+        self.waiting.pop(message_id, None)
+        for key in [k for k in self.sent if k[0] == message_id]:
+            del self.sent[key]
+        await self.send(text_data=event["html"])
+
+    # --- helpers ----------------------------------------------------------------------
+    async def _forward(self, event: dict[str, Any]) -> None:
+        key = (event["message_id"], event["field"])
+        have = self.sent.get(key)
+        if have is None:
+            # A run this tab has not seen start (e.g. sent from another tab): from 0.
+            have = 0
+        offset, text = event["offset"], event["text"]
+        if offset > have:
+            # A gap: something was missed; ask for the whole text again.
+            await self._snapshot(event["message_id"])
+            return
+        text = text[have - offset :]
+        if text:
+            self.sent[key] = have + len(text)
+            await self.send(text_data=delta_frame(event["message_id"], event["field"], text))
+
+    async def _apply_snapshot(self, message_id: int, snapshot: dict[str, Any]) -> None:
+        frames = []
+        calls = snapshot.get("calls") or []
+        for call in calls:
+            self.sent[(message_id, f"call{call['slot']}")] = 1
+        if calls:
+            frames.append(tool_call_frame(message_id, calls, replace=True))
+        for field, text in snapshot["fields"].items():
+            self.sent[(message_id, field)] = len(text)
+            frames.append(delta_frame(message_id, field, text, replace=True))
+        await self.send(text_data="".join(frames))
+
+    async def _snapshot(self, message_id: int) -> None:
+        run = runs.local_run(message_id)
+        if run is not None:
+            await self._apply_snapshot(message_id, run.snapshot())
+            return
+        if message_id in self.waiting:
+            return
+        self.waiting[message_id] = []
+        await runs.snapshot_request(message_id, self.channel_name)
+        asyncio.get_running_loop().call_later(
+            SNAPSHOT_TIMEOUT, lambda: asyncio.ensure_future(self._snapshot_timeout(message_id))
+        )
+
+    async def _snapshot_timeout(self, message_id: int) -> None:
+        buffered = self.waiting.pop(message_id, None)
+        if buffered is None:
+            return
+        # No process owns this run any more: show what the last heartbeat saved.
+        html = await self._render_message(message_id)
+        if html:
+            await self.send(text_data=html)
+
+    async def _toast(self, text: str) -> None:
+        await self.send(text_data=render_to_string("chat/_toast.html", {"text": text}))
+
+    async def _composer(self, *, error: str = "", text: str = "") -> None:
+        html = render_to_string(
+            "chat/_composer.html",
+            {"oob": True, "error": error, "text": text, "conversation": self.conversation},
+        )
+        await self.send(text_data=html)
+
+    # --- database ---------------------------------------------------------------------
+    @database_sync_to_async
+    def _get_conversation(self, user: Any, raw_uuid: str) -> Conversation | None:
+        try:
+            return Conversation.objects.get(pk=uuid.UUID(str(raw_uuid)), owner=user)
+        except (ValueError, Conversation.DoesNotExist):
+            return None
+
+    @database_sync_to_async
+    def _streaming_ids(self) -> list[int]:
+        return list(
+            Message.objects.filter(
+                conversation=self.conversation, status=Message.Status.STREAMING
+            ).values_list("id", flat=True)
+        )
+
+    @database_sync_to_async
+    def _turn_send(self, text: str, frame: dict[str, Any]) -> tuple[Message, list[Message]]:
+        """Validate everything the frame carries before saving anything."""
+        conversation = Conversation.objects.get(pk=self.conversation.pk)
+        self.conversation = conversation
+        raw_params = {k[6:]: v for k, v in frame.items() if k.startswith("param:")}
+        cleaned = None
+        if raw_params:
+            # The panel's values travel with the message: what is shown is what is sent.
+            cleaned, errors = check_params(raw_params, mode=conversation.mode)
+            if errors:
+                raise services.ActionError(
+                    "Fix the parameters first: " + "; ".join(str(e) for e in errors.values())
+                )
+        images = services.images_clean(
+            data_urls=_strings(frame.get("image_data")), urls=_strings(frame.get("image_url"))
+        )
+        tools = None
+        if "tool_choice" in frame:
+            # The tools editor travels with the message too: invalid JSON is never sent.
+            tools, tool_choice, tool_errors = tools_from_form(frame)
+            if tool_errors:
+                raise services.ActionError("Fix the tools first: " + "; ".join(tool_errors))
+        if tools is not None:
+            lane_id = str(frame.get("tools_lane") or "")
+            own = next((lane for lane in conversation.lanes.all() if str(lane.pk) == lane_id), None)
+            if lane_id and own is None:
+                raise services.ActionError("That lane is not part of this conversation.")
+            if own is not None:
+                # The editor showed this lane's own tools: they are what it saves.
+                own.tools = tools
+                own.save(update_fields=["tools"])
+            else:
+                services.conversation_tools_save(
+                    conversation=conversation, tools=tools, tool_choice=tool_choice
+                )
+        if cleaned is not None:
+            # The panel edits one lane, or every lane when "apply to all lanes" is on.
+            lanes = list(conversation.lanes.all())
+            panel_lane = str(frame.get("panel_lane") or "")
+            if frame.get("sync_params") or len(lanes) == 1:
+                targets = lanes
+            else:
+                targets = [lane for lane in lanes if str(lane.pk) == panel_lane] or lanes[:1]
+            for lane in targets:
+                services.lane_params_save(lane=lane, params=cleaned)
+        return services.turn_send(conversation=conversation, content=text, images=images)
+
+    @database_sync_to_async
+    def _tool_results_submit(
+        self, answer_id: int, results: dict[str, str]
+    ) -> tuple[Message, list[Message], Message]:
+        return services.tool_results_submit(
+            conversation=self.conversation, assistant_id=answer_id, results=results
+        )
+
+    @database_sync_to_async
+    def _render_tool_turn(
+        self, answer: Message, tool_messages: list[Message], placeholder: Message
+    ) -> str:
+        # The answered message loses its results form; the results and the next answer follow.
+        return render_to_string(
+            "chat/_message.html", {"message": answer, "oob": True}
+        ) + render_to_string(
+            "chat/_cell_append.html",
+            {"turn": answer.turn, "lane_id": answer.lane_id,
+             "messages": [*tool_messages, placeholder]},
+        )  # fmt: skip
+
+    @database_sync_to_async
+    def _render_turn(self, user_message: Message, placeholders: list[Message]) -> str:
+        lanes = list(self.conversation.lanes.select_related("profile"))
+        row = turn_rows(self.conversation, lanes, [user_message, *placeholders])[0]
+        return render_to_string(
+            "chat/_turn.html",
+            {"row": row, "conversation": self.conversation, "lanes": lanes, "oob": True},
+        )
+
+    @database_sync_to_async
+    def _regenerate_db(self, positions: list[int] | None, turn: int | None) -> list[Message]:
+        conversation = Conversation.objects.get(pk=self.conversation.pk)
+        self.conversation = conversation
+        return services.answers_regenerate(
+            conversation=conversation, positions=positions, turn=turn
+        )
+
+    @database_sync_to_async
+    def _edit_db(
+        self, message_id: Any, text: str
+    ) -> tuple[Conversation | None, Message, list[Message], int]:
+        conversation = Conversation.objects.get(pk=self.conversation.pk)
+        self.conversation = conversation
+        return branching.message_edit(
+            conversation=conversation, message_id=message_id, content=text
+        )
+
+    @database_sync_to_async
+    def _render_cells(self, placeholders: list[Message]) -> str:
+        html = []
+        for placeholder in placeholders:
+            html.append(runs.cell_html(placeholder.lane, placeholder.turn))
+        return "".join(html)
+
+    @database_sync_to_async
+    def _render_message(self, message_id: int) -> str:
+        services.messages_mark_interrupted(conversation=self.conversation)
+        message = Message.objects.filter(pk=message_id, conversation=self.conversation).first()
+        if message is None:
+            return ""
+        return render_to_string("chat/_message.html", {"message": message, "oob": True})

@@ -1,0 +1,281 @@
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import UserCreationForm
+from django.core.validators import URLValidator
+
+from chat.models import EndpointProfile
+
+HEADER_NAME_CHARS = set(
+    "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+)
+
+
+class FirstAccountForm(UserCreationForm):
+    class Meta(UserCreationForm.Meta):
+        model = get_user_model()
+        fields = ("username",)
+
+
+class WriteOnlyTextarea(forms.Textarea):
+    """Never renders its value: a secret typed in a form with errors is not sent back."""
+
+    def format_value(self, value: Any) -> str:
+        return ""
+
+
+class EndpointProfileForm(forms.ModelForm):
+    """Secrets are write-only: the fields start blank and blank means "keep"."""
+
+    api_key = forms.CharField(
+        label="API key",
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Leave blank to keep the current key.",
+    )
+    base_url = forms.URLField(
+        label="Base URL",
+        max_length=500,
+        assume_scheme="https",
+        widget=forms.URLInput(attrs={"placeholder": "https://…/v1"}),
+        help_text="The OpenAI-compatible base, e.g. https://api.openai.com/v1 or "
+        "http://localhost:11434/v1",
+    )
+    clear_api_key = forms.BooleanField(label="Remove the stored key", required=False)
+    extra_headers = forms.CharField(
+        label="Extra headers",
+        required=False,
+        widget=WriteOnlyTextarea(
+            attrs={"rows": 3, "placeholder": "X-Org-Id: 1234\nX-Title: Playground"}
+        ),
+        help_text="One `Name: value` per line, sent with every request. Stored encrypted; "
+        "leave blank to keep the current ones.",
+    )
+    clear_extra_headers = forms.BooleanField(label="Remove the stored headers", required=False)
+    quirk_max_tokens_field = forms.ChoiceField(
+        label="Max tokens field",
+        choices=[("max_tokens", "max_tokens"), ("max_completion_tokens", "max_completion_tokens")],
+        initial="max_tokens",
+        required=False,
+        help_text="OpenAI's reasoning models want max_completion_tokens.",
+    )
+    quirk_include_usage = forms.BooleanField(
+        label="Ask for usage while streaming (stream_options.include_usage)",
+        required=False,
+        initial=True,
+        help_text="Switched off automatically when the endpoint rejects it.",
+    )
+    quirk_system_role = forms.ChoiceField(
+        label="System prompt role",
+        choices=[("system", "system"), ("developer", "developer")],
+        initial="system",
+        required=False,
+    )
+    quirk_drop_params = forms.CharField(
+        label="Never send",
+        required=False,
+        help_text="Comma-separated parameters this endpoint rejects, e.g. temperature, top_p "
+        "for some reasoning models. Reasoning text is read from reasoning_content or "
+        "reasoning, whichever the endpoint uses.",
+    )
+    models_text = forms.CharField(
+        label="Models",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="One model id per line. Filled by “Fetch models”, or type them by hand.",
+    )
+
+    class Meta:
+        model = EndpointProfile
+        fields = [
+            "name",
+            "base_url",
+            "default_model",
+            "connect_timeout",
+            "first_byte_timeout",
+            "idle_timeout",
+            "price_input",
+            "price_output",
+        ]
+        labels = {
+            "price_input": "Price per million input tokens",
+            "price_output": "Price per million output tokens",
+            "connect_timeout": "Connect timeout (s)",
+            "first_byte_timeout": "First byte timeout (s)",
+            "idle_timeout": "Idle timeout (s)",
+        }
+
+    field_order = [
+        "name",
+        "base_url",
+        "api_key",
+        "clear_api_key",
+        "default_model",
+        "models_text",
+        "extra_headers",
+        "clear_extra_headers",
+    ]
+
+    def __init__(self, *args: Any, owner: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.owner = owner
+        if not self.instance.pk or not self.instance.api_key_encrypted:
+            del self.fields["clear_api_key"]
+        if not self.instance.pk or not self.instance.extra_headers_encrypted:
+            del self.fields["clear_extra_headers"]
+        quirks = self.instance.quirks or {}
+        self.initial.setdefault(
+            "quirk_max_tokens_field", quirks.get("max_tokens_field", "max_tokens")
+        )
+        self.initial.setdefault("quirk_include_usage", quirks.get("include_usage", True))
+        self.initial.setdefault("quirk_system_role", quirks.get("system_role", "system"))
+        self.initial.setdefault("quirk_drop_params", ", ".join(quirks.get("drop_params", [])))
+        if self.is_bound and self.data.get("extra_headers"):
+            self.fields[
+                "extra_headers"
+            ].help_text = "Not shown again for safety: type the headers again before saving."
+        if self.is_bound and self.data.get("api_key"):
+            # The key is never sent back to the page, not even on a form with errors.
+            self.fields[
+                "api_key"
+            ].help_text = "Not shown again for safety: type the key again before saving."
+        if self.instance.pk:
+            self.initial.setdefault("models_text", "\n".join(self.instance.model_names))
+            if self.instance.api_key_encrypted:
+                self.fields["api_key"].widget.attrs["placeholder"] = (
+                    f"stored: {self.instance.masked_key}"
+                )
+            if self.instance.extra_headers_encrypted:
+                self.fields["extra_headers"].widget.attrs["placeholder"] = (
+                    "stored (hidden); type to replace"
+                )
+        for name in ("connect_timeout", "first_byte_timeout", "idle_timeout"):
+            self.fields[name].widget.attrs.update({"min": "0.1", "step": "0.1"})
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip()
+        clash = EndpointProfile.objects.filter(owner=self.owner, name=name)
+        if self.instance.pk:
+            clash = clash.exclude(pk=self.instance.pk)
+        if clash.exists():
+            raise forms.ValidationError("You already have an endpoint with this name.")
+        return name
+
+    def clean_base_url(self) -> str:
+        url = self.cleaned_data["base_url"].strip()
+        URLValidator(schemes=["http", "https"])(url)
+        return url.rstrip("/")
+
+    def clean_extra_headers(self) -> dict[str, str] | None:
+        raw = self.cleaned_data["extra_headers"]
+        if not raw.strip():
+            return None
+        headers: dict[str, str] = {}
+        for number, line in enumerate(raw.splitlines(), start=1):
+            if not line.strip():
+                continue
+            name, sep, value = line.partition(":")
+            name = name.strip()
+            if not sep or not name or set(name) - HEADER_NAME_CHARS:
+                raise forms.ValidationError(f"Line {number}: expected `Name: value`.")
+            if "\r" in value or "\n" in value:
+                raise forms.ValidationError(f"Line {number}: header values cannot span lines.")
+            headers[name] = value.strip()
+        return headers
+
+    def clean_quirk_drop_params(self) -> list[str]:
+        names = [n.strip() for n in self.cleaned_data["quirk_drop_params"].split(",") if n.strip()]
+        bad = [n for n in names if not n.replace("_", "").isalnum()]
+        if bad:
+            raise forms.ValidationError(f"Not a parameter name: {', '.join(bad)}")
+        return names
+
+    def clean_models_text(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for line in self.cleaned_data["models_text"].splitlines():
+            if line.strip():
+                seen[line.strip()] = None
+        return list(seen)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        for name in ("price_input", "price_output"):
+            value = cleaned.get(name)
+            if value is not None and value < 0:
+                self.add_error(name, "A price cannot be negative.")
+        for name in ("connect_timeout", "first_byte_timeout", "idle_timeout"):
+            value = cleaned.get(name)
+            if value is not None and not 0 < value <= 3600:
+                self.add_error(name, "Between 0.1 and 3600 seconds.")
+        return cleaned
+
+    def save(self, commit: bool = True) -> EndpointProfile:
+        profile: EndpointProfile = super().save(commit=False)
+        profile.owner = self.owner
+        if self.cleaned_data.get("clear_api_key"):
+            profile.api_key = ""
+        elif self.cleaned_data.get("api_key"):
+            profile.api_key = self.cleaned_data["api_key"]
+        if self.cleaned_data.get("clear_extra_headers"):
+            profile.extra_headers = {}
+        elif self.cleaned_data.get("extra_headers"):
+            profile.extra_headers = self.cleaned_data["extra_headers"]
+        profile.quirks = {
+            **(profile.quirks or {}),
+            "max_tokens_field": self.cleaned_data["quirk_max_tokens_field"] or "max_tokens",
+            "include_usage": self.cleaned_data["quirk_include_usage"],
+            "system_role": self.cleaned_data["quirk_system_role"] or "system",
+            "drop_params": self.cleaned_data["quirk_drop_params"],
+        }
+        models = self.cleaned_data.get("models_text") or []
+        if models != profile.model_names:
+            profile.models_cache = models
+        if commit:
+            profile.save()
+        return profile
+
+
+class LaneSettingsForm(forms.Form):
+    """Endpoint, model and system prompt of a chat (lane 0)."""
+
+    profile = forms.ModelChoiceField(queryset=EndpointProfile.objects.none(), label="Endpoint")
+    model = forms.CharField(label="Model", max_length=200)
+    system_prompt = forms.CharField(
+        label="System prompt", required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+    def __init__(self, *args: Any, owner: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["profile"].queryset = EndpointProfile.objects.filter(owner=owner)
+        self.fields["profile"].empty_label = None
+
+    def clean_model(self) -> str:
+        return self.cleaned_data["model"].strip()
+
+
+class NewConversationForm(LaneSettingsForm):
+    content = forms.CharField(label="Message", widget=forms.Textarea)
+    mode = forms.ChoiceField(
+        label="Mode",
+        choices=[("chat", "Chat"), ("completion", "Completions (legacy /v1/completions)")],
+        initial="chat",
+        required=False,
+    )
+
+    def clean_mode(self) -> str:
+        return self.cleaned_data.get("mode") or "chat"
+
+    def clean_content(self) -> str:
+        text = self.cleaned_data["content"]
+        if not text.strip():
+            raise forms.ValidationError("Type a message first.")
+        return text
+
+
+def pretty_json(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False)

@@ -1,0 +1,82 @@
+"""Business actions on a user's conversation history: list, rename, pin, delete, share.
+
+Keyword-only, typed, named `<thing>_<action>` like chat/services.py. Callers pass objects
+already scoped to their owner (a foreign id is a 404 before it gets here).
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from chat.models import Conversation
+
+SIDEBAR_PAGE = 200
+TITLE_MAX = 200
+
+
+class HistoryError(ValueError):
+    """A user-facing refusal (an empty title...)."""
+
+
+def sidebar_conversations(*, owner: AbstractBaseUser) -> QuerySet[Conversation]:
+    """The sidebar's order: pinned first, then the most recently active."""
+    return (
+        Conversation.objects.filter(owner=owner)
+        .order_by("-pinned", "-updated_at")
+        .only("id", "title", "pinned", "updated_at", "share_token")
+    )
+
+
+def sidebar_page(*, owner: AbstractBaseUser, offset: int = 0) -> dict[str, Any]:
+    """One page of the sidebar and where the next one starts (None at the end)."""
+    offset = max(0, offset)
+    rows = list(sidebar_conversations(owner=owner)[offset : offset + SIDEBAR_PAGE + 1])
+    more = len(rows) > SIDEBAR_PAGE
+    return {
+        "conversations": rows[:SIDEBAR_PAGE],
+        "next_offset": offset + SIDEBAR_PAGE if more else None,
+    }
+
+
+def conversation_rename(*, conversation: Conversation, title: str) -> None:
+    title = " ".join(title.replace("\x00", "\ufffd").split())
+    if not title:
+        raise HistoryError("A title cannot be empty.")
+    if len(title) > TITLE_MAX:
+        raise HistoryError(f"At most {TITLE_MAX} characters.")
+    # Renaming is not activity: the conversation keeps its place in the list.
+    Conversation.objects.filter(pk=conversation.pk).update(title=title)
+    conversation.title = title
+
+
+def conversation_pin(*, conversation: Conversation, pinned: bool) -> None:
+    Conversation.objects.filter(pk=conversation.pk).update(pinned=pinned)
+    conversation.pinned = pinned
+
+
+def conversation_remove(*, conversation: Conversation) -> None:
+    conversation.delete()
+
+
+def share_create(*, conversation: Conversation) -> str:
+    """The conversation's read-only link token: the current one, or a new one."""
+    if conversation.share_token:
+        return conversation.share_token
+    conversation.share_token = secrets.token_urlsafe(24)
+    conversation.shared_at = timezone.now()
+    Conversation.objects.filter(pk=conversation.pk).update(
+        share_token=conversation.share_token, shared_at=conversation.shared_at
+    )
+    return conversation.share_token
+
+
+def share_revoke(*, conversation: Conversation) -> None:
+    """The link stops working at once; sharing again makes a new, different token."""
+    conversation.share_token = None
+    conversation.shared_at = None
+    Conversation.objects.filter(pk=conversation.pk).update(share_token=None, shared_at=None)

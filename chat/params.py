@@ -1,0 +1,287 @@
+"""The one table of request parameters.
+
+The panel, validation, the request body, presets and the code export all read PARAMS;
+adding a parameter is one row. Only parameters the user set are sent: a default the
+endpoint might reject is never sent.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import jsonschema
+
+CHAT = ("chat",)
+COMPLETION = ("completion",)
+BOTH = ("chat", "completion")
+
+# Keys the extra body may not carry: they have their own controls or are the request.
+RESERVED = {"model", "messages", "prompt", "stream", "stream_options"}
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    name: str  # the key in lane.params
+    kind: str  # float | int | bool | str | stops | logit_bias | choice | json_schema | json
+    label: str
+    default: Any = None  # what the API does when the field is absent (shown, never sent)
+    minimum: float | None = None
+    maximum: float | None = None
+    step: float | None = None
+    modes: tuple[str, ...] = BOTH
+    help: str = ""
+    field: str = ""  # the body field, when it differs from name
+    choices: tuple[str, ...] = ()
+    group: str = "sampling"
+
+    @property
+    def wire(self) -> str:
+        return self.field or self.name
+
+    @property
+    def slider(self) -> bool:
+        return self.kind == "float" and self.minimum is not None and self.maximum is not None
+
+
+PARAMS: tuple[Param, ...] = (
+    Param("temperature", "float", "Temperature", 1.0, 0, 2, 0.01,
+          help="Higher values make the output more random, lower more deterministic."),
+    Param("top_p", "float", "Top P", 1.0, 0, 1, 0.01,
+          help="Nucleus sampling: only the tokens within this probability mass."),
+    Param("max_tokens", "int", "Max tokens", None, 1, 10_000_000, 1, modes=CHAT,
+          help="Upper bound on generated tokens (sent as max_tokens or "
+               "max_completion_tokens, as the endpoint wants)."),
+    Param("completion_max_tokens", "int", "Max tokens", 16, 1, 10_000_000, 1, modes=COMPLETION,
+          field="max_tokens", help="Upper bound on generated tokens (the API's default is 16)."),
+    Param("presence_penalty", "float", "Presence penalty", 0.0, -2, 2, 0.01,
+          help="Positive values favour tokens not yet used: new topics."),
+    Param("frequency_penalty", "float", "Frequency penalty", 0.0, -2, 2, 0.01,
+          help="Positive values penalise tokens by how often they appeared: less repetition."),
+    Param("n", "int", "Choices (n)", 1, 1, 8, 1, help="How many answers to generate at once."),
+    Param("stop", "stops", "Stop sequences", None, group="output",
+          help="Up to 4 sequences, one per line; generation stops before them."),
+    Param("seed", "int", "Seed", None, -(2**63), 2**63 - 1, 1, group="output",
+          help="Best-effort determinism where the endpoint supports it."),
+    Param("logit_bias", "logit_bias", "Logit bias", None, group="output",
+          help='JSON object of token id → bias from -100 to 100, e.g. {"50256": -100}.'),
+    Param("response_format", "choice", "Response format", "text", modes=CHAT, group="output",
+          choices=("text", "json_object", "json_schema"),
+          help="json_object asks for valid JSON; json_schema for JSON matching a schema."),
+    Param("json_schema", "json_schema", "JSON schema", None, modes=CHAT, group="output",
+          help='For json_schema: {"name": ..., "schema": {...}, "strict": true}, or a bare '
+               "schema."),
+    Param("logprobs", "bool", "Log probabilities", False, modes=CHAT, group="output",
+          help="Return the probability of each token."),
+    Param("top_logprobs", "int", "Top logprobs", None, 0, 20, 1, modes=CHAT, group="output",
+          help="How many alternatives per token (needs log probabilities)."),
+    Param("completion_logprobs", "int", "Logprobs", None, 0, 5, 1, modes=COMPLETION,
+          field="logprobs", group="output", help="Alternatives per token, 0-5."),
+    Param("suffix", "str", "Suffix", None, modes=COMPLETION, group="output",
+          help="Text that comes after the completion (insert mode)."),
+    Param("echo", "bool", "Echo prompt", False, modes=COMPLETION, group="output",
+          help="Return the prompt in front of the completion."),
+    Param("parallel_tool_calls", "bool", "Parallel tool calls", True, modes=CHAT, group="output",
+          help="Let the model call several tools in one answer (needs tools)."),
+    Param("user", "str", "User", None, group="output",
+          help="An end-user id passed to the endpoint."),
+    Param("extra_body", "json", "Extra body", None, group="output",
+          help="A JSON object merged into the request for anything else the endpoint "
+               'accepts, e.g. {"top_k": 40, "repetition_penalty": 1.1}.'),
+)  # fmt: skip
+
+BY_NAME = {p.name: p for p in PARAMS}
+
+
+class ParamError(ValueError):
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(f"{name}: {message}")
+        self.name = name
+        self.message = message
+
+
+def params_for(mode: str) -> list[Param]:
+    return [p for p in PARAMS if mode in p.modes]
+
+
+def _json(param: Param, raw: Any) -> Any:
+    if not isinstance(raw, str):
+        return raw
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ParamError(param.name, f"not valid JSON ({exc.msg}, line {exc.lineno})") from None
+
+
+def _number(param: Param, raw: Any) -> float | int:
+    if isinstance(raw, bool):
+        raise ParamError(
+            param.name, f"must be a number{'' if param.kind == 'float' else ' (whole)'}"
+        )
+    try:
+        if param.kind == "float":
+            value: float | int = float(raw)
+        elif isinstance(raw, float) and raw.is_integer():
+            value = int(raw)
+        else:
+            value = int(str(raw).strip())
+    except (TypeError, ValueError):
+        kind = "a number" if param.kind == "float" else "a whole number"
+        raise ParamError(param.name, f"must be {kind}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ParamError(param.name, "must be a finite number")
+    if param.minimum is not None and value < param.minimum:
+        raise ParamError(param.name, f"must be at least {param.minimum:g}")
+    if param.maximum is not None and value > param.maximum:
+        raise ParamError(param.name, f"must be at most {param.maximum:g}")
+    return value
+
+
+def clean_value(param: Param, raw: Any) -> Any:
+    """Coerce and check one value; None means "not set"."""
+    if raw is None or (isinstance(raw, str) and raw.strip() == "") or raw == []:
+        return None
+    kind = param.kind
+    if kind in ("float", "int"):
+        return _number(param, raw)
+    if kind == "bool":
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in ("true", "on", "1", "yes"):
+            return True
+        if text in ("false", "off", "0", "no"):
+            return False
+        raise ParamError(param.name, "must be true or false")
+    if kind == "str":
+        if not isinstance(raw, str):
+            raise ParamError(param.name, "must be text")
+        return raw
+    if kind == "stops":
+        items = raw.split("\n") if isinstance(raw, str) else raw
+        if not isinstance(items, list) or not all(isinstance(s, str) for s in items):
+            raise ParamError(param.name, "must be a list of strings")
+        # Escapes let a stop sequence be a newline or a tab, which a line can't hold.
+        items = [s.replace("\\n", "\n").replace("\\t", "\t") for s in items if s != ""]
+        if len(items) > 4:
+            raise ParamError(param.name, "at most 4 sequences")
+        return items or None
+    if kind == "choice":
+        if raw not in param.choices:
+            raise ParamError(param.name, f"must be one of {', '.join(param.choices)}")
+        return raw
+    if kind == "logit_bias":
+        value = _json(param, raw)
+        if not isinstance(value, dict):
+            raise ParamError(param.name, "must be a JSON object of token id → bias")
+        cleaned = {}
+        for token, bias in value.items():
+            if not str(token).strip().lstrip("-").isdigit() or int(token) < 0:
+                raise ParamError(param.name, f"token id {token!r} is not a whole number ≥ 0")
+            if (
+                isinstance(bias, bool)
+                or not isinstance(bias, int | float)
+                or not -100 <= bias <= 100
+            ):
+                raise ParamError(param.name, f"bias for {token} must be a number from -100 to 100")
+            cleaned[str(int(token))] = bias
+        return cleaned or None
+    if kind == "json_schema":
+        value = _json(param, raw)
+        if not isinstance(value, dict):
+            raise ParamError(param.name, "must be a JSON object")
+        wrapper = value if "schema" in value else {"name": "response", "schema": value}
+        schema = wrapper.get("schema")
+        if not isinstance(schema, dict):
+            raise ParamError(param.name, '"schema" must be a JSON object')
+        try:
+            jsonschema.validators.validator_for(schema).check_schema(schema)
+        except jsonschema.SchemaError as exc:
+            where = "/".join(str(p) for p in exc.absolute_path) or "the top level"
+            raise ParamError(
+                param.name, f"not a valid JSON Schema at {where}: {exc.message}"
+            ) from None
+        name = wrapper.get("name", "response")
+        if not isinstance(name, str) or not name:
+            raise ParamError(param.name, '"name" must be a non-empty string')
+        return {k: wrapper[k] for k in ("name", "description", "schema", "strict") if k in wrapper}
+    if kind == "json":
+        value = _json(param, raw)
+        if not isinstance(value, dict):
+            raise ParamError(param.name, "must be a JSON object")
+        clash = sorted(RESERVED & value.keys())
+        if clash:
+            raise ParamError(param.name, f"cannot set {', '.join(clash)} (part of the request)")
+        own = sorted(k for k in value if k in {p.wire for p in PARAMS} and k != "extra_body")
+        if own:
+            raise ParamError(param.name, f"{', '.join(own)} has its own control in the panel")
+        return value or None
+    raise ParamError(param.name, f"unknown kind {kind}")  # pragma: no cover - table bug
+
+
+def clean_params(raw: dict[str, Any], *, mode: str = "chat") -> dict[str, Any]:
+    """Validate user-set values, dropping unset ones; raise the first ParamError,
+    after checking every value (see `param_errors` for all of them)."""
+    cleaned, errors = check_params(raw, mode=mode)
+    if errors:
+        raise next(iter(errors.values()))
+    return cleaned
+
+
+def check_params(
+    raw: dict[str, Any], *, mode: str = "chat"
+) -> tuple[dict[str, Any], dict[str, ParamError]]:
+    cleaned: dict[str, Any] = {}
+    errors: dict[str, ParamError] = {}
+    for name, value in raw.items():
+        param = BY_NAME.get(name)
+        if param is None:
+            errors[name] = ParamError(name, "unknown parameter")
+            continue
+        if mode not in param.modes:
+            continue
+        try:
+            value = clean_value(param, value)
+        except ParamError as exc:
+            errors[name] = exc
+            continue
+        if value is not None:
+            cleaned[name] = value
+    if cleaned.get("response_format") == "json_schema" and "json_schema" not in cleaned:
+        errors.setdefault("json_schema", ParamError("json_schema", "json_schema needs a schema"))
+    if "top_logprobs" in cleaned and not cleaned.get("logprobs"):
+        errors.setdefault(
+            "top_logprobs", ParamError("top_logprobs", "needs Log probabilities switched on")
+        )
+    return cleaned, errors
+
+
+def request_params(values: dict[str, Any], *, mode: str, quirks: dict[str, Any]) -> dict[str, Any]:
+    """The body fields for the values a lane has set, honouring the endpoint's quirks."""
+    body: dict[str, Any] = {}
+    dropped = set(quirks.get("drop_params", []))
+    for param in PARAMS:
+        if mode not in param.modes:
+            continue
+        value = values.get(param.name)
+        if value is None or param.wire in dropped:
+            continue
+        if param.name == "max_tokens":
+            body[quirks.get("max_tokens_field") or "max_tokens"] = value
+        elif param.name == "response_format":
+            if value == "json_schema":
+                if "json_schema" in values:
+                    body["response_format"] = {
+                        "type": "json_schema",
+                        "json_schema": values["json_schema"],
+                    }
+            else:
+                body["response_format"] = {"type": value}
+        elif param.name == "json_schema":
+            continue  # carried by response_format
+        elif param.name == "extra_body":
+            body.update({k: v for k, v in value.items() if k not in dropped})
+        else:
+            body[param.wire] = value
+    return body

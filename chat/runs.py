@@ -1,0 +1,640 @@
+"""One generation: upstream events -> accumulate -> persist -> broadcast.
+
+A run lives in the process that started it, not in a socket: closing the tab does not
+stop it. It is reachable from any process through the channel layer (group
+``run.<message id>``), which is how Stop and snapshot requests find it.
+
+Traffic is kept linear in the answer's length: deltas are coalesced (the first at once,
+then at most one frame per RUN_FRAME_INTERVAL) and frames carry only new text, with its
+offset so every receiver can drop what it already has.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import logging
+import time
+import weakref
+from dataclasses import dataclass, field
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from chat.models import EndpointProfile, Lane, Message
+from chat.services import LEGACY_CALL_PREFIX
+from chat.tools import ToolCallAssembler
+from chat.upstream import (
+    Endpoint,
+    Finish,
+    Logprobs,
+    ReasoningDelta,
+    TextDelta,
+    ToolCallDelta,
+    UpstreamError,
+    Usage,
+    stream_chat,
+)
+from chat.upstream.client import redact_text
+
+log = logging.getLogger(__name__)
+
+# Stream fields, also the DOM id prefixes: "t" is choice 0's text, "r" its reasoning,
+# "t1", "t2", ... the text of the other choices when n > 1.
+CONTENT, REASONING = "t", "r"
+
+
+def text_field(choice: int) -> str:
+    return CONTENT if choice == 0 else f"t{choice}"
+
+
+# Retries before the first byte of an answer (see Run._retry_delay).
+MAX_ATTEMPTS = 3
+RETRY_AFTER_CAP = 20.0
+BACKOFF = (0.5, 1.0)
+
+# Runs owned by this process, by assistant message id.
+_registry: dict[int, Run] = {}
+
+
+def usage_summary(event: Usage) -> dict[str, Any]:
+    """The usage figures worth keeping, including the detail some endpoints send."""
+    usage = {
+        k: v
+        for k, v in {
+            "prompt_tokens": event.prompt_tokens,
+            "completion_tokens": event.completion_tokens,
+            "total_tokens": event.total_tokens,
+        }.items()
+        if v is not None
+    }
+    details = event.raw.get("completion_tokens_details") or {}
+    if isinstance(details, dict) and isinstance(details.get("reasoning_tokens"), int):
+        usage["reasoning_tokens"] = details["reasoning_tokens"]
+    cached = event.raw.get("prompt_tokens_details") or {}
+    if isinstance(cached, dict) and isinstance(cached.get("cached_tokens"), int):
+        usage["cached_tokens"] = cached["cached_tokens"]
+    return usage
+
+
+def run_group(message_id: int) -> str:
+    return f"run.{message_id}"
+
+
+def endpoint_for(profile: EndpointProfile) -> Endpoint:
+    return Endpoint(
+        base_url=profile.base_url,
+        api_key=profile.api_key,
+        headers=profile.extra_headers,
+        connect_timeout=profile.connect_timeout,
+        first_byte_timeout=profile.first_byte_timeout,
+        idle_timeout=profile.idle_timeout,
+    )
+
+
+@dataclass
+class _Stream:
+    """Text accumulated for one field, and how much of it was broadcast."""
+
+    parts: list[str] = field(default_factory=list)
+    length: int = 0
+    sent: int = 0
+    pending: list[str] = field(default_factory=list)
+
+    def append(self, text: str) -> None:
+        self.parts.append(text)
+        self.pending.append(text)
+        self.length += len(text)
+
+    def text(self) -> str:
+        if len(self.parts) > 1:
+            self.parts[:] = ["".join(self.parts)]
+        return self.parts[0] if self.parts else ""
+
+    def take_pending(self) -> tuple[int, str]:
+        chunk = "".join(self.pending)
+        self.pending.clear()
+        offset = self.sent
+        self.sent += len(chunk)
+        return offset, chunk
+
+
+class Run:
+    def __init__(
+        self,
+        *,
+        message_id: int,
+        conversation_group: str,
+        endpoint: Endpoint,
+        body: dict[str, Any],
+        profile_id: Any,
+        path: str = "chat/completions",
+        prices: tuple[float | None, float | None] = (None, None),
+        repeat_left: int = 0,
+    ) -> None:
+        self.message_id = message_id
+        self.group = conversation_group
+        self.endpoint = endpoint
+        self.body = body
+        self.profile_id = profile_id
+        self.path = path
+        self.prices = prices
+        # Repeat runs: this many more tries follow, one after another, in this lane.
+        self.repeat_left = repeat_left
+        self.streams: dict[str, _Stream] = {CONTENT: _Stream(), REASONING: _Stream()}
+        self.tools = ToolCallAssembler()
+        self.new_calls: list[dict[str, Any]] = []  # announced to the pages by the sender
+        self.usage: dict[str, Any] | None = None
+        self.finish_reasons: dict[int, str] = {}
+        self.logprobs: dict[int, list[dict[str, Any]]] = {}
+        self.raw: list[str] = []
+        self.error: UpstreamError | None = None
+        self.learned_quirks: dict[str, Any] = {}
+        self.retries = 0
+        self._got_answer = False  # any event of the answer: from then on, never retry
+        self._size = 0  # characters of text, reasoning and tool arguments so far
+        self.started = 0.0
+        self.first_token_at: float | None = None
+        self.stop_requested = False
+        self.finished = False
+        self.task: asyncio.Task[None] | None = None
+        self._stream_task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+
+    # --- control ----------------------------------------------------------------------
+    def stop(self) -> None:
+        self.stop_requested = True
+        if self._stream_task and not self._stream_task.done():
+            self._stream_task.cancel()
+
+    @property
+    def finish_reason(self) -> str:
+        return self.finish_reasons.get(0, "")
+
+    def call_info(self, slot: int) -> dict[str, Any]:
+        call = self.tools.calls[slot]
+        return {"slot": slot, "name": call["function"]["name"], "id": call["id"]}
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "type": "run.snapshot",
+            "message_id": self.message_id,
+            "calls": [self.call_info(slot) for slot in range(len(self.tools.calls))],
+            "fields": {name: stream.text() for name, stream in self.streams.items()},
+        }
+
+    # --- the run ----------------------------------------------------------------------
+    async def main(self) -> None:
+        layer = get_channel_layer()
+        control = await RunControl.get()
+        await layer.group_add(run_group(self.message_id), control.channel_name)
+        self.started = time.monotonic()
+        sender = asyncio.create_task(self._sender(layer))
+        status = Message.Status.COMPLETE
+        try:
+            self._stream_task = asyncio.create_task(self._stream())
+            try:
+                await self._stream_task
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise  # the process is shutting down: leave it to the heartbeat
+                status = Message.Status.STOPPED
+            except Exception as exc:  # a bug must still end the message cleanly
+                log.exception("run %s failed", self.message_id)
+                self.error = UpstreamError(message=f"Internal error while streaming: {exc}")
+            if self.error is not None:
+                status = Message.Status.ERROR
+            elif status == Message.Status.COMPLETE and not self.finish_reason:
+                status = Message.Status.ERROR
+                self.error = UpstreamError(
+                    message="The stream ended before the endpoint finished the answer "
+                    "(no finish_reason); the text so far is kept."
+                )
+        finally:
+            self.finished = True
+            self._wake.set()
+            try:
+                await sender
+            finally:
+                _registry.pop(self.message_id, None)
+                await layer.group_discard(run_group(self.message_id), control.channel_name)
+        try:
+            html = await self._persist_final(status)
+        except Exception as exc:  # never leave the page waiting on a `streaming` answer
+            log.exception("saving run %s failed", self.message_id)
+            html = await self._persist_failure(exc)
+        await layer.group_send(
+            self.group, {"type": "run.done", "message_id": self.message_id, "html": html}
+        )
+        if self.repeat_left > 0 and not self.stop_requested:
+            await self._repeat(layer)
+
+    async def _repeat(self, layer: Any) -> None:
+        """Sequential, not concurrent, so the tries don't slow each other down."""
+        html, next_id = await self._next_attempt()
+        run = await run_prepare(next_id)
+        run.repeat_left = self.repeat_left - 1
+        await layer.group_send(self.group, {"type": "turn.started", "html": html})
+        run_launch(run)
+
+    @database_sync_to_async
+    def _next_attempt(self) -> tuple[str, int]:
+        from chat.services import answer_attempt_new
+
+        done = Message.objects.select_related("lane").get(pk=self.message_id)
+        placeholder = answer_attempt_new(lane=done.lane, turn=done.turn)
+        placeholder.request_body = self.body
+        return cell_html(done.lane, done.turn), placeholder.pk
+
+    async def _stream(self) -> None:
+        body = self.body
+        attempt = 1
+        while True:
+            again: float | None = None  # seconds to wait before trying again
+            self.raw.clear()
+            events = stream_chat(self.endpoint, body, path=self.path, raw=self.raw)
+            async with contextlib.aclosing(events) as events:
+                async for event in events:
+                    if isinstance(event, UpstreamError):
+                        if self._rejects_stream_options(event, body):
+                            body = {k: v for k, v in body.items() if k != "stream_options"}
+                            self.learned_quirks["include_usage"] = False
+                            again = 0.0
+                            break
+                        again = self._retry_delay(event, attempt)
+                        if again is None:
+                            self.error = event
+                            return
+                        break
+                    self._got_answer = True
+                    self._handle(event)
+                    if self._size > settings.ANSWER_MAX_CHARS:
+                        # Closing the stream ends the request; the text so far is kept.
+                        self.error = UpstreamError(
+                            message=f"The answer passed the limit of "
+                            f"{settings.ANSWER_MAX_CHARS:,} characters (ANSWER_MAX_CHARS) "
+                            "and was cut there; the text so far is kept.",
+                            type="answer_too_large",
+                        )
+                        return
+            if again is None:
+                self.body = body
+                return
+            attempt += 1
+            self.retries += 1
+            # Stop during this wait cancels the task here: no further request is made.
+            await asyncio.sleep(again)
+
+    def _retry_delay(self, error: UpstreamError, attempt: int) -> float | None:
+        """Before anything of the answer arrived, a transient failure (429, 502-504, a
+        connect error or timeout) is tried again, a few times: then never, so no text
+        can be duplicated. None = give up and show this error."""
+        if self._got_answer or not error.retryable or attempt >= MAX_ATTEMPTS:
+            return None
+        if error.retry_after is not None:
+            # Waiting minutes for a rate limit helps nobody: say so at once instead.
+            return error.retry_after if error.retry_after <= RETRY_AFTER_CAP else None
+        return BACKOFF[min(attempt - 1, len(BACKOFF) - 1)]
+
+    def _rejects_stream_options(self, event: UpstreamError, body: dict[str, Any]) -> bool:
+        # Some servers refuse stream_options outright; retry once without and remember.
+        return (
+            "stream_options" in body
+            and self.first_token_at is None
+            and event.status in (400, 422)
+            and "stream_options" in f"{event.message} {event.param or ''} {event.body or ''}"
+        )
+
+    def _handle(self, event: Any) -> None:
+        if isinstance(event, TextDelta | ReasoningDelta):
+            if self.first_token_at is None:
+                self.first_token_at = time.monotonic()
+            if isinstance(event, ReasoningDelta):
+                if event.choice != 0:
+                    return  # only the continuing choice's reasoning is kept
+                name = REASONING
+            else:
+                name = text_field(event.choice)
+            stream = self.streams.get(name)
+            if stream is None:
+                stream = self.streams[name] = _Stream()
+            stream.append(event.text)
+            self._size += len(event.text)
+            self._wake.set()
+        elif isinstance(event, ToolCallDelta):
+            if event.choice != 0:
+                return
+            if self.first_token_at is None:
+                self.first_token_at = time.monotonic()
+            slot, new = self.tools.add(event.index, event.id, event.name, event.arguments)
+            if new:
+                self.new_calls.append({"slot": slot})
+            name = f"a{slot}"
+            stream = self.streams.get(name)
+            if stream is None:
+                stream = self.streams[name] = _Stream()
+            if event.arguments:
+                stream.append(event.arguments)
+                self._size += len(event.arguments)
+            self._wake.set()
+        elif isinstance(event, Logprobs):
+            self.logprobs.setdefault(event.choice, []).extend(event.tokens)
+        elif isinstance(event, Usage):
+            self.usage = usage_summary(event)
+        elif isinstance(event, Finish):
+            self.finish_reasons[event.choice] = event.reason
+
+    async def _sender(self, layer: Any) -> None:
+        """Broadcast coalesced deltas and save a heartbeat about once a second."""
+        last_save = time.monotonic()
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=settings.RUN_SAVE_INTERVAL)
+            self._wake.clear()
+            # Read `finished` before draining: if the stream ends while a send below is
+            # awaited, its last deltas are flushed on the next pass instead of being lost.
+            finished = self.finished
+            while self.new_calls:
+                # A call's element must reach the pages before its arguments do.
+                slot = self.new_calls.pop(0)["slot"]
+                await layer.group_send(
+                    self.group,
+                    {"type": "run.toolcall", "message_id": self.message_id, **self.call_info(slot)},
+                )
+            for name, stream in list(self.streams.items()):
+                if stream.pending:
+                    offset, chunk = stream.take_pending()
+                    await layer.group_send(
+                        self.group,
+                        {
+                            "type": "run.delta",
+                            "message_id": self.message_id,
+                            "field": name,
+                            "offset": offset,
+                            "text": chunk,
+                        },
+                    )
+            if finished:
+                return
+            now = time.monotonic()
+            if now - last_save >= settings.RUN_SAVE_INTERVAL:
+                last_save = now
+                await self._save_partial()
+            await asyncio.sleep(settings.RUN_FRAME_INTERVAL)
+
+    # --- persistence ------------------------------------------------------------------
+    @database_sync_to_async
+    def _save_partial(self) -> None:
+        Message.objects.filter(pk=self.message_id, status=Message.Status.STREAMING).update(
+            content=self.streams[CONTENT].text(),
+            reasoning=self.streams[REASONING].text(),
+            heartbeat_at=timezone.now(),
+        )
+
+    def metrics(self, ended: float) -> dict[str, Any]:
+        metrics: dict[str, Any] = {"total_ms": round((ended - self.started) * 1000)}
+        if self.first_token_at is None:
+            return metrics
+        metrics["ttft_ms"] = round((self.first_token_at - self.started) * 1000)
+        tokens = (self.usage or {}).get("completion_tokens")
+        estimated = tokens is None
+        if estimated:
+            # ~4 characters a token for English text; labelled as an estimate.
+            chars = sum(stream.length for stream in self.streams.values())
+            tokens = max(1, round(chars / 4))
+        generating = ended - self.first_token_at
+        if generating > 0.001 and tokens:
+            metrics["tokens_per_s"] = round(tokens / generating, 1)
+            metrics["tokens_estimated"] = estimated
+        metrics["completion_tokens"] = tokens
+        if self.retries:
+            metrics["retries"] = self.retries
+        price_in, price_out = self.prices
+        if self.usage and (price_in is not None or price_out is not None):
+            metrics["cost"] = (
+                (self.usage.get("prompt_tokens") or 0) * (price_in or 0)
+                + (self.usage.get("completion_tokens") or 0) * (price_out or 0)
+            ) / 1_000_000
+        return metrics
+
+    def choices(self) -> list[dict[str, Any]] | None:
+        indices = sorted({0, *self.finish_reasons, *self.logprobs} | {
+            int(name[1:]) for name in self.streams if name.startswith("t") and name != CONTENT
+        })  # fmt: skip
+        if indices == [0]:
+            return None
+        return [
+            {
+                "index": i,
+                "content": self.streams[text_field(i)].text()
+                if text_field(i) in self.streams
+                else "",
+                "finish_reason": self.finish_reasons.get(i, ""),
+                "logprobs": self.logprobs.get(i),
+            }
+            for i in indices
+        ]
+
+    @database_sync_to_async
+    def _persist_final(self, status: str) -> str:
+        from chat.render import render_markdown
+
+        content = self.streams[CONTENT].text()
+        message = Message.objects.select_related("conversation").get(pk=self.message_id)
+        message.content = content
+        message.reasoning = self.streams[REASONING].text()
+        message.choices = self.choices()
+        if message.choices and message.conversation.mode == "chat":
+            for choice in message.choices:
+                choice["html"] = str(render_markdown(choice["content"]))
+        message.logprobs = self.logprobs.get(0)
+        # As received, but an echoed secret is no more kept here than in the error.
+        message.raw_response = [redact_text(line, self.endpoint) or "" for line in self.raw]
+        message.rendered = render_markdown(content)
+        message.status = status
+        message.finish_reason = self.finish_reason
+        message.usage = self.usage
+        message.metrics = self.metrics(time.monotonic())
+        calls = self.tools.finished()
+        if calls and self.finish_reason == "function_call":
+            for number, call in enumerate(calls):
+                call["id"] = f"{LEGACY_CALL_PREFIX}{number}"
+        message.tool_calls = calls or None
+        message.request_body = self.body
+        message.error = self.error.as_dict() if self.error else None
+        message.heartbeat_at = timezone.now()
+        message.save()
+        if self.learned_quirks and self.profile_id:
+            profile = EndpointProfile.objects.get(pk=self.profile_id)
+            profile.quirks = {**profile.quirks, **self.learned_quirks}
+            profile.save(update_fields=["quirks", "updated_at"])
+        # Just finished, so it is its lane's latest: tool calls get the results form.
+        html = render_to_string(
+            "chat/_message.html",
+            {"message": message, "oob": True, "awaiting_ids": {message.pk}},
+        )
+        return html + summary_html(message.conversation, message.turn)
+
+    @database_sync_to_async
+    def _persist_failure(self, exc: Exception) -> str:
+        Message.objects.filter(pk=self.message_id).update(
+            content=self.streams[CONTENT].text(),
+            status=Message.Status.ERROR,
+            error={"message": f"The answer could not be saved completely: {exc}"},
+            heartbeat_at=timezone.now(),
+        )
+        message = Message.objects.select_related("conversation").filter(pk=self.message_id).first()
+        if message is None:
+            return ""
+        return render_to_string("chat/_message.html", {"message": message, "oob": True})
+
+
+class RunControl:
+    """This process's mailbox on the channel layer: Stop and snapshot requests for
+    runs it owns arrive here, whichever worker the asking socket is on."""
+
+    _by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, RunControl] = (
+        weakref.WeakKeyDictionary()
+    )
+
+    def __init__(self, layer: Any, channel_name: str) -> None:
+        self.layer = layer
+        self.channel_name = channel_name
+        self.task = asyncio.create_task(self._listen())
+
+    @classmethod
+    async def get(cls) -> RunControl:
+        loop = asyncio.get_running_loop()
+        control = cls._by_loop.get(loop)
+        if control is None:
+            layer = get_channel_layer()
+            # The default prefix on purpose: channels-redis reads all of a process's
+            # channels of one prefix through one lock, so another prefix would starve
+            # the consumers' channels while this one waits.
+            channel = await layer.new_channel()
+            control = cls._by_loop.get(loop)  # another run may have won the race
+            if control is None:
+                control = cls._by_loop[loop] = cls(layer, channel)
+        return control
+
+    async def _listen(self) -> None:
+        while True:
+            message = await self.layer.receive(self.channel_name)
+            run = _registry.get(message.get("message_id"))
+            if run is None:
+                continue
+            if message["type"] == "run.stop":
+                run.stop()
+            elif message["type"] == "run.snapshot_request":
+                await self.layer.send(message["reply_to"], run.snapshot())
+
+
+def cell_html(lane: Lane, turn: int) -> str:
+    """A lane's cell of a turn, re-rendered (after a new attempt or a version switch)."""
+    from chat.compare import turn_rows
+
+    conversation = lane.conversation
+    lanes = list(conversation.lanes.select_related("profile"))
+    history = list(
+        Message.objects.filter(conversation=conversation, turn=turn).defer("raw_response")
+    )
+    (row,) = turn_rows(conversation, lanes, history)
+    cell = next(c for c in row["cells"] if c.lane.pk == lane.pk)
+    return render_to_string(
+        "chat/_cell.html",
+        {"cell": cell, "row": row, "conversation": conversation, "oob": True},
+    ) + summary_html(conversation, turn)
+
+
+def summary_html(conversation: Any, turn: int) -> str:
+    """The turn's comparison summary, refreshed as each lane finishes."""
+    from chat.compare import summary
+
+    lanes = list(conversation.lanes.all())
+    if len(lanes) < 2:
+        return ""
+    answers = list(
+        Message.objects.filter(conversation=conversation, turn=turn, lane__isnull=False).only(
+            "id", "lane_id", "role", "status", "hidden", "metrics", "usage", "finish_reason",
+            "attempt", "turn",
+        )
+    )  # fmt: skip
+    vote = conversation.votes.filter(turn=turn).first()
+    return render_to_string(
+        "chat/_summary.html",
+        {"summary": summary(lanes, answers, vote), "turn": turn, "oob": True,
+         "conversation": conversation},
+    )  # fmt: skip
+
+
+# --- the module's API -------------------------------------------------------------------
+def local_run(message_id: int) -> Run | None:
+    return _registry.get(message_id)
+
+
+@database_sync_to_async
+def _prepare(message_id: int) -> Run:
+    from chat.services import request_body_build
+
+    message = Message.objects.select_related("lane__profile", "lane__conversation").get(
+        pk=message_id
+    )
+    lane: Lane = message.lane
+    body = request_body_build(lane=lane, assistant=message)
+    Message.objects.filter(pk=message_id).update(request_body=body)
+    profile = lane.profile
+    prices = (
+        float(profile.price_input) if profile.price_input is not None else None,
+        float(profile.price_output) if profile.price_output is not None else None,
+    )
+    return Run(
+        message_id=message_id,
+        conversation_group=lane.conversation.group_name,
+        endpoint=endpoint_for(profile),
+        body=body,
+        profile_id=lane.profile_id,
+        path="completions" if lane.conversation.mode == "completion" else "chat/completions",
+        prices=prices,
+    )
+
+
+async def run_prepare(message_id: int) -> Run:
+    """Build and save the exact request body; nothing is sent yet."""
+    return await _prepare(message_id)
+
+
+def run_launch(run: Run) -> Run:
+    _registry[run.message_id] = run
+    # A fresh context: inherited from a request, asgiref's thread-sensitive context
+    # would send the run's database calls to that request's (finished) thread.
+    run.task = asyncio.create_task(
+        run.main(), name=f"run-{run.message_id}", context=contextvars.Context()
+    )
+    return run
+
+
+async def run_start(message_id: int) -> Run:
+    return run_launch(await run_prepare(message_id))
+
+
+async def run_stop(message_id: int) -> None:
+    run = local_run(message_id)
+    if run is not None:
+        run.stop()
+        return
+    await get_channel_layer().group_send(
+        run_group(message_id), {"type": "run.stop", "message_id": message_id}
+    )
+
+
+async def snapshot_request(message_id: int, reply_to: str) -> None:
+    await get_channel_layer().group_send(
+        run_group(message_id),
+        {"type": "run.snapshot_request", "message_id": message_id, "reply_to": reply_to},
+    )

@@ -1,0 +1,473 @@
+"""Business actions shared by the views and the websocket consumer.
+
+Keyword-only, typed, named `<thing>_<action>`. Synchronous: async callers wrap them
+with `database_sync_to_async`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
+from django.db import transaction
+from django.db.models import Max, Q
+from django.utils import timezone
+
+from chat.models import Conversation, EndpointProfile, Lane, Message
+from chat.params import request_params
+from chat.tools import enabled_tools
+
+DEMO_BASE_URL = "http://fake.invalid/v1"
+# Ids given to legacy function_call answers (which carry none).
+LEGACY_CALL_PREFIX = "call_legacy_"
+DEMO_MODELS = ["demo", "demo-fast", "demo-slow"]
+DATA_URL = re.compile(
+    r"data:(?P<mime>image/(?:png|jpeg|gif|webp));base64,(?P<data>[A-Za-z0-9+/=]+)"
+)
+IMAGE_MAGIC = {
+    "image/png": b"\x89PNG\r\n\x1a\n",
+    "image/jpeg": b"\xff\xd8\xff",
+    "image/gif": b"GIF8",
+    "image/webp": b"RIFF",
+}
+
+
+class ActionError(Exception):
+    """A user-facing refusal (bad input, busy conversation...)."""
+
+
+def profile_ensure_demo(*, owner: AbstractBaseUser) -> EndpointProfile | None:
+    if not settings.DEMO_ENDPOINT:
+        return None
+    profile, _ = EndpointProfile.objects.get_or_create(
+        owner=owner,
+        is_demo=True,
+        defaults={
+            "name": "Demo (offline)",
+            "base_url": DEMO_BASE_URL,
+            "default_model": "demo",
+            "models_cache": DEMO_MODELS,
+            "models_fetched_at": timezone.now(),
+        },
+    )
+    return profile
+
+
+def profile_default(*, owner: AbstractBaseUser) -> EndpointProfile | None:
+    """The profile a new conversation starts with: the last one used, else any."""
+    lane = (
+        Lane.objects.filter(conversation__owner=owner, profile__isnull=False)
+        .select_related("profile")
+        .order_by("-conversation__updated_at")
+        .first()
+    )
+    if lane:
+        return lane.profile
+    return EndpointProfile.objects.filter(owner=owner).order_by("-is_demo", "name").first()
+
+
+def conversation_create(
+    *,
+    owner: AbstractBaseUser,
+    profile: EndpointProfile | None,
+    model: str,
+    system_prompt: str = "",
+    mode: str = Conversation.Mode.CHAT,
+) -> Conversation:
+    with transaction.atomic():
+        conversation = Conversation.objects.create(
+            owner=owner, system_prompt=system_prompt, mode=mode
+        )
+        Lane.objects.create(conversation=conversation, position=0, profile=profile, model=model)
+    return conversation
+
+
+def title_from(text: str) -> str:
+    line = " ".join(text.split())
+    return line[:80] + ("…" if len(line) > 80 else "")
+
+
+def images_clean(*, data_urls: list[str], urls: list[str]) -> list[dict[str, Any]]:
+    """Image content parts from uploads (data URLs) and typed URLs, within the limits.
+    The server never fetches an image URL: it goes to the endpoint as it is."""
+    urls = [u.strip() for u in urls if u.strip()]
+    if len(data_urls) + len(urls) > settings.IMAGE_MAX_COUNT:
+        raise ActionError(f"At most {settings.IMAGE_MAX_COUNT} images per message.")
+    parts: list[dict[str, Any]] = []
+    for number, data_url in enumerate(data_urls, start=1):
+        match = DATA_URL.fullmatch(data_url)
+        if not match:
+            raise ActionError(f"Image {number} is not a PNG, JPEG, GIF or WebP upload.")
+        try:
+            raw = base64.b64decode(match["data"], validate=True)
+        except (binascii.Error, ValueError):
+            raise ActionError(f"Image {number} is not valid base64 data.") from None
+        if len(raw) > settings.IMAGE_MAX_BYTES:
+            raise ActionError(
+                f"Image {number} is {len(raw) / 1_048_576:.1f} MB; the limit is "
+                f"{settings.IMAGE_MAX_BYTES / 1_048_576:g} MB."
+            )
+        if not raw.startswith(IMAGE_MAGIC[match["mime"]]):
+            raise ActionError(f"Image {number} is not really a {match['mime']} file.")
+        parts.append({"type": "image_url", "image_url": {"url": data_url}})
+    for url in urls:
+        try:
+            URLValidator(schemes=["http", "https"])(url)
+        except ValidationError:
+            raise ActionError(f"{url[:80]!r} is not an http(s) image URL.") from None
+        parts.append({"type": "image_url", "image_url": {"url": url}})
+    return parts
+
+
+def quota_check(*, conversation: Conversation, new_runs: int) -> None:
+    """Refuse (before saving anything) a send that would pass the user's limits."""
+    owner_id = conversation.owner_id
+    if settings.RUNS_PER_USER_MAX:
+        streaming = [
+            m
+            for m in Message.objects.filter(
+                conversation__owner_id=owner_id, status=Message.Status.STREAMING
+            ).only("id", "heartbeat_at", "created_at")
+            if not m.is_stale()
+        ]
+        if len(streaming) + new_runs > settings.RUNS_PER_USER_MAX:
+            raise ActionError(
+                f"You have {len(streaming)} answers streaming and this needs {new_runs} more; "
+                f"the limit is {settings.RUNS_PER_USER_MAX} at once. Wait for some to finish "
+                "or stop them."
+            )
+    if settings.ANSWERS_PER_MINUTE:
+        since = timezone.now() - timedelta(seconds=60)
+        recent = list(
+            Message.objects.filter(
+                conversation__owner_id=owner_id,
+                role=Message.Role.ASSISTANT,
+                created_at__gte=since,
+                # Only answers a run started carry a heartbeat: imported and branched
+                # messages are not requests to anyone.
+                heartbeat_at__isnull=False,
+            )
+            .order_by("created_at")
+            .values_list("created_at", flat=True)[: settings.ANSWERS_PER_MINUTE + new_runs]
+        )
+        if len(recent) + new_runs > settings.ANSWERS_PER_MINUTE:
+            wait = max(1, int((recent[0] - since).total_seconds()) + 1) if recent else 60
+            raise ActionError(
+                f"Too many answers: the limit is {settings.ANSWERS_PER_MINUTE} a minute. "
+                f"Try again in {wait} s; your message is kept."
+            )
+
+
+def turn_send(
+    *,
+    conversation: Conversation,
+    content: str,
+    images: list[dict[str, Any]] | None = None,
+) -> tuple[Message, list[Message]]:
+    """Save the user's message (before anything goes upstream) and one streaming
+    placeholder per lane. The caller starts the runs."""
+    # PostgreSQL refuses U+0000 in text; keep the rest of what was typed.
+    content = content.strip("\n").replace("\x00", "\ufffd")
+    if not content.strip():
+        raise ActionError("Type a message first.")
+    if len(content) > settings.MAX_MESSAGE_CHARS:
+        raise ActionError(
+            f"The message is {len(content):,} characters; the limit is "
+            f"{settings.MAX_MESSAGE_CHARS:,}."
+        )
+    if images and conversation.mode != Conversation.Mode.CHAT:
+        raise ActionError("Images need a chat conversation, not completions mode.")
+    lanes = list(conversation.lanes.select_related("profile"))
+    problems = [
+        f"Lane {lane.position + 1}: pick an endpoint" if lane.profile is None
+        else f"Lane {lane.position + 1}: pick a model"
+        for lane in lanes
+        if lane.profile is None or not lane.model
+    ]  # fmt: skip
+    if problems:
+        # Refused before saving; the composer keeps the text so nothing is lost.
+        raise ActionError("; ".join(problems))
+    with transaction.atomic():
+        busy = (
+            Message.objects.select_for_update()
+            .filter(conversation=conversation, status=Message.Status.STREAMING)
+            .only("id", "heartbeat_at", "created_at", "status")
+        )
+        if any(not m.is_stale() for m in busy):
+            raise ActionError("An answer is still streaming: wait for it or press Stop.")
+        quota_check(conversation=conversation, new_runs=len(lanes))
+        turn = (conversation.messages.aggregate(m=Max("turn"))["m"] or 0) + 1
+        user_message = Message.objects.create(
+            conversation=conversation,
+            turn=turn,
+            role=Message.Role.USER,
+            content=content,
+            content_parts=[{"type": "text", "text": content}, *images] if images else None,
+        )
+        if not conversation.title:
+            conversation.title = title_from(content)
+        conversation.save(update_fields=["title", "updated_at"])
+        now = timezone.now()
+        placeholders = [
+            Message.objects.create(
+                conversation=conversation,
+                lane=lane,
+                turn=turn,
+                role=Message.Role.ASSISTANT,
+                model=lane.model,
+                status=Message.Status.STREAMING,
+                heartbeat_at=now,
+            )
+            for lane in lanes
+        ]
+    return user_message, placeholders
+
+
+def tool_results_submit(
+    *, conversation: Conversation, assistant_id: int, results: dict[str, str]
+) -> tuple[Message, list[Message], Message]:
+    """Save the user's results for an answer's tool calls and a streaming placeholder
+    for the model's next answer in that lane. Returns (the answer, results, placeholder)."""
+    with transaction.atomic():
+        answer = (
+            Message.objects.select_related("lane__profile")
+            .filter(pk=assistant_id, conversation=conversation, role=Message.Role.ASSISTANT)
+            .first()
+        )
+        if answer is None or not answer.tool_calls or answer.lane is None:
+            raise ActionError("That answer has no tool calls to answer.")
+        later = Message.objects.filter(lane=answer.lane, id__gt=answer.pk).exists()
+        if later or answer.status != Message.Status.COMPLETE:
+            raise ActionError("These tool calls were already answered.")
+        busy = conversation.messages.filter(status=Message.Status.STREAMING)
+        if any(not m.is_stale() for m in busy):
+            raise ActionError("An answer is still streaming: wait for it or press Stop.")
+        missing = [
+            call["function"]["name"] or call["id"]
+            for call in answer.tool_calls
+            if not results.get(call["id"], "").strip()
+        ]
+        if missing:
+            raise ActionError(f"Give a result for every call (missing: {', '.join(missing)}).")
+        quota_check(conversation=conversation, new_runs=1)
+        tool_messages = [
+            Message.objects.create(
+                conversation=conversation,
+                lane=answer.lane,
+                turn=answer.turn,
+                role=Message.Role.TOOL,
+                tool_call_id=call["id"],
+                name=call["function"]["name"],
+                content=results[call["id"]].replace("\x00", "\ufffd"),
+            )
+            for call in answer.tool_calls
+        ]
+        placeholder = Message.objects.create(
+            conversation=conversation,
+            lane=answer.lane,
+            turn=answer.turn,
+            role=Message.Role.ASSISTANT,
+            model=answer.lane.model,
+            status=Message.Status.STREAMING,
+            heartbeat_at=timezone.now(),
+        )
+        conversation.save(update_fields=["updated_at"])
+    return answer, tool_messages, placeholder
+
+
+def conversation_tools_save(
+    *, conversation: Conversation, tools: list[dict[str, Any]], tool_choice: Any
+) -> None:
+    if tools != conversation.tools or tool_choice != conversation.tool_choice:
+        conversation.tools = tools
+        conversation.tool_choice = tool_choice
+        conversation.save(update_fields=["tools", "tool_choice", "updated_at"])
+
+
+def _busy(conversation: Conversation) -> bool:
+    streaming = conversation.messages.filter(status=Message.Status.STREAMING).only(
+        "id", "heartbeat_at", "created_at", "status"
+    )
+    return any(not m.is_stale() for m in streaming)
+
+
+def answer_attempt_new(*, lane: Lane, turn: int) -> Message:
+    """A new try at a lane's answer to a turn; the earlier ones stay as alternatives."""
+    previous = Message.objects.filter(lane=lane, turn=turn)
+    attempt = (previous.aggregate(m=Max("attempt"))["m"] or 0) + 1
+    previous.update(hidden=True)
+    return Message.objects.create(
+        conversation_id=lane.conversation_id,
+        lane=lane,
+        turn=turn,
+        role=Message.Role.ASSISTANT,
+        model=lane.model,
+        status=Message.Status.STREAMING,
+        heartbeat_at=timezone.now(),
+        attempt=attempt,
+    )
+
+
+def answers_regenerate(
+    *, conversation: Conversation, positions: list[int] | None = None, turn: int | None = None
+) -> list[Message]:
+    """Regenerate a turn's answer (default: the latest turn) in the given lanes (None:
+    every lane). The earlier answers stay as versions; later turns are left as they are."""
+    with transaction.atomic():
+        if _busy(conversation):
+            raise ActionError("An answer is still streaming: wait for it or press Stop.")
+        if turn is None:
+            turn = conversation.messages.aggregate(m=Max("turn"))["m"]
+        if not turn or not conversation.messages.filter(turn=turn, lane__isnull=True).exists():
+            raise ActionError("There is no message to answer again yet.")
+        lanes = list(conversation.lanes.select_related("profile"))
+        if positions is not None:
+            lanes = [lane for lane in lanes if lane.position in positions]
+        if not lanes:
+            raise ActionError("No such lane.")
+        for lane in lanes:
+            if lane.profile is None or not lane.model:
+                raise ActionError(f"Lane {lane.position + 1}: pick an endpoint and a model.")
+        quota_check(conversation=conversation, new_runs=len(lanes))
+        placeholders = [answer_attempt_new(lane=lane, turn=turn) for lane in lanes]
+        conversation.save(update_fields=["updated_at"])
+    return placeholders
+
+
+def attempt_show(*, lane: Lane, turn: int, attempt: int) -> None:
+    """Show another attempt of a lane's answer: it becomes the lane's context."""
+    with transaction.atomic():
+        answers = Message.objects.filter(lane=lane, turn=turn)
+        if not answers.filter(attempt=attempt).exists():
+            raise ActionError("No such version.")
+        if answers.filter(status=Message.Status.STREAMING).exists():
+            raise ActionError("Wait for the answer to finish.")
+        answers.exclude(attempt=attempt).update(hidden=True)
+        answers.filter(attempt=attempt).update(hidden=False)
+
+
+def lane_params_save(*, lane: Lane, params: dict[str, Any]) -> None:
+    if params != lane.params:
+        lane.params = params
+        lane.save(update_fields=["params"])
+
+
+def lane_history(*, lane: Lane, before_turn: int) -> list[Message]:
+    """A lane's context: the shared turns plus its own answers, in turn order."""
+    return list(
+        Message.objects.filter(
+            conversation_id=lane.conversation_id, turn__lt=before_turn, hidden=False
+        )
+        .filter(Q(lane__isnull=True) | Q(lane=lane))
+        .order_by("turn", "id")
+    )
+
+
+def message_payload(message: Message) -> dict[str, Any] | None:
+    """One message in the OpenAI `messages` shape, or None when it carries nothing."""
+    if message.role == Message.Role.ASSISTANT:
+        if not message.content and not message.tool_calls:
+            return None
+        payload: dict[str, Any] = {"role": "assistant", "content": message.content or None}
+        if message.tool_calls and message.finish_reason == "function_call":
+            # A legacy function-calling server answers with function_call, not tool_calls.
+            payload["function_call"] = message.tool_calls[0]["function"]
+        elif message.tool_calls:
+            payload["tool_calls"] = message.tool_calls
+        return payload
+    if message.role == Message.Role.TOOL:
+        if message.tool_call_id.startswith(LEGACY_CALL_PREFIX):
+            return {"role": "function", "name": message.name, "content": message.content}
+        return {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.content}
+    return {"role": message.role, "content": message.content_parts or message.content}
+
+
+def _add_stream(body: dict[str, Any], *, stream: bool, quirks: dict[str, Any]) -> None:
+    if stream:
+        body["stream"] = True
+        if quirks.get("include_usage", True):
+            body["stream_options"] = {"include_usage": True}
+
+
+def completion_body_build(*, lane: Lane, prompt: str, stream: bool = True) -> dict[str, Any]:
+    """Legacy /v1/completions: the prompt box is the whole prompt, no history."""
+    quirks = lane.profile.quirks if lane.profile else {}
+    body: dict[str, Any] = {"model": lane.model, "prompt": prompt}
+    body.update(request_params(lane.params, mode=Conversation.Mode.COMPLETION, quirks=quirks))
+    _add_stream(body, stream=stream, quirks=quirks)
+    return body
+
+
+def request_body_build(*, lane: Lane, assistant: Message, stream: bool = True) -> dict[str, Any]:
+    conversation = lane.conversation
+    if conversation.mode == Conversation.Mode.COMPLETION:
+        prompt = (
+            Message.objects.filter(
+                conversation_id=conversation.pk, turn=assistant.turn, role=Message.Role.USER
+            )
+            .values_list("content", flat=True)
+            .first()
+        )
+        return completion_body_build(lane=lane, prompt=prompt or "", stream=stream)
+    quirks = lane.profile.quirks if lane.profile else {}
+    system_prompt = (
+        lane.system_prompt if lane.system_prompt is not None else conversation.system_prompt
+    )
+    messages: list[dict[str, Any]] = []
+    if system_prompt:
+        messages.append({"role": quirks.get("system_role", "system"), "content": system_prompt})
+    for message in lane_history(lane=lane, before_turn=assistant.turn + 1):
+        if message.pk == assistant.pk:
+            continue
+        payload = message_payload(message)
+        if payload is not None:
+            messages.append(payload)
+    body: dict[str, Any] = {"model": lane.model, "messages": messages}
+    tools = enabled_tools(lane.tools if lane.tools is not None else conversation.tools)
+    if tools:
+        body["tools"] = tools
+        if conversation.tool_choice is not None:
+            body["tool_choice"] = conversation.tool_choice
+    params = request_params(lane.params, mode=conversation.mode, quirks=quirks)
+    if not tools:
+        params.pop("parallel_tool_calls", None)  # meaningless, and some servers reject it
+    body.update(params)
+    _add_stream(body, stream=stream, quirks=quirks)
+    return body
+
+
+def draft_body_build(*, lane: Lane, content: str) -> dict[str, Any]:
+    """The body the next send would use, for "copy as code" before sending."""
+    conversation = lane.conversation
+    if conversation.mode == Conversation.Mode.COMPLETION:
+        return completion_body_build(lane=lane, prompt=content)
+    turn = (conversation.messages.aggregate(m=Max("turn"))["m"] or 0) + 1
+    draft = Message(conversation=conversation, lane=lane, turn=turn, role=Message.Role.ASSISTANT)
+    body = request_body_build(lane=lane, assistant=draft)
+    if content.strip():
+        body["messages"].append({"role": "user", "content": content})
+    return body
+
+
+def messages_mark_interrupted(*, conversation: Conversation) -> int:
+    """Persist `interrupted` for streaming messages whose run died with its process."""
+    stale = [
+        m.pk
+        for m in conversation.messages.filter(status=Message.Status.STREAMING).only(
+            "id", "heartbeat_at", "created_at"
+        )
+        if m.is_stale()
+    ]
+    if not stale:
+        return 0
+    return Message.objects.filter(pk__in=stale, status=Message.Status.STREAMING).update(
+        status=Message.Status.INTERRUPTED,
+        error={"message": "The run stopped when its server process ended."},
+    )

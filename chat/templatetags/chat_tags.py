@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+from django.utils.safestring import SafeString
+
+register = template.Library()
+
+
+@register.filter
+def stream_fields(message: Any) -> list[dict[str, Any]]:
+    """The text columns a streaming answer shows: one per requested choice."""
+    body = message.request_body or {}
+    n = body.get("n") if isinstance(body.get("n"), int) else 1
+    return [{"index": i, "field": "t" if i == 0 else f"t{i}"} for i in range(max(1, min(n, 8)))]
+
+
+@register.filter
+def logprobs_html(tokens: Any) -> SafeString | str:
+    if not tokens:
+        return ""
+    from chat.render import render_logprobs
+
+    return render_logprobs(tokens)
+
+
+@register.filter
+def image_parts(message: Any) -> list[dict[str, Any]]:
+    parts = message.content_parts or []
+    images = []
+    for part in parts:
+        if isinstance(part, dict) and part.get("type") == "image_url":
+            url = (part.get("image_url") or {}).get("url", "")
+            images.append({"url": url, "inline": url.startswith("data:image/")})
+    return images
+
+
+@register.filter
+def money(value: Any) -> str:
+    if value is None:
+        return ""
+    value = float(value)
+    if value == 0:
+        return "$0"
+    return f"${value:.4f}" if value >= 0.0001 else f"${value:.2e}"
+
+
+@register.filter
+def make_list_words(value: str) -> list[str]:
+    return value.split()
+
+
+@register.filter
+def tool_views(message: Any) -> list[dict[str, Any]]:
+    """The calls of an answer, checked against the tools that were sent, with the
+    mock result the user saved for each tool."""
+    from chat.tools import call_check
+
+    sent = (message.request_body or {}).get("tools") or []
+    mocks = {
+        (entry.get("tool") or {}).get("function", {}).get("name"): entry.get("mock", "")
+        for entry in (message.conversation.tools or [])
+    }
+    views = []
+    for call in message.tool_calls or []:
+        view = call_check(call, sent)
+        view["mock"] = mocks.get(view["name"], "")
+        views.append(view)
+    return views
+
+
+@register.simple_tag
+def spread(value: Any, unit: str) -> str:
+    """A figure, or min / median / max over repeated runs."""
+    if not value:
+        return "—"
+
+    def fmt(x: float) -> str:
+        return f"{x:,.0f}" if abs(x) >= 100 or float(x).is_integer() else f"{x:,.1f}"
+
+    suffix = f" {unit}" if unit else ""
+    if value["n"] == 1:
+        return f"{fmt(value['median'])}{suffix}"
+    return (
+        f"{fmt(value['min'])} / {fmt(value['median'])} / {fmt(value['max'])}{suffix} "
+        f"(min/med/max of {value['n']})"
+    )
+
+
+@register.filter
+def lane_label(position: int) -> str:
+    from chat.compare import label
+
+    return label(position)

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import get_user_model, login
+from django.contrib.auth.decorators import login_not_required
+from django.contrib.auth.views import LoginView
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from chat.forms import FirstAccountForm
+
+
+def no_users_yet() -> bool:
+    return not get_user_model().objects.exists()
+
+
+class PlaygroundLoginView(LoginView):
+    template_name = "accounts/login.html"
+    redirect_authenticated_user = True
+
+    def get(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        if no_users_yet():
+            return redirect("setup")
+        return super().get(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs: object) -> dict[str, object]:
+        return {**super().get_context_data(**kwargs), "signup_open": settings.SIGNUP_OPEN}
+
+
+login_view = login_not_required(PlaygroundLoginView.as_view())
+
+
+def _create_account(request: HttpRequest, *, first: bool) -> HttpResponse:
+    form = FirstAccountForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        with transaction.atomic():
+            # Checked again inside the transaction: two racing first visits make one admin.
+            if first and not no_users_yet():
+                raise Http404
+            user = form.save(commit=False)
+            user.is_staff = user.is_superuser = first
+            user.save()
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        messages.success(request, f"Welcome, {user.username}. A demo endpoint is ready to try.")
+        return redirect("chat:index")
+    return render(request, "accounts/setup.html", {"form": form, "first": first})
+
+
+@login_not_required
+@require_http_methods(["GET", "POST"])
+def setup(request: HttpRequest) -> HttpResponse:
+    """On an empty database, the first visitor creates the first (admin) account."""
+    if not no_users_yet():
+        return redirect("login")
+    return _create_account(request, first=True)
+
+
+@login_not_required
+@require_http_methods(["GET", "POST"])
+def signup(request: HttpRequest) -> HttpResponse:
+    if no_users_yet():
+        return redirect("setup")
+    if not settings.SIGNUP_OPEN:
+        raise Http404("Sign-up is closed")
+    return _create_account(request, first=False)

@@ -1,0 +1,215 @@
+from __future__ import annotations
+
+import uuid
+
+from asgiref.sync import sync_to_async
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.html import format_html
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from chat import branching, runs, services
+from chat.compare import turn_rows
+from chat.forms import NewConversationForm
+from chat.models import Conversation, EndpointProfile, Message
+from chat.views.compare import lane_form
+from chat.views.request import panel_context
+from chat.views.tools import tools_context
+
+
+def _owned_conversation(request: HttpRequest, conversation_id: uuid.UUID) -> Conversation:
+    return get_object_or_404(Conversation, pk=conversation_id, owner=request.user)
+
+
+@require_GET
+def index(request: HttpRequest) -> HttpResponse:
+    """A new, not yet saved conversation: pick endpoint and model, type, send."""
+    profile = services.profile_default(owner=request.user)
+    if profile is None:
+        messages.info(request, "Add an endpoint first.")
+        return redirect("chat:endpoint_new")
+    form = NewConversationForm(
+        owner=request.user,
+        initial={"profile": profile, "model": profile.default_model},
+    )
+    return render(
+        request,
+        "chat/new.html",
+        {"form": form, "model_names": profile.model_names},
+    )
+
+
+@sync_to_async
+def _create_from_form(request: HttpRequest) -> tuple[NewConversationForm, list[int], str]:
+    form = NewConversationForm(request.POST, owner=request.user)
+    if not form.is_valid():
+        return form, [], ""
+    data = form.cleaned_data
+    conversation = services.conversation_create(
+        owner=request.user,
+        profile=data["profile"],
+        model=data["model"],
+        system_prompt=data["system_prompt"],
+        mode=data["mode"],
+    )
+    try:
+        _, placeholders = services.turn_send(conversation=conversation, content=data["content"])
+    except services.ActionError as exc:
+        conversation.delete()
+        form.add_error("content", str(exc))
+        return form, [], ""
+    return form, [m.pk for m in placeholders], str(conversation.pk)
+
+
+@require_POST
+async def conversation_new(request: HttpRequest) -> HttpResponse:
+    user = await request.auser()
+    request.user = user  # resolved once, so the sync helpers need no lazy lookup
+    form, placeholder_ids, conversation_id = await _create_from_form(request)
+    if not conversation_id:
+        return await sync_to_async(_render_new_with_errors)(request, form)
+    # The run belongs to this process, not to the request: it outlives the redirect.
+    for message_id in placeholder_ids:
+        await runs.run_start(message_id)
+    url = reverse("chat:conversation", args=[conversation_id])
+    if request.headers.get("HX-Request"):
+        return HttpResponseClientRedirect(url)
+    return redirect(url)
+
+
+def _render_new_with_errors(request: HttpRequest, form: NewConversationForm) -> HttpResponse:
+    profile = form.cleaned_data.get("profile")
+    return render(
+        request,
+        "chat/new.html",
+        {
+            "form": form,
+            "model_names": profile.model_names if profile else [],
+        },
+        status=400,
+    )
+
+
+def usage_totals(history: list[Message]) -> dict[str, object]:
+    prompt = completion = 0
+    cost = None
+    for message in history:
+        usage = message.usage or {}
+        prompt += usage.get("prompt_tokens") or 0
+        completion += usage.get("completion_tokens") or 0
+        if (message.metrics or {}).get("cost") is not None:
+            cost = (cost or 0) + message.metrics["cost"]
+    return {"prompt": prompt, "completion": completion, "total": prompt + completion, "cost": cost}
+
+
+@require_GET
+def conversation_detail(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
+    conversation = _owned_conversation(request, conversation_id)
+    services.messages_mark_interrupted(conversation=conversation)
+    lanes = list(conversation.lanes.select_related("profile"))
+    # Raw responses are big and only the inspector needs them.
+    history = list(conversation.messages.select_related("lane").defer("raw_response"))
+    visible = [m for m in history if not m.hidden]
+    context = panel_context(lanes[0]) if lanes else {}
+    context.update(tools_context(conversation))
+    # An answer whose tool calls have no results yet shows the results form.
+    last_by_lane: dict[int, Message] = {}
+    for message in visible:
+        if message.lane_id:
+            last_by_lane[message.lane_id] = message
+    context["awaiting_ids"] = {
+        m.pk for m in last_by_lane.values() if m.role == Message.Role.ASSISTANT and m.tool_calls
+    }
+    votes = {vote.turn: vote for vote in conversation.votes.all()}
+    return render(
+        request,
+        "chat/conversation.html",
+        {
+            **context,
+            "totals": usage_totals(visible),
+            "conversation": conversation,
+            "lanes": lanes,
+            "lane_heads": [{"lane": lane, "form": lane_form(request, lane)} for lane in lanes],
+            "rows": turn_rows(conversation, lanes, history, votes),
+            "voted_turns": set(votes),
+            "last_turn": max((m.turn for m in history), default=0),
+            "streaming": any(m.status == Message.Status.STREAMING for m in history),
+        },
+    )
+
+
+@require_POST
+def conversation_settings(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
+    """The shared system prompt, saved as it changes; applies to the next turn."""
+    conversation = _owned_conversation(request, conversation_id)
+    prompt = request.POST.get("system_prompt", "")
+    conversation.system_prompt = prompt[:100_000]
+    conversation.save(update_fields=["system_prompt", "updated_at"])
+    return render(
+        request, "chat/_system_prompt.html", {"conversation": conversation, "saved": True}
+    )
+
+
+@require_GET
+def model_options(request: HttpRequest) -> HttpResponse:
+    """The model suggestions (and default) for the endpoint picked in a form."""
+    try:
+        profile_id = uuid.UUID(request.GET.get("profile", ""))
+    except ValueError:
+        raise Http404 from None
+    profile = get_object_or_404(EndpointProfile, pk=profile_id, owner=request.user)
+    return render(request, "chat/_model_options.html", {"profile": profile})
+
+
+@require_POST
+def conversation_delete(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
+    conversation = _owned_conversation(request, conversation_id)
+    conversation.delete()
+    messages.success(request, "Conversation deleted.")
+    url = reverse("chat:index")
+    if request.headers.get("HX-Request"):
+        return HttpResponseClientRedirect(url)
+    return redirect(url)
+
+
+def _owned_message(conversation: Conversation, message_id: int) -> Message:
+    return get_object_or_404(Message, pk=message_id, conversation=conversation)
+
+
+def _toast(text: str) -> HttpResponse:
+    return HttpResponse(render_to_string("chat/_toast.html", {"text": text}))
+
+
+@require_POST
+def message_branch(
+    request: HttpRequest, conversation_id: uuid.UUID, message_id: int
+) -> HttpResponse:
+    """Branch from here: a new conversation up to this message, opened at once."""
+    conversation = _owned_conversation(request, conversation_id)
+    message = _owned_message(conversation, message_id)
+    try:
+        branch = branching.branch_from(conversation=conversation, message_id=message.pk)
+    except services.ActionError as exc:
+        return _toast(str(exc))
+    messages.success(request, f"Branched from “{conversation}”.")
+    return HttpResponseClientRedirect(reverse("chat:conversation", args=[branch.pk]))
+
+
+@require_POST
+def message_delete(
+    request: HttpRequest, conversation_id: uuid.UUID, message_id: int
+) -> HttpResponse:
+    conversation = _owned_conversation(request, conversation_id)
+    message = _owned_message(conversation, message_id)
+    try:
+        kind, where = branching.message_delete(conversation=conversation, message_id=message.pk)
+    except services.ActionError as exc:
+        return _toast(str(exc))
+    if kind == "turn":
+        return HttpResponse(format_html('<div id="turn-{}" hx-swap-oob="delete"></div>', where))
+    lane, turn = where
+    return HttpResponse(runs.cell_html(lane, turn))

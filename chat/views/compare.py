@@ -1,0 +1,264 @@
+"""Comparison actions: lanes, sweeps, versions, diffs, blind votes, shareable setups."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRefresh
+
+from chat import compare, runs, services
+from chat.forms import LaneSettingsForm
+from chat.models import Conversation, Lane, Message
+from chat.params import BY_NAME, ParamError
+
+
+def _conversation(request: HttpRequest, conversation_id: uuid.UUID) -> Conversation:
+    return get_object_or_404(Conversation, pk=conversation_id, owner=request.user)
+
+
+def _lane(request: HttpRequest, conversation_id: uuid.UUID, lane_id: int) -> Lane:
+    return get_object_or_404(
+        Lane.objects.select_related("conversation", "profile"),
+        pk=lane_id,
+        conversation_id=conversation_id,
+        conversation__owner=request.user,
+    )
+
+
+def _refresh(request: HttpRequest, conversation: Conversation) -> HttpResponse:
+    if request.headers.get("HX-Request"):
+        return HttpResponseClientRefresh()
+    return redirect("chat:conversation", conversation_id=conversation.pk)
+
+
+def _guarded(request: HttpRequest, conversation: Conversation, action) -> HttpResponse:
+    try:
+        action()
+    except compare.CompareError as exc:
+        messages.error(request, str(exc))
+    return _refresh(request, conversation)
+
+
+@require_POST
+def lane_add(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
+    conversation = _conversation(request, conversation_id)
+    return _guarded(request, conversation, lambda: compare.lane_add(conversation=conversation))
+
+
+@require_POST
+def lane_duplicate(request: HttpRequest, conversation_id: uuid.UUID, lane_id: int):
+    lane = _lane(request, conversation_id, lane_id)
+    conversation = lane.conversation
+    return _guarded(
+        request, conversation, lambda: compare.lane_add(conversation=conversation, source=lane)
+    )
+
+
+@require_POST
+def lane_remove(request: HttpRequest, conversation_id: uuid.UUID, lane_id: int):
+    lane = _lane(request, conversation_id, lane_id)
+    return _guarded(request, lane.conversation, lambda: compare.lane_remove(lane=lane))
+
+
+@require_POST
+def lane_move(request: HttpRequest, conversation_id: uuid.UUID, lane_id: int, direction: str):
+    lane = _lane(request, conversation_id, lane_id)
+    offset = {"left": -1, "right": 1}.get(direction)
+    if offset is None:
+        raise Http404
+    return _guarded(request, lane.conversation, lambda: compare.lane_move(lane=lane, offset=offset))
+
+
+@require_POST
+def lane_settings(request: HttpRequest, conversation_id: uuid.UUID, lane_id: int):
+    """Endpoint, model and own system prompt of one lane, saved as they change."""
+    lane = _lane(request, conversation_id, lane_id)
+    form = LaneSettingsForm(request.POST, owner=request.user, prefix=f"lane{lane.pk}")
+    saved = False
+    if form.is_valid():
+        profile_changed = form.cleaned_data["profile"] != lane.profile
+        lane.profile = form.cleaned_data["profile"]
+        lane.model = form.cleaned_data["model"]
+        if profile_changed and lane.model not in lane.profile.model_names:
+            lane.model = lane.profile.default_model or lane.model
+        own = request.POST.get("own_system_prompt")
+        if own is not None:
+            lane.system_prompt = own if request.POST.get("use_own_prompt") else None
+        lane.save(update_fields=["profile", "model", "system_prompt"])
+        saved = True
+    conversation = lane.conversation
+    lanes = list(conversation.lanes.select_related("profile"))
+    return render(
+        request,
+        "chat/_lane_head.html",
+        {
+            "lane": lane,
+            "conversation": conversation,
+            "lane_count": len(lanes),
+            "form": lane_form(request, lane) if saved else form,
+            "saved": saved,
+        },
+    )
+
+
+def lane_form(request: HttpRequest, lane: Lane) -> LaneSettingsForm:
+    return LaneSettingsForm(
+        owner=request.user,
+        prefix=f"lane{lane.pk}",
+        initial={"profile": lane.profile, "model": lane.model},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def lane_sweep(request: HttpRequest, conversation_id: uuid.UUID, lane_id: int):
+    lane = _lane(request, conversation_id, lane_id)
+    context = {
+        "lane": lane,
+        "conversation": lane.conversation,
+        "sweepable": [BY_NAME[name] for name in compare.SWEEPABLE],
+        "models": lane.profile.model_names if lane.profile else [],
+        "max_lanes": compare.MAX_LANES,
+    }
+    if request.method == "POST":
+        try:
+            if request.POST.get("kind") == "models":
+                models = [m for m in request.POST.getlist("models") if m.strip()]
+                if len(models) < 2:
+                    raise compare.CompareError("Pick at least two models.")
+                compare.lanes_sweep(lane=lane, models=models)
+            else:
+                name = request.POST.get("param", "")
+                values = compare.sweep_values(name, request.POST.get("values", ""))
+                compare.lanes_sweep(lane=lane, param=name, values=values)
+        except (compare.CompareError, ParamError) as exc:
+            context["error"] = str(exc)
+            context["posted"] = request.POST
+            return render(request, "chat/_sweep.html", context)
+        return _refresh(request, lane.conversation)
+    return render(request, "chat/_sweep.html", context)
+
+
+@require_POST
+def attempt_show(
+    request: HttpRequest, conversation_id: uuid.UUID, lane_id: int, turn: int, attempt: int
+):
+    lane = _lane(request, conversation_id, lane_id)
+    try:
+        services.attempt_show(lane=lane, turn=turn, attempt=attempt)
+    except services.ActionError as exc:
+        raise Http404(str(exc)) from None
+    return HttpResponse(runs.cell_html(lane, turn))
+
+
+@require_POST
+def blind_toggle(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
+    conversation = _conversation(request, conversation_id)
+    conversation.blind = request.POST.get("blind") == "on"
+    conversation.save(update_fields=["blind", "updated_at"])
+    return _refresh(request, conversation)
+
+
+@require_POST
+def vote(request: HttpRequest, conversation_id: uuid.UUID, turn: int) -> HttpResponse:
+    conversation = _conversation(request, conversation_id)
+    verdict = request.POST.get("verdict", "")
+    winner = request.POST.get("winner")
+    try:
+        compare.vote_cast(
+            conversation=conversation,
+            turn=turn,
+            verdict=verdict,
+            winner=int(winner) if winner not in (None, "") else None,
+        )
+    except (compare.CompareError, ValueError) as exc:
+        messages.error(request, str(exc))
+    return _refresh(request, conversation)
+
+
+@require_GET
+def leaderboard(request: HttpRequest) -> HttpResponse:
+    return render(
+        request, "chat/leaderboard.html", {"rows": compare.leaderboard(owner=request.user)}
+    )
+
+
+@require_GET
+def diff(request: HttpRequest, conversation_id: uuid.UUID, turn: int) -> HttpResponse:
+    conversation = _conversation(request, conversation_id)
+    lanes = list(conversation.lanes.all())
+    answers = {
+        m.lane_id: m
+        for m in Message.objects.filter(
+            conversation=conversation, turn=turn, role=Message.Role.ASSISTANT, hidden=False
+        ).order_by("id")
+    }
+    try:
+        a = int(request.GET.get("a", 0))
+        b = int(request.GET.get("b", 1))
+    except ValueError:
+        raise Http404 from None
+    by_position = {lane.position: lane for lane in lanes}
+    if a not in by_position or b not in by_position:
+        raise Http404
+    left = answers.get(by_position[a].pk)
+    right = answers.get(by_position[b].pk)
+    return render(
+        request,
+        "chat/_diff.html",
+        {
+            "conversation": conversation,
+            "turn": turn,
+            "lanes": lanes,
+            "a": a,
+            "b": b,
+            "label_a": compare.label(a),
+            "label_b": compare.label(b),
+            "ops": compare.word_diff(left.content if left else "", right.content if right else ""),
+        },
+    )
+
+
+def _encode_setup(setup: list[dict]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(setup, separators=(",", ":")).encode()).decode()
+
+
+@require_GET
+def setup_link(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
+    conversation = _conversation(request, conversation_id)
+    url = request.build_absolute_uri(
+        reverse("chat:setup_open") + "?setup=" + _encode_setup(compare.setup_of(conversation))
+    )
+    return render(request, "chat/_setup_link.html", {"url": url, "conversation": conversation})
+
+
+@require_http_methods(["GET", "POST"])
+def setup_open(request: HttpRequest) -> HttpResponse:
+    """A new comparison with the lanes of a shared setup (no history)."""
+    raw = request.GET.get("setup") or request.POST.get("setup") or ""
+    try:
+        setup = json.loads(base64.urlsafe_b64decode(raw.encode()))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        setup = None
+    if request.method == "POST" and setup is not None:
+        try:
+            conversation = compare.conversation_from_setup(owner=request.user, setup=setup)
+        except compare.CompareError as exc:
+            return render(
+                request, "chat/setup_open.html", {"error": str(exc), "raw": raw}, status=400
+            )
+        return redirect("chat:conversation", conversation_id=conversation.pk)
+    error = None if setup is not None else "This setup link is damaged."
+    return render(
+        request,
+        "chat/setup_open.html",
+        {"setup": setup if isinstance(setup, list) else None, "raw": raw, "error": error},
+        status=200 if error is None else 400,
+    )

@@ -1,0 +1,254 @@
+"""The request surface around a conversation: parameter panel, presets, inspector,
+code export and the choice that continues the conversation (n > 1)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from django.db import IntegrityError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_GET, require_POST
+
+from chat import services
+from chat.codegen import export_request
+from chat.models import Conversation, Lane, Message, Preset
+from chat.params import BY_NAME, check_params, params_for
+from chat.render import render_markdown
+
+
+def _lane(request: HttpRequest, conversation_id: uuid.UUID) -> Lane:
+    """The lane the panel edits: the one it names, else the first."""
+    lanes = Lane.objects.select_related("conversation", "profile").filter(
+        conversation_id=conversation_id, conversation__owner=request.user
+    )
+    wanted = request.POST.get("panel_lane") or request.GET.get("panel_lane") or ""
+    if wanted:
+        # A named lane must be one of this conversation's: no falling back to another.
+        lane = lanes.filter(pk=int(wanted)).first() if wanted.isdigit() else None
+    else:
+        lane = lanes.order_by("position").first()
+    if lane is None:
+        raise Http404
+    return lane
+
+
+def _save_to(request: HttpRequest, lane: Lane, cleaned: dict[str, Any]) -> None:
+    """To the panel's lane, or to every lane when "apply to all lanes" is on."""
+    if request.POST.get("sync_params"):
+        for other in lane.conversation.lanes.all():
+            services.lane_params_save(lane=other, params=cleaned)
+    else:
+        services.lane_params_save(lane=lane, params=cleaned)
+
+
+def _raw_params(request: HttpRequest) -> dict[str, str]:
+    return {k[6:]: v for k, v in request.POST.items() if k.startswith("param:")}
+
+
+def display_value(name: str, value: Any) -> str:
+    """A stored value as its panel input shows it."""
+    if value is None:
+        return ""
+    kind = BY_NAME[name].kind
+    if kind == "stops":
+        return "\n".join(s.replace("\n", "\\n").replace("\t", "\\t") for s in value)
+    if kind in ("logit_bias", "json_schema", "json"):
+        return json.dumps(value, indent=2, ensure_ascii=False)
+    if kind == "bool":
+        return "true" if value else "false"
+    return str(value)
+
+
+def panel_context(lane: Lane, *, values: dict[str, str] | None = None, errors=None) -> dict:
+    conversation = lane.conversation
+    if values is None:
+        values = {
+            name: display_value(name, v) for name, v in lane.params.items() if name in BY_NAME
+        }
+    errors = errors or {}
+    rows = [
+        {"param": p, "value": values.get(p.name, ""), "error": errors.get(p.name)}
+        for p in params_for(conversation.mode)
+    ]
+    return {
+        "conversation": conversation,
+        "lane": lane,
+        "panel_lanes": list(conversation.lanes.all()),
+        "param_rows": rows,
+        "presets": Preset.objects.filter(owner=conversation.owner).only("id", "name"),
+    }
+
+
+@require_GET
+def params_panel(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
+    """The panel for another lane of a comparison."""
+    return render(request, "chat/_params.html", panel_context(_lane(request, conversation_id)))
+
+
+@require_POST
+def params_save(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
+    """Autosave of the panel: valid values are kept on the lane; errors shown inline
+    (the send checks the same values again, so an invalid one is never sent)."""
+    lane = _lane(request, conversation_id)
+    raw = _raw_params(request)
+    cleaned, errors = check_params(raw, mode=lane.conversation.mode)
+    if not errors:
+        _save_to(request, lane, cleaned)
+    context = panel_context(lane, values=raw, errors=errors)
+    context["saved"] = not errors
+    # 200 even with errors: htmx swaps only successful responses, and the errors are
+    # the content here.
+    return render(request, "chat/_params_status.html", context)
+
+
+@require_POST
+def preset_save(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
+    lane = _lane(request, conversation_id)
+    name = request.POST.get("preset_name", "").strip()[:100]
+    raw = _raw_params(request)
+    cleaned, errors = check_params(raw, mode=lane.conversation.mode)
+    context = panel_context(lane, values=raw, errors=errors)
+    if errors:
+        context["preset_error"] = "Fix the parameters before saving them as a preset."
+    elif not name:
+        context["preset_error"] = "Give the preset a name."
+    else:
+        preset, created = Preset.objects.update_or_create(
+            owner=request.user,
+            name=name,
+            defaults={
+                "params": cleaned,
+                "system_prompt": lane.conversation.system_prompt
+                if request.POST.get("preset_system")
+                else "",
+            },
+        )
+        _save_to(request, lane, cleaned)
+        context = panel_context(lane)
+        context["preset_message"] = f"Preset “{preset.name}” {'saved' if created else 'updated'}."
+        context["selected_preset"] = preset.pk
+    return render(request, "chat/_params.html", context)
+
+
+def _owned_preset(request: HttpRequest) -> Preset:
+    try:
+        preset_id = uuid.UUID(request.POST.get("preset", ""))
+    except ValueError:
+        raise Http404 from None
+    return get_object_or_404(Preset, pk=preset_id, owner=request.user)
+
+
+@require_POST
+def preset_apply(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
+    lane = _lane(request, conversation_id)
+    preset = _owned_preset(request)
+    cleaned, _ = check_params(preset.params, mode=lane.conversation.mode)
+    services.lane_params_save(lane=lane, params=cleaned)
+    if preset.system_prompt:
+        lane.conversation.system_prompt = preset.system_prompt
+        lane.conversation.save(update_fields=["system_prompt", "updated_at"])
+    context = panel_context(lane)
+    context["preset_message"] = f"Applied “{preset.name}”."
+    context["selected_preset"] = preset.pk
+    return render(request, "chat/_params.html", context)
+
+
+@require_POST
+def preset_delete(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
+    lane = _lane(request, conversation_id)
+    preset = _owned_preset(request)
+    name = preset.name
+    preset.delete()
+    context = panel_context(lane)
+    context["preset_message"] = f"Deleted “{name}”."
+    return render(request, "chat/_params.html", context)
+
+
+def _owned_message(request: HttpRequest, conversation_id: uuid.UUID, message_id: int) -> Message:
+    return get_object_or_404(
+        Message.objects.select_related("lane__profile", "conversation"),
+        pk=message_id,
+        conversation_id=conversation_id,
+        conversation__owner=request.user,
+        role=Message.Role.ASSISTANT,
+    )
+
+
+def _code_context(lane: Lane, body: dict[str, Any], mode: str) -> dict[str, Any]:
+    profile = lane.profile
+    path = "completions" if mode == Conversation.Mode.COMPLETION else "chat/completions"
+    if profile is None:
+        return {"code_error": "Pick an endpoint first."}
+    code = export_request(
+        base_url=profile.base_url,
+        path=path,
+        body=body,
+        header_names=list(profile.extra_headers),
+    )
+    return {"code": code, "profile": profile, "demo": profile.is_demo}
+
+
+@require_GET
+def message_inspect(request: HttpRequest, conversation_id: uuid.UUID, message_id: int):
+    message = _owned_message(request, conversation_id, message_id)
+    return render(
+        request,
+        "chat/_inspector.html",
+        {
+            "message": message,
+            "request_json": json.dumps(message.request_body, indent=2, ensure_ascii=False)
+            if message.request_body is not None
+            else "",
+            "raw_lines": message.raw_response or [],
+        },
+    )
+
+
+@require_GET
+def message_code(request: HttpRequest, conversation_id: uuid.UUID, message_id: int):
+    message = _owned_message(request, conversation_id, message_id)
+    if message.request_body is None or message.lane is None:
+        raise Http404
+    context = _code_context(message.lane, message.request_body, message.conversation.mode)
+    context["title"] = "The request behind this answer"
+    return render(request, "chat/_code.html", context)
+
+
+@require_POST
+def draft_code(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
+    """The exact request the composer would send now, with the panel's values."""
+    lane = _lane(request, conversation_id)
+    cleaned, errors = check_params(_raw_params(request), mode=lane.conversation.mode)
+    if errors:
+        context = {
+            "code_error": "Fix the parameters first: " + "; ".join(map(str, errors.values()))
+        }
+        return render(request, "chat/_code.html", context)
+    lane.params = cleaned  # not saved: this is a preview
+    body = services.draft_body_build(lane=lane, content=request.POST.get("content", ""))
+    context = _code_context(lane, body, lane.conversation.mode)
+    context["title"] = "The request the composer would send"
+    return render(request, "chat/_code.html", context)
+
+
+@require_POST
+def message_choose(request: HttpRequest, conversation_id: uuid.UUID, message_id: int, index: int):
+    """n > 1: make another choice the one the conversation continues with."""
+    message = _owned_message(request, conversation_id, message_id)
+    choices = message.choices or []
+    choice = next((c for c in choices if c.get("index") == index), None)
+    if choice is None or message.status == Message.Status.STREAMING:
+        raise Http404
+    message.chosen = index
+    message.content = choice.get("content", "")
+    message.finish_reason = choice.get("finish_reason", "")
+    message.logprobs = choice.get("logprobs")
+    message.rendered = render_markdown(message.content)
+    try:
+        message.save(update_fields=["chosen", "content", "finish_reason", "logprobs", "rendered"])
+    except IntegrityError:  # pragma: no cover - defensive
+        raise Http404 from None
+    return render(request, "chat/_message.html", {"message": message})

@@ -1,0 +1,94 @@
+"""Read-only share links: create, revoke, and the public page a link opens."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from django.contrib.auth.decorators import login_not_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from chat import history
+from chat.exports import label
+from chat.models import Conversation, Message
+
+TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# What the public page reads of a message: never the request body, the raw response,
+# the error detail (it may name the endpoint) or anything about the endpoint.
+SHARED_FIELDS = (
+    "id", "conversation_id", "lane_id", "turn", "role", "model", "content", "content_parts",
+    "reasoning", "rendered", "tool_calls", "tool_call_id", "name", "status", "heartbeat_at",
+    "created_at",
+)  # fmt: skip
+
+
+def _owned(request: HttpRequest, conversation_id: uuid.UUID) -> Conversation:
+    return get_object_or_404(Conversation, pk=conversation_id, owner=request.user)
+
+
+def _panel(request: HttpRequest, conversation: Conversation) -> HttpResponse:
+    token = conversation.share_token
+    context = {
+        "conversation": conversation,
+        "share_url": request.build_absolute_uri(reverse("chat:shared", args=[token]))
+        if token
+        else "",
+    }
+    template = "chat/_share.html" if request.htmx else "chat/share.html"
+    return render(request, template, context)
+
+
+@require_http_methods(["GET", "POST"])
+def share(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
+    """GET: the share panel; POST: make the link (or keep the one that exists)."""
+    conversation = _owned(request, conversation_id)
+    if request.method == "POST":
+        history.share_create(conversation=conversation)
+    return _panel(request, conversation)
+
+
+@require_POST
+def share_revoke(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
+    conversation = _owned(request, conversation_id)
+    history.share_revoke(conversation=conversation)
+    return _panel(request, conversation)
+
+
+@login_not_required
+@require_GET
+def shared(request: HttpRequest, token: str) -> HttpResponse:
+    """The transcript behind a share link, for anyone who has the link."""
+    if not TOKEN.fullmatch(token):
+        raise Http404  # not one of ours (token_urlsafe's alphabet), whatever it holds
+    conversation = get_object_or_404(
+        Conversation.objects.only("id", "title", "mode", "system_prompt", "blind", "share_token"),
+        share_token=token,
+    )
+    lanes = {
+        lane.pk: {"label": label(lane.position), "model": lane.model}
+        for lane in conversation.lanes.only("id", "position", "model")
+    }
+    shown = list(
+        Message.objects.filter(conversation=conversation, hidden=False)
+        .only(*SHARED_FIELDS)
+        .order_by("turn", "id")
+    )
+    response = render(
+        request,
+        "chat/shared.html",
+        {
+            "conversation": conversation,
+            "lanes": lanes,
+            "many": len(lanes) > 1,
+            "shown": shown,
+        },
+    )
+    # The token is the key: no caches keep the page after a revoke, no Referer carries
+    # the URL to a site a link in an answer points at, no search engine lists it.
+    response["Cache-Control"] = "private, no-store"
+    response["Referrer-Policy"] = "no-referrer"
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    return response

@@ -1,0 +1,181 @@
+"""The tools editor of a conversation: function tools as JSON, live-validated."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_GET, require_POST
+
+from chat import services
+from chat.models import Conversation, Lane
+from chat.tools import TEMPLATE_MOCKS, TEMPLATES, _values, choice_value, row_errors, tools_from_form
+
+
+def _name_of(text: str) -> str:
+    try:
+        raw = json.loads(text)
+    except ValueError:
+        return ""
+    if isinstance(raw, dict):
+        function = raw.get("function") if isinstance(raw.get("function"), dict) else raw
+        name = function.get("name")
+        return name if isinstance(name, str) else ""
+    return ""
+
+
+def tools_context(
+    conversation: Conversation,
+    *,
+    rows: list[dict[str, Any]] | None = None,
+    choice: str | None = None,
+    lane: Lane | None = None,
+) -> dict[str, Any]:
+    """The editor for the shared tools, or for one lane's own tools (lane given)."""
+    entries = conversation.tools
+    if lane is not None and lane.tools is not None:
+        entries = lane.tools
+    if rows is None:
+        rows = [
+            {
+                "json": json.dumps(entry["tool"], indent=2, ensure_ascii=False),
+                "enabled": entry.get("enabled", True),
+                "mock": entry.get("mock", ""),
+                "error": "",
+            }
+            for entry in entries or []
+        ]
+    for row in rows:
+        row["name"] = _name_of(row["json"])
+    return {
+        "conversation": conversation,
+        "tool_rows": rows,
+        "tool_choice": choice if choice is not None else choice_value(conversation.tool_choice),
+        "tool_names": [r["name"] for r in rows if r["name"] and r["enabled"]],
+        "templates": list(TEMPLATES),
+        "tools_lane": lane,
+        "tool_lanes": list(conversation.lanes.all()),
+    }
+
+
+def _tools_lane(request: HttpRequest, conversation: Conversation) -> Lane | None:
+    """The lane whose own tools are edited, or None for the shared tools."""
+    wanted = request.POST.get("tools_lane") or request.GET.get("tools_lane") or ""
+    if not wanted:
+        return None
+    if not wanted.isdigit():
+        raise Http404
+    return get_object_or_404(Lane, pk=int(wanted), conversation=conversation)
+
+
+def _save(conversation: Conversation, lane: Lane | None, tools: list, choice: Any) -> None:
+    if lane is None:
+        services.conversation_tools_save(conversation=conversation, tools=tools, tool_choice=choice)
+    else:
+        lane.tools = tools
+        lane.save(update_fields=["tools"])
+        if choice != conversation.tool_choice:
+            conversation.tool_choice = choice
+            conversation.save(update_fields=["tool_choice", "updated_at"])
+
+
+@require_GET
+def tools_panel(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
+    conversation = _owned(request, conversation_id)
+    lane = _tools_lane(request, conversation)
+    return render(request, "chat/_tools.html", tools_context(conversation, lane=lane))
+
+
+@require_POST
+def tools_shared(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
+    """A lane goes back to the shared tools."""
+    conversation = _owned(request, conversation_id)
+    lane = _tools_lane(request, conversation)
+    if lane is not None:
+        lane.tools = None
+        lane.save(update_fields=["tools"])
+    return render(request, "chat/_tools.html", tools_context(conversation, lane=lane))
+
+
+def _posted_rows(request: HttpRequest) -> list[dict[str, Any]]:
+    jsons = _values(request.POST, "tool_json")
+    mocks = _values(request.POST, "tool_mock")
+    enabled = set(_values(request.POST, "tool_enabled"))
+    errors = row_errors(request.POST)
+    return [
+        {
+            "json": text,
+            "enabled": str(row) in enabled,
+            "mock": mocks[row] if row < len(mocks) else "",
+            "error": errors.get(row, ""),
+        }
+        for row, text in enumerate(jsons)
+    ]
+
+
+def _owned(request: HttpRequest, conversation_id: uuid.UUID) -> Conversation:
+    return get_object_or_404(Conversation, pk=conversation_id, owner=request.user)
+
+
+@require_POST
+def tools_save(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
+    """Autosave: valid tools are kept; each problem shows under its row."""
+    conversation = _owned(request, conversation_id)
+    lane = _tools_lane(request, conversation)
+    tools, choice, errors = tools_from_form(request.POST)
+    if not errors:
+        _save(conversation, lane, tools, choice)
+    rows = _posted_rows(request)
+    choice_error = errors[-1] if errors and not any(r["error"] for r in rows) else ""
+    return render(
+        request,
+        "chat/_tools_status.html",
+        {"tool_rows": rows, "saved": not errors, "choice_error": choice_error},
+    )
+
+
+@require_POST
+def tools_edit(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
+    """Add a tool (blank or from a template) or remove one; the rest is kept as typed."""
+    conversation = _owned(request, conversation_id)
+    rows = _posted_rows(request)
+    template = request.POST.get("add")
+    if template is not None:
+        if template in TEMPLATES:
+            tool = TEMPLATES[template]
+            mock = TEMPLATE_MOCKS.get(template, "")
+        else:
+            tool = {
+                "type": "function",
+                "function": {
+                    "name": f"tool_{len(rows) + 1}",
+                    "description": "",
+                    "parameters": {"type": "object", "properties": {}},
+                },
+            }
+            mock = ""
+        rows.append(
+            {"json": json.dumps(tool, indent=2), "enabled": True, "mock": mock, "error": ""}
+        )
+    remove = request.POST.get("remove")
+    if remove is not None and remove.isdigit() and int(remove) < len(rows):
+        del rows[int(remove)]
+    choice = request.POST.get("tool_choice", "")
+    data = {
+        "tool_json": [r["json"] for r in rows],
+        "tool_mock": [r["mock"] for r in rows],
+        "tool_enabled": [str(i) for i, r in enumerate(rows) if r["enabled"]],
+        "tool_choice": choice,
+    }
+    lane = _tools_lane(request, conversation)
+    tools, tool_choice, errors = tools_from_form(data)
+    if not errors:
+        _save(conversation, lane, tools, tool_choice)
+    for row, error in row_errors(data).items():
+        rows[row]["error"] = error
+    context = tools_context(conversation, rows=rows, choice=choice, lane=lane)
+    context["saved"] = not errors
+    return render(request, "chat/_tools.html", context)

@@ -1,0 +1,384 @@
+// The only script of the app: small behaviours htmx does not cover. No inline JS
+// anywhere (the CSP forbids it); everything is wired here by data- attributes.
+(function () {
+  "use strict";
+
+  function composerBar() { return document.getElementById("composer-bar"); }
+
+  // Send is swapped for Stop while any answer streams.
+  function syncBusy() {
+    var bar = composerBar();
+    if (!bar) return;
+    var busy = !!document.querySelector('[data-role="assistant"][data-status="streaming"]');
+    bar.toggleAttribute("data-busy", busy);
+  }
+
+  function messages() { return document.getElementById("messages"); }
+  var stickToBottom = true;
+
+  function nearBottom(el) { return el.scrollHeight - el.scrollTop - el.clientHeight < 80; }
+  function scrollDown() {
+    var el = messages();
+    if (el && stickToBottom) el.scrollTop = el.scrollHeight;
+  }
+
+  document.addEventListener("scroll", function (e) {
+    if (e.target === messages()) stickToBottom = nearBottom(e.target);
+  }, true);
+
+  // Enter sends, Shift+Enter is a new line (IME composition is left alone); or, with the
+  // help dialog's toggle, Ctrl/Cmd+Enter sends and Enter is a new line (sendKeyPressed).
+  document.addEventListener("keydown", function (e) {
+    var t = e.target;
+    if (!(t instanceof HTMLTextAreaElement) || !t.hasAttribute("data-enter-sends")) return;
+    if (e.key === "Enter" && sendKeyPressed(e) && !e.isComposing) {
+      e.preventDefault();
+      if (t.form) t.form.requestSubmit();
+    }
+    if (e.key === "Escape") {
+      var stop = document.querySelector("#stop-form");
+      if (stop && composerBar() && composerBar().hasAttribute("data-busy")) stop.requestSubmit();
+    }
+  });
+
+  // Capture phase, so it runs before htmx's own submit handling.
+  document.addEventListener("submit", function (e) {
+    var form = e.target;
+    if (form.hasAttribute("data-confirm") && !window.confirm(form.getAttribute("data-confirm"))) {
+      e.preventDefault(); e.stopImmediatePropagation(); return;
+    }
+    if (form.id === "composer") {
+      var text = form.querySelector("textarea");
+      // One send per composer: the server replaces the form once it saved the message.
+      if (form.hasAttribute("data-pending") || (text && !text.value.trim())) {
+        e.preventDefault(); e.stopImmediatePropagation(); return;
+      }
+      form.setAttribute("data-pending", "");
+      stickToBottom = true;
+    }
+  }, true);
+
+  document.addEventListener("click", function (e) {
+    var closer = e.target.closest && e.target.closest("[data-close]");
+    if (closer) { var d = closer.closest("dialog"); if (d) d.close(); return; }
+    var reset = e.target.closest && e.target.closest("[data-reset]");
+    if (reset) {
+      var box = paramBox(reset);
+      var field = box.querySelector("[name^='param:']");
+      var range = box.querySelector("input[type=range]");
+      if (range) range.value = range.getAttribute("data-default");
+      field.value = "";
+      markUnset(box);
+      field.dispatchEvent(new Event("change", { bubbles: true }));
+      return;
+    }
+    var toggle = e.target.closest && e.target.closest("[data-toggle-panel]");
+    if (toggle) {
+      var grid = document.querySelector(".conv-grid");
+      if (grid) {
+        var hidden = grid.classList.toggle("panel-hidden");
+        toggle.setAttribute("aria-pressed", String(hidden));
+        try { localStorage.setItem("playground.panelHidden", hidden ? "1" : ""); } catch (err) { /* private mode */ }
+      }
+      return;
+    }
+    // Edit a sent question: a copy of the page's one edit box, under the question.
+    var editor = e.target.closest && e.target.closest("[data-edit]");
+    if (editor) {
+      var article = editor.closest("article");
+      var open = article && article.querySelector(".msg-edit");
+      var template = document.getElementById("edit-template");
+      if (open) { open.remove(); return; }
+      if (!article || !template) return;
+      var form = template.content.firstElementChild.cloneNode(true);
+      form.querySelector('[name="message"]').value = editor.getAttribute("data-edit");
+      var area = form.querySelector("textarea");
+      area.value = article.querySelector(".msg-body").textContent;
+      article.querySelector(".msg-body").after(form);
+      htmx.process(form);
+      area.focus();
+      area.setSelectionRange(area.value.length, area.value.length);
+      return;
+    }
+    var cancel = e.target.closest && e.target.closest("[data-edit-cancel]");
+    if (cancel) { cancel.closest(".msg-edit").remove(); return; }
+    var filler = e.target.closest && e.target.closest("[data-fill]");
+    if (filler) {
+      var target = document.getElementById(filler.getAttribute("data-fill"));
+      if (target) { target.value = filler.getAttribute("data-value"); target.focus(); }
+      return;
+    }
+    var confirmer = e.target.closest && e.target.closest("[data-confirm-click]");
+    if (confirmer && !window.confirm(confirmer.getAttribute("data-confirm-click"))) {
+      e.preventDefault(); e.stopImmediatePropagation(); return;
+    }
+    var btn = e.target.closest && e.target.closest("[data-copy]");
+    if (!btn) return;
+    var block = btn.closest(".code-block");
+    var pre = block && block.querySelector("pre");
+    if (!pre || !navigator.clipboard) return;
+    navigator.clipboard.writeText(pre.innerText).then(function () {
+      btn.textContent = "Copied";
+      setTimeout(function () { btn.textContent = "Copy"; }, 1500);
+    });
+  }, true);
+
+  document.addEventListener("htmx:wsBeforeMessage", function () {
+    var el = messages();
+    if (el) stickToBottom = nearBottom(el);
+  });
+  document.addEventListener("htmx:wsAfterMessage", function () {
+    syncBusy();
+    scrollDown();
+    var composer = document.getElementById("composer");
+    if (composer && !composer.hasAttribute("data-pending") && document.activeElement === document.body) {
+      var ta = composer.querySelector("textarea");
+      if (ta) ta.focus();
+    }
+    document.querySelectorAll("#toasts .toast:not([data-timed])").forEach(function (toast) {
+      toast.setAttribute("data-timed", "");
+      setTimeout(function () { toast.remove(); }, 6000);
+    });
+  });
+
+  function socketState(text) {
+    var el = document.getElementById("socket-state");
+    if (el) el.textContent = text;
+  }
+  document.addEventListener("htmx:wsOpen", function () { socketState(""); });
+  document.addEventListener("htmx:wsClose", function () { socketState("Reconnecting…"); });
+  document.addEventListener("htmx:wsError", function () { socketState("Connection problem, retrying…"); });
+
+  // Parameter panel: a slider mirrors its number input; blank number = not sent.
+  function paramBox(el) { return el.closest && el.closest("[data-param]"); }
+  function markUnset(box) {
+    var input = box && box.querySelector("[name^='param:']");
+    if (box && input) box.classList.toggle("unset", input.value === "");
+  }
+  document.addEventListener("input", function (e) {
+    var t = e.target;
+    if (t.matches && t.matches("input[type=range][data-pair]")) {
+      var number = document.getElementById(t.getAttribute("data-pair"));
+      if (number) { number.value = t.value; markUnset(paramBox(t)); }
+    } else if (t.matches && t.matches("[data-param] [name^='param:']")) {
+      var box = paramBox(t);
+      var range = box.querySelector("input[type=range]");
+      if (range && t.value !== "") range.value = t.value;
+      markUnset(box);
+    }
+  });
+  document.addEventListener("change", function (e) {
+    // A slider has no name (it can't be blank): re-emit its change on the number.
+    var t = e.target;
+    if (t.matches && t.matches("input[type=range][data-pair]")) {
+      var number = document.getElementById(t.getAttribute("data-pair"));
+      if (number) number.dispatchEvent(new Event("change", { bubbles: true }));
+    }
+  });
+
+  // Modal: htmx loads a partial into #modal-body; show it as a dialog. Emptied on close
+  // so stale content never shows while the next one loads.
+  document.addEventListener("close", function (e) {
+    if (e.target && e.target.id === "modal") {
+      var body = document.getElementById("modal-body");
+      if (body) body.replaceChildren();
+    }
+  }, true);
+  document.addEventListener("htmx:afterSwap", function (e) {
+    if (e.target && e.target.id === "modal-body") {
+      var dialog = document.getElementById("modal");
+      if (dialog && !dialog.open) dialog.showModal();
+    }
+  });
+
+  // Images: read as data URLs into hidden inputs the socket send includes.
+  var MAX_IMAGE = 5 * 1024 * 1024;
+  document.addEventListener("change", function (e) {
+    var input = e.target;
+    if (!input.matches || !input.matches("[data-image-input]")) return;
+    var form = input.closest("form");
+    var list = form && form.querySelector("[data-attached]");
+    Array.prototype.forEach.call(input.files || [], function (file) {
+      if (file.size > MAX_IMAGE) {
+        var note = document.createElement("span");
+        note.className = "field-error";
+        note.textContent = file.name + " is larger than 5 MB.";
+        list.appendChild(note);
+        return;
+      }
+      var reader = new FileReader();
+      reader.onload = function () {
+        var chip = document.createElement("span");
+        chip.className = "chip";
+        var img = document.createElement("img");
+        img.src = reader.result; img.alt = file.name; img.className = "thumb small";
+        var hidden = document.createElement("input");
+        hidden.type = "hidden"; hidden.name = "image_data"; hidden.value = reader.result;
+        var remove = document.createElement("button");
+        remove.type = "button"; remove.className = "chip-x"; remove.textContent = "×";
+        remove.setAttribute("aria-label", "Remove " + file.name);
+        remove.addEventListener("click", function () { chip.remove(); });
+        chip.append(img, hidden, remove);
+        list.appendChild(chip);
+      };
+      reader.readAsDataURL(file);
+    });
+    input.value = "";
+  });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    try {
+      var grid = document.querySelector(".conv-grid");
+      if (grid && localStorage.getItem("playground.panelHidden")) {
+        grid.classList.add("panel-hidden");
+        var button = document.querySelector("[data-toggle-panel]");
+        if (button) button.setAttribute("aria-pressed", "true");
+      }
+    } catch (err) { /* storage unavailable: the panel stays shown */ }
+    syncBusy();
+    var el = messages();
+    if (el) el.scrollTop = el.scrollHeight;
+    var ta = document.querySelector("textarea[data-enter-sends]");
+    if (ta && !document.querySelector(".field-error")) ta.focus();
+  });
+
+  // ---- History sidebar, share links, keyboard shortcuts -------------------------------
+
+  // Which key sends: "enter" (default) or "mod" (Ctrl/Cmd+Enter), kept in this browser.
+  var SEND_KEY = "playground.sendKey";
+  function sendMode() {
+    try { return window.localStorage.getItem(SEND_KEY) === "mod" ? "mod" : "enter"; }
+    catch (err) { return "enter"; }
+  }
+  function sendKeyPressed(e) {
+    if (e.shiftKey) return false;
+    return sendMode() === "mod" ? (e.ctrlKey || e.metaKey) : true;
+  }
+  function syncSendKey() {
+    var mod = sendMode() === "mod";
+    document.querySelectorAll("[data-send-key-toggle]").forEach(function (box) { box.checked = mod; });
+    document.querySelectorAll("[data-send-key-label]").forEach(function (el) {
+      el.textContent = mod ? "Ctrl/⌘+Enter" : "Enter";
+    });
+    document.querySelectorAll("[data-newline-key-label]").forEach(function (el) {
+      el.textContent = mod ? "Enter or Shift+Enter" : "Shift+Enter";
+    });
+    document.querySelectorAll("textarea[data-enter-sends]").forEach(function (ta) {
+      if (!ta.hasAttribute("data-placeholder")) ta.setAttribute("data-placeholder", ta.placeholder || "");
+      var original = ta.getAttribute("data-placeholder");
+      ta.placeholder = mod
+        ? original.replace(/\(Enter to (\w+), Shift\+Enter for a new line\)/, "(Ctrl/⌘+Enter to $1, Enter for a new line)")
+        : original;
+      ta.setAttribute("data-send-key", mod ? "mod" : "enter");
+    });
+  }
+  document.addEventListener("change", function (e) {
+    var box = e.target;
+    if (!box.matches || !box.matches("[data-send-key-toggle]")) return;
+    try { window.localStorage.setItem(SEND_KEY, box.checked ? "mod" : "enter"); } catch (err) { /* private mode */ }
+    syncSendKey();
+  });
+
+  function typingIn(t) {
+    return !!t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName || ""));
+  }
+  function openHelp() {
+    var dialog = document.getElementById("help-dialog");
+    if (dialog && !dialog.open) { syncSendKey(); dialog.showModal(); }
+  }
+
+  document.addEventListener("keydown", function (e) {
+    if (e.defaultPrevented || e.isComposing) return;
+    var t = e.target;
+    var mod = e.ctrlKey || e.metaKey;
+    var key = (e.key || "").toLowerCase();
+    if (mod && e.shiftKey && !e.altKey && key === "o") {
+      e.preventDefault();
+      var link = document.querySelector("[data-new-conversation]");
+      window.location.assign(link ? link.href : "/");
+      return;
+    }
+    if (mod && e.shiftKey && !e.altKey && key === "r") {
+      // Only when there is something to regenerate; otherwise the browser reloads as usual.
+      var buttons = Array.prototype.filter.call(
+        document.querySelectorAll("[data-regenerate]"),
+        function (b) { return !b.disabled && b.offsetParent !== null; }
+      );
+      if (buttons.length) { e.preventDefault(); buttons[buttons.length - 1].click(); }
+      return;
+    }
+    if (mod || e.altKey) return;
+    if (e.key === "Escape") {
+      if (t.matches && t.matches("[data-rename-input]")) {
+        var cancel = t.form && t.form.querySelector("[data-rename-cancel]");
+        if (cancel) {
+          e.preventDefault();
+          // A form swapped in a moment ago may not be wired yet: wire it before submitting.
+          if (window.htmx) window.htmx.process(t.form);
+          cancel.click();
+        }
+        return;
+      }
+      // The composer handles its own Esc; elsewhere (not typing, no dialog) Esc stops too.
+      if (typingIn(t) || document.querySelector("dialog[open]")) return;
+      var stop = document.getElementById("stop-form");
+      var bar = composerBar();
+      if (stop && bar && bar.hasAttribute("data-busy")) stop.requestSubmit();
+      return;
+    }
+    if (typingIn(t)) return;
+    if (e.key === "/") {
+      var composer = document.querySelector("textarea[data-enter-sends]");
+      if (composer) { e.preventDefault(); composer.focus(); }
+      return;
+    }
+    if (e.key === "?") { e.preventDefault(); openHelp(); }
+  });
+
+  document.addEventListener("click", function (e) {
+    var t = e.target;
+    if (t.closest && t.closest("[data-open-help]")) { openHelp(); return; }
+    var copier = t.closest && t.closest("[data-copy-from]");
+    if (copier) {
+      var field = document.getElementById(copier.getAttribute("data-copy-from"));
+      if (field) {
+        field.select();
+        var done = function () {
+          copier.textContent = "Copied";
+          setTimeout(function () { copier.textContent = "Copy"; }, 1500);
+        };
+        if (navigator.clipboard) navigator.clipboard.writeText(field.value).then(done, function () {});
+        else done();
+      }
+    }
+    // A menu closes when the click lands outside it.
+    document.querySelectorAll("details.conv-menu[open], details.conv-export-menu[open]").forEach(function (menu) {
+      if (!menu.contains(t)) menu.removeAttribute("open");
+    });
+  });
+  document.addEventListener("focusin", function (e) {
+    if (e.target.matches && e.target.matches("[data-share-url]")) e.target.select();
+  });
+
+  // A rename saved from the sidebar also renames the page's heading when it shows that
+  // conversation (the server sends the event in HX-Trigger).
+  document.addEventListener("conversationRenamed", function (e) {
+    var detail = e.detail || {};
+    var conv = document.querySelector('[data-conversation="' + detail.id + '"]');
+    var heading = conv && conv.querySelector(".conv-title");
+    if (!heading) return;
+    var first = heading.firstChild;
+    if (first && first.nodeType === Node.TEXT_NODE) first.nodeValue = detail.title;
+    else heading.prepend(document.createTextNode(detail.title));
+    heading.setAttribute("title", detail.title);
+    document.title = detail.title + " · Playground";
+  });
+  document.addEventListener("htmx:afterSettle", function (e) {
+    var input = e.target && e.target.querySelector && e.target.querySelector("[data-rename-input]");
+    if (!input && e.target && e.target.matches && e.target.matches("[data-rename-input]")) input = e.target;
+    if (input) { input.focus(); input.select(); }
+    syncSendKey();
+  });
+  document.addEventListener("htmx:wsAfterMessage", syncSendKey);
+  document.addEventListener("DOMContentLoaded", syncSendKey);
+})();
