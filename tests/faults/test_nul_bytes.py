@@ -1,0 +1,89 @@
+"""A NUL character (U+0000) from the user or from the endpoint.
+
+Models do emit it now and then (``"\\u0000"`` in a JSON chunk), and a user can paste it.
+SQLite stores it; PostgreSQL refuses it in text and jsonb columns. On every database the
+turn is saved and ends normally, the NUL replaced by U+FFFD at the two boundaries (user
+input in chat/services.py, endpoint output in chat/upstream/client.py and chat/runs.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from channels.db import database_sync_to_async
+
+from chat import runs
+
+from .rawserver import Conn, RawServer, Request, delta
+from .runner import connect, last_answer, make_conversation, make_profile, send, until_done
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+KEPT = ("a\ufffdb", "ab", "a\x00b")
+
+
+@database_sync_to_async
+def streaming_id(conversation):
+    message = conversation.messages.filter(role="assistant", status="streaming").first()
+    return message.pk if message else None
+
+
+async def finished_run(conversation) -> None:
+    """Wait for the run to end, failing at once if it crashed."""
+    for _ in range(200):
+        message_id = await streaming_id(conversation)
+        if message_id is not None:
+            break
+        await asyncio.sleep(0.01)
+    run = runs.local_run(message_id)
+    if run is not None:
+        await asyncio.wait_for(run.task, 10)
+
+
+async def test_a_nul_in_the_users_message(owner):
+    profile = await make_profile(owner, base_url="http://fake.invalid/v1")
+    conversation = await make_conversation(owner, profile)
+    comm = await connect(owner, conversation)
+    await send(comm, 'a\x00b\n@fake {"reply": "fine", "tps": 0, "ttft_ms": 0}')
+    await until_done(comm, timeout=2)
+    await comm.disconnect()
+    user = await database_sync_to_async(conversation.messages.get)(role="user")
+    assert user.content.split("\n")[0] in KEPT
+    assert (await last_answer(conversation)).status == "complete"
+
+
+async def test_a_nul_in_the_models_text(owner):
+    profile = await make_profile(owner, base_url="http://fake.invalid/v1")
+    conversation = await make_conversation(owner, profile)
+    comm = await connect(owner, conversation)
+    await send(comm, '@fake {"reply": "a\\u0000b", "tps": 0, "ttft_ms": 0}')
+    await finished_run(conversation)
+    await until_done(comm, timeout=2)
+    await comm.disconnect()
+    answer = await last_answer(conversation)
+    assert answer.status == "complete" and answer.content in KEPT
+
+
+async def test_a_nul_in_an_endpoint_error(owner):
+    async def serve(req: Request, conn: Conn) -> bool:
+        await conn.sse_head()
+        await conn.sse(delta("a"))
+        await conn.sse({"error": {"message": "bad\u0000thing", "type": "server_error"}})
+        await conn.end()
+        return True
+
+    server = await RawServer(handler=serve).start()
+    try:
+        profile = await make_profile(owner, base_url=server.url)
+        conversation = await make_conversation(owner, profile)
+        comm = await connect(owner, conversation)
+        await send(comm, "hello")
+        await finished_run(conversation)
+        await until_done(comm, timeout=2)
+        await comm.disconnect()
+    finally:
+        await server.close()
+    answer = await last_answer(conversation)
+    assert answer.status == "error" and answer.content == "a"
+    assert answer.error["message"].startswith("bad") and answer.error["message"].endswith("thing")

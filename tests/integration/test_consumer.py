@@ -1,0 +1,282 @@
+"""The websocket consumer, end to end in-process: socket -> services -> run -> fake
+endpoint (served in-process) -> channel layer -> socket."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import re
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.routing import URLRouter
+from channels.testing import WebsocketCommunicator
+
+from chat import runs, services
+from chat.models import Conversation, EndpointProfile, Message
+from chat.routing import websocket_urlpatterns
+from playground.asgi import application
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+DELTA = re.compile(
+    r'<span id="([tr])-(\d+)" hx-swap-oob="(beforeend|innerHTML)">(.*?)</span>', re.S
+)
+app = URLRouter(websocket_urlpatterns)
+
+
+@database_sync_to_async
+def make_conversation(user, model="demo") -> Conversation:
+    profile = EndpointProfile.objects.get(owner=user, is_demo=True)
+    return services.conversation_create(owner=user, profile=profile, model=model)
+
+
+async def connect(user, conversation) -> WebsocketCommunicator:
+    comm = WebsocketCommunicator(app, f"/ws/c/{conversation.pk}/")
+    comm.scope["user"] = user
+    connected, _ = await comm.connect()
+    assert connected
+    return comm
+
+
+async def send(comm, text: str) -> None:
+    await comm.send_to(text_data=json.dumps({"action": "send", "content": text, "HEADERS": {}}))
+
+
+async def until_done(comm, timeout: float = 10) -> list[str]:
+    """Frames up to and including the final render of an answer."""
+    frames = []
+    async with asyncio.timeout(timeout):
+        while True:
+            frame = await comm.receive_from(timeout=timeout)
+            frames.append(frame)
+            if 'hx-swap-oob="outerHTML"' in frame and 'data-role="assistant"' in frame:
+                return frames
+
+
+def streamed_text(frames: list[str], field: str = "t") -> str:
+    text = ""
+    for frame in frames:
+        for kind, _, mode, body in DELTA.findall(frame):
+            if kind != field:
+                continue
+            body = html.unescape(body)
+            text = body if mode == "innerHTML" else text + body
+    return text
+
+
+@database_sync_to_async
+def messages_of(conversation) -> list[Message]:
+    return list(conversation.messages.order_by("turn", "id"))
+
+
+async def test_it_rejects_anonymous_and_foreign_conversations(owner, outsider):
+    from django.contrib.auth.models import AnonymousUser
+
+    conversation = await make_conversation(owner)
+    for user, code in ((AnonymousUser(), 4401), (outsider, 4404)):
+        comm = WebsocketCommunicator(app, f"/ws/c/{conversation.pk}/")
+        comm.scope["user"] = user
+        connected, close_code = await comm.connect()
+        assert not connected and close_code == code
+        await comm.disconnect()
+    comm = WebsocketCommunicator(app, "/ws/c/not-a-uuid/")
+    comm.scope["user"] = owner
+    connected, close_code = await comm.connect()
+    assert not connected and close_code == 4404
+
+
+async def test_a_foreign_origin_is_refused(owner):
+    conversation = await make_conversation(owner)
+    comm = WebsocketCommunicator(
+        application,
+        f"/ws/c/{conversation.pk}/",
+        headers=[(b"origin", b"http://evil.example"), (b"host", b"localhost")],
+    )
+    connected, _ = await comm.connect()
+    assert not connected
+    await comm.disconnect()
+
+
+async def test_a_turn_streams_only_new_text_and_saves_everything(owner):
+    conversation = await make_conversation(owner)
+    comm = await connect(owner, conversation)
+    await send(comm, 'Tell me about WAL\n@fake {"tokens": 120, "tps": 400}')
+    frames = await until_done(comm)
+    await comm.disconnect()
+
+    user_msg, answer = await messages_of(conversation)
+    assert user_msg.role == "user" and user_msg.content.startswith("Tell me about WAL")
+    assert answer.status == "complete" and answer.finish_reason == "stop"
+    assert answer.content and streamed_text(frames) == answer.content
+    assert answer.usage["completion_tokens"] == 120
+    assert answer.metrics["ttft_ms"] >= 0 and answer.metrics["tokens_per_s"] > 0
+    assert answer.metrics["tokens_estimated"] is False
+    assert answer.request_body["messages"][-1]["role"] == "user"
+    assert "<p>" in answer.rendered
+    # Frames carry only new text: the socket bytes grow linearly with the answer.
+    deltas = [f for f in frames if DELTA.search(f) and "outerHTML" not in f]
+    delta_bytes = sum(len(f.encode()) for f in deltas)
+    assert delta_bytes <= 1.3 * len(answer.content.encode()) + 60 * len(deltas)
+    # ...and are coalesced: far fewer frames than the 120 upstream deltas.
+    assert len(deltas) < 60
+
+
+async def test_the_user_message_is_saved_before_anything_goes_upstream(owner):
+    conversation = await make_conversation(owner)
+    comm = await connect(owner, conversation)
+    await send(comm, 'Slow please\n@fake {"ttft_ms": 1500, "tokens": 5}')
+    first = await comm.receive_from(timeout=5)  # the cleared composer
+    assert 'id="composer"' in first
+    user_msg, answer = await messages_of(conversation)
+    assert user_msg.content.startswith("Slow please") and answer.status == "streaming"
+    assert answer.request_body is not None  # the exact body is kept before sending
+    await until_done(comm)
+    await comm.disconnect()
+
+
+async def test_stop_keeps_the_partial_text_and_marks_it_stopped(owner):
+    conversation = await make_conversation(owner)
+    comm = await connect(owner, conversation)
+    await send(comm, 'Long one\n@fake {"tokens": 2000, "tps": 50}')
+    frames = []
+    while not streamed_text(frames):
+        frames.append(await comm.receive_from(timeout=5))
+    await comm.send_to(text_data=json.dumps({"action": "stop"}))
+    frames += await until_done(comm)
+    await comm.disconnect()
+    _, answer = await messages_of(conversation)
+    assert answer.status == "stopped"
+    assert answer.content and streamed_text(frames) == answer.content
+    assert len(answer.content.split()) < 1000
+    assert 'data-status="stopped"' in frames[-1]
+
+
+@pytest.mark.parametrize("remote", [False, True], ids=["same-process", "via-layer"])
+async def test_a_reconnecting_tab_gets_a_snapshot_then_only_new_text(owner, monkeypatch, remote):
+    conversation = await make_conversation(owner)
+    first = await connect(owner, conversation)
+    await send(first, 'Snapshot\n@fake {"tokens": 60, "tps": 60}')
+    seen = []
+    while len(streamed_text(seen)) < 40:
+        seen.append(await first.receive_from(timeout=5))
+    await first.disconnect()  # the tab closes; the run goes on
+    if remote:
+        # As if the new socket landed on another worker: ask the run over the layer.
+        monkeypatch.setattr(runs, "local_run", lambda message_id: None)
+    second = await connect(owner, conversation)
+    frames = await until_done(second)
+    await second.disconnect()
+    snapshot = DELTA.search(frames[0])
+    assert snapshot and snapshot.group(3) == "innerHTML"
+    assert len(html.unescape(snapshot.group(4))) >= 40
+    _, answer = await messages_of(conversation)
+    assert answer.status == "complete"
+    # Snapshot + appended deltas give the saved text exactly: nothing twice, nothing lost.
+    assert streamed_text(frames) == answer.content
+
+
+async def test_a_second_tab_receives_the_same_turn(owner):
+    conversation = await make_conversation(owner)
+    sender, watcher = await connect(owner, conversation), await connect(owner, conversation)
+    await send(sender, 'Both tabs\n@fake {"tokens": 30, "tps": 300}')
+    sent_frames = await until_done(sender)
+    watched = await until_done(watcher)
+    await sender.disconnect()
+    await watcher.disconnect()
+    assert any('data-role="user"' in f for f in watched)
+    assert streamed_text(watched) == streamed_text(sent_frames) != ""
+    assert not any('id="composer"' in f for f in watched)  # only the sender's form resets
+
+
+async def test_an_upstream_error_shows_status_and_provider_text(owner):
+    conversation = await make_conversation(owner)
+    comm = await connect(owner, conversation)
+    await send(comm, '@fake {"status": 503, "message": "Overloaded, try later"}\nHello')
+    frames = await until_done(comm)
+    await comm.disconnect()
+    assert 'data-status="error"' in frames[-1]
+    assert "HTTP 503" in frames[-1] and "Overloaded, try later" in frames[-1]
+    _, answer = await messages_of(conversation)
+    assert answer.error["status"] == 503
+
+
+async def test_an_error_mid_stream_keeps_the_partial_text(owner):
+    conversation = await make_conversation(owner)
+    comm = await connect(owner, conversation)
+    await send(comm, '@fake {"tokens": 50, "tps": 0, "error_after": 10}\nHello')
+    await until_done(comm)
+    await comm.disconnect()
+    _, answer = await messages_of(conversation)
+    assert answer.status == "error" and answer.content
+    assert answer.error["status"] is None and answer.error["message"]
+
+
+async def test_a_cut_stream_is_marked_and_keeps_its_text(owner):
+    conversation = await make_conversation(owner)
+    comm = await connect(owner, conversation)
+    await send(comm, '@fake {"tokens": 50, "tps": 0, "cut_after": 10}\nHello')
+    await until_done(comm)
+    await comm.disconnect()
+    _, answer = await messages_of(conversation)
+    assert answer.status == "error" and answer.content
+    assert "ended before" in answer.error["message"]
+
+
+async def test_a_refused_send_keeps_the_text_in_the_composer(owner):
+    conversation = await make_conversation(owner)
+    comm = await connect(owner, conversation)
+    await send(comm, 'First\n@fake {"tokens": 400, "tps": 40}')
+    await comm.receive_from(timeout=5)
+    await send(comm, "Second <b>draft</b>")
+    while True:
+        frame = await comm.receive_from(timeout=5)
+        if 'id="composer"' in frame:
+            break
+    assert "still streaming" in frame
+    assert "Second &lt;b&gt;draft&lt;/b&gt;" in frame
+    await comm.send_to(text_data=json.dumps({"action": "stop"}))
+    await until_done(comm)
+    await comm.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("payload", "text"),
+    [
+        ("not json", "malformed"),
+        ("[1, 2]", "malformed"),
+        (json.dumps({"action": "launch-missiles"}), "Unknown action"),
+        (json.dumps({"action": "send", "content": 42}), "must be text"),
+        (json.dumps({"action": "stop", "message": "abc"}), "message id"),
+    ],
+)
+async def test_bad_frames_get_a_clear_message(owner, payload, text):
+    conversation = await make_conversation(owner)
+    comm = await connect(owner, conversation)
+    await comm.send_to(text_data=payload)
+    frame = await comm.receive_from(timeout=5)
+    assert 'class="toast"' in frame and text in frame
+    await comm.disconnect()
+    assert await database_sync_to_async(conversation.messages.count)() == 0
+
+
+async def test_stop_reaches_a_run_through_the_channel_layer(owner, monkeypatch):
+    """Stop from a socket on another worker: the run is found by its group, not by a
+    local lookup."""
+    conversation = await make_conversation(owner)
+    comm = await connect(owner, conversation)
+    await send(comm, 'Far away\n@fake {"tokens": 2000, "tps": 50}')
+    frames = []
+    while not streamed_text(frames):
+        frames.append(await comm.receive_from(timeout=5))
+    (_, answer) = await messages_of(conversation)
+    run = runs.local_run(answer.pk)
+    assert run is not None
+    monkeypatch.setattr(runs, "local_run", lambda message_id: None)  # as if remote
+    await runs.run_stop(answer.pk)
+    await asyncio.wait_for(run.task, 5)
+    await until_done(comm)
+    await comm.disconnect()
+    (_, answer) = await messages_of(conversation)
+    assert answer.status == "stopped"

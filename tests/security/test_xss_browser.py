@@ -1,0 +1,248 @@
+"""Untrusted text in a real Chromium: model replies (streamed, then rendered), conversation
+titles (sidebar, heading, <title>) and endpoint names, with every payload of the corpus.
+
+Nothing may run: no dialog, no ``window.__xss``, no Content-Security-Policy violation (the
+CSP would block an injected inline script, so a violation means markup got through), no
+dangerous element or attribute in the DOM, and no request to any other origin (remote
+images in model markdown are never fetched)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from chat import services
+from chat.models import EndpointProfile, Message
+from chat.render import render_markdown
+
+from .xss_payloads import PAYLOADS
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+BATCH = 12  # payloads per streamed reply
+
+INIT = """
+window.__xss = 0;
+window.__csp = [];
+document.addEventListener("securitypolicyviolation", (e) => {
+  window.__csp.push([e.violatedDirective, e.blockedURI, e.sample].join(" "));
+});
+"""
+
+# Dangerous things in a document, whether or not they ran: (doc) => [findings].
+SCAN = """
+(doc) => {
+  const bad = [];
+  const urlAttrs = ["href", "src", "action", "formaction", "xlink:href", "data", "background",
+                    "poster", "srcset", "srcdoc", "ping"];
+  for (const el of doc.querySelectorAll("*")) {
+    for (const a of el.attributes) {
+      const name = a.name.toLowerCase();
+      const value = a.value.replace(/[\\s\\u0000-\\u001f]/g, "").toLowerCase();
+      if (name.startsWith("on")) bad.push(`${el.tagName} ${name}`);
+      if (urlAttrs.includes(name) && /^(javascript|vbscript|data):/.test(value)
+          && !(el.tagName === "LINK" && name === "href")) {
+        bad.push(`${el.tagName} ${name}=${a.value.slice(0, 40)}`);
+      }
+      if (name === "srcdoc") bad.push(`${el.tagName} srcdoc`);
+    }
+  }
+  for (const s of doc.querySelectorAll("script")) {
+    const src = s.getAttribute("src") || "";
+    if (!src.startsWith("/static/") || s.textContent.trim()) {
+      bad.push("script " + (src || s.textContent.slice(0, 40)));
+    }
+  }
+  const untrusted = ".msg-body, .msg-error, .conv-list a, .conv-title, td > a, option, h1, title";
+  const forbidden = "script, style, iframe, frame, object, embed, img, svg, math, form, input, "
+    + "textarea, select, link, meta, base, template, video, audio, source, details, marquee";
+  for (const region of doc.querySelectorAll(untrusted)) {
+    const where = region.className || region.tagName;
+    for (const el of region.querySelectorAll(forbidden)) bad.push(`${el.tagName} in ${where}`);
+    for (const el of region.querySelectorAll("*")) {
+      for (const a of el.attributes) {
+        if (/^(data-)?(hx|ws)-/.test(a.name)) bad.push(`${el.tagName} ${a.name} in ${where}`);
+      }
+    }
+  }
+  for (const link of doc.querySelectorAll(".conv-list a, td > a, h1, title")) {
+    if (link.children.length) bad.push(`markup inside ${link.tagName} ${link.className}`);
+  }
+  return bad;
+}
+"""
+
+# Many pages at once: fetched and parsed (not run) in the page, then scanned.
+PARSE_ALL = (
+    """
+async (paths) => {
+  const scan = """
+    + SCAN
+    + """;
+  const one = async (path) => {
+    const response = await fetch(path);
+    const doc = new DOMParser().parseFromString(await response.text(), "text/html");
+    const h1 = doc.querySelector("h1");
+    return [path, response.status, doc.title, h1 ? h1.textContent : null, scan(doc)];
+  };
+  const out = [];
+  for (let i = 0; i < paths.length; i += 6) {
+    out.push(...(await Promise.all(paths.slice(i, i + 6).map(one))));
+  }
+  return out;
+}
+"""
+)
+
+
+class Watch:
+    """Everything the page does that would betray an injection."""
+
+    def __init__(self, page, origin: str) -> None:
+        self.page = page
+        self.origin = origin
+        self.dialogs: list[str] = []
+        self.foreign: list[str] = []
+        self.findings: list[str] = []
+        page.on("dialog", self._dialog)
+        page.on("request", self._request)
+        page.add_init_script(INIT)
+
+    def _dialog(self, dialog) -> None:
+        self.dialogs.append(f"{dialog.type}: {dialog.message}")
+        dialog.dismiss()
+
+    def _request(self, request) -> None:
+        if not request.url.startswith((self.origin, "data:")):
+            self.foreign.append(request.url)
+
+    def check(self, where: str) -> None:
+        state = self.page.evaluate("() => [window.__xss, window.__csp]")
+        if state[0]:
+            self.findings.append(f"{where}: window.__xss was set")
+        self.findings += [f"{where}: CSP violation {v}" for v in state[1]]
+        self.findings += [f"{where}: {b}" for b in self.page.evaluate(f"({SCAN})(document)")]
+
+    def visit(self, path: str) -> None:
+        self.page.goto(self.origin + path)
+        self.page.wait_for_load_state("load")
+        self.check(path)
+
+    def parse_all(self, paths: list[str]) -> dict[str, tuple[int, str, str | None]]:
+        """Pages fetched and parsed in the browser (quicker than a visit each): their
+        status, <title> and <h1> as the browser reads them, and any finding."""
+        pages = {}
+        for path, status, title, h1, bad in self.page.evaluate(PARSE_ALL, paths):
+            pages[path] = (status, title, h1)
+            self.findings += [f"{path} (parsed): {b}" for b in bad]
+        return pages
+
+
+def make_world():
+    owner = get_user_model().objects.create_user("ada", password="a-long-passphrase-42")
+    demo = EndpointProfile.objects.get(owner=owner, is_demo=True)
+    conversations = []
+    for payload in PAYLOADS:
+        conversation = services.conversation_create(owner=owner, profile=demo, model="demo")
+        conversation.title = services.title_from(payload)
+        conversation.save()
+        Message.objects.create(conversation=conversation, turn=1, role="user", content=payload)
+        lane = conversation.lanes.get()
+        Message.objects.create(
+            conversation=conversation,
+            lane=lane,
+            turn=1,
+            role="assistant",
+            model="demo",
+            content=payload,
+            rendered=render_markdown(payload),
+            status="complete",
+            finish_reason="stop",
+        )
+        conversations.append(conversation)
+    profiles = []
+    for number, payload in enumerate(PAYLOADS):
+        name = f"{number} {payload}"[:100]
+        profile = EndpointProfile(owner=owner, name=name, base_url="http://fake.invalid/v1")
+        profile.default_model = payload[:200]
+        profile.models_cache = [payload, "demo"]
+        profile.save()
+        profiles.append(profile)
+    stream_here = services.conversation_create(owner=owner, profile=demo, model="demo")
+    Message.objects.create(conversation=stream_here, turn=1, role="user", content="start")
+    stream_here.title = "Streaming checks"
+    stream_here.save()
+    client = Client()
+    client.force_login(owner)
+    return client.cookies["sessionid"].value, conversations, profiles, stream_here
+
+
+def test_untrusted_text_never_runs_in_the_browser(app_server, page):
+    session, conversations, profiles, stream_here = make_world()
+    page.context.add_cookies([{"name": "sessionid", "value": session, "url": app_server}])
+    watch = Watch(page, app_server)
+
+    # (c) Endpoint names: the list, the new-conversation picker and a few edit pages, run;
+    # every edit page parsed (<title>, heading, form values).
+    watch.visit("/endpoints/")
+    watch.visit("/")
+    for profile in profiles[::20]:
+        watch.visit(f"/endpoints/{profile.pk}/")
+    parsed = watch.parse_all([f"/endpoints/{p.pk}/" for p in profiles])
+    for profile in profiles:
+        status, title, h1 = parsed[f"/endpoints/{profile.pk}/"]
+        assert status == 200
+        assert title == " ".join(f"{profile.name} · Playground".split())
+        assert h1 == profile.name
+
+    # (b) Titles: the sidebar (every title, on every page), a few conversation pages run,
+    # every one parsed: <title>, heading, and the saved reply rendered from markdown.
+    for conversation in conversations[::15]:
+        watch.visit(f"/c/{conversation.pk}/")
+        assert page.title() == f"{conversation.title} · Playground"
+        assert page.locator("h1.conv-title").inner_text() == conversation.title
+        assert page.locator('[data-role="assistant"] .msg-body').count() == 1
+    sidebar = page.locator(".conv-list a").all_inner_texts()
+    assert {c.title for c in conversations} <= set(sidebar)
+    parsed = watch.parse_all([f"/c/{c.pk}/" for c in conversations])
+    for conversation in conversations:
+        status, title, h1 = parsed[f"/c/{conversation.pk}/"]
+        assert status == 200
+        assert title == f"{conversation.title} · Playground"
+        assert h1 == conversation.title
+
+    # (a) Replies through the whole streaming path: deltas, then the final render.
+    watch.visit(f"/c/{stream_here.pk}/")
+    batches = [PAYLOADS[i : i + BATCH] for i in range(0, len(PAYLOADS), BATCH)]
+    for number, batch in enumerate(batches, start=1):
+        reply = "\n\n".join(batch)
+        directive = json.dumps({"reply": reply, "tps": 1500, "ttft_ms": 0})
+        page.locator("#composer-input").fill(f"Batch {number}\n@fake {directive}")
+        page.get_by_role("button", name="Send").click()
+        answer = page.locator('[data-role="assistant"]').nth(number - 1)
+        answer.and_(page.locator('[data-status="complete"]')).wait_for(timeout=20_000)
+        watch.check(f"streamed batch {number}")
+        assert "<" in reply and answer.locator(".msg-body").count() == 1
+    # A reload renders the saved replies from the database.
+    watch.visit(f"/c/{stream_here.pk}/")
+    assert page.locator('[data-role="assistant"][data-status="complete"]').count() == len(batches)
+
+    assert watch.dialogs == []
+    assert watch.foreign == [], "requests to other origins (remote images must not load)"
+    assert watch.findings == []
+    assert not page.problems, page.problems
+
+    # The control: the same watch does see markup that gets through.
+    page.evaluate(
+        """() => document.querySelector("#messages").insertAdjacentHTML("beforeend",
+          '<div class="msg-body"><img src="https://attacker.example/p.png" '
+          + 'onerror="window.__xss=1"><a href="javascript:alert(1)">x</a></div>')"""
+    )
+    page.wait_for_timeout(200)
+    watch.check("injected")
+    text = "\n".join(watch.findings)
+    assert "CSP violation" in text, text  # the inline handler was blocked by the CSP
+    assert "IMG onerror" in text and "javascript:" in text and "IMG in msg-body" in text

@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+import pytest
+
+from chat import services
+from chat.models import EndpointProfile, Message
+from chat.params import ParamError, clean_params
+
+
+@pytest.fixture
+def lane(owner):
+    profile = EndpointProfile.objects.create(owner=owner, name="P", base_url="https://x.test/v1")
+    conversation = services.conversation_create(
+        owner=owner, profile=profile, model="gpt-x", system_prompt="Be brief."
+    )
+    return conversation.lanes.get()
+
+
+pytestmark = pytest.mark.django_db
+
+
+def test_it_sends_only_what_the_user_set(lane):
+    _, (answer,) = services.turn_send(conversation=lane.conversation, content="Hi")
+    body = services.request_body_build(lane=lane, assistant=answer)
+    assert body == {
+        "model": "gpt-x",
+        "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Hi"},
+        ],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+
+
+def test_set_params_and_endpoint_quirks_shape_the_body(lane):
+    lane.params = {"temperature": 0.2, "max_tokens": 50, "stop": ["END"]}
+    lane.save()
+    lane.profile.quirks = {
+        "max_tokens_field": "max_completion_tokens",
+        "include_usage": False,
+        "system_role": "developer",
+        "drop_params": ["temperature"],
+    }
+    lane.profile.save()
+    _, (answer,) = services.turn_send(conversation=lane.conversation, content="Hi")
+    body = services.request_body_build(lane=lane, assistant=answer)
+    assert body["messages"][0] == {"role": "developer", "content": "Be brief."}
+    assert body["max_completion_tokens"] == 50
+    assert "max_tokens" not in body and "temperature" not in body
+    assert body["stop"] == ["END"]
+    assert "stream_options" not in body
+
+
+def test_history_is_the_shared_turns_plus_this_lanes_answers(lane):
+    _, (first,) = services.turn_send(conversation=lane.conversation, content="One")
+    Message.objects.filter(pk=first.pk).update(content="Answer one", status=Message.Status.COMPLETE)
+    _, (second,) = services.turn_send(conversation=lane.conversation, content="Two")
+    body = services.request_body_build(lane=lane, assistant=second)
+    assert [m["content"] for m in body["messages"]] == ["Be brief.", "One", "Answer one", "Two"]
+
+
+def test_an_error_answer_without_text_is_left_out_of_the_context(lane):
+    _, (first,) = services.turn_send(conversation=lane.conversation, content="One")
+    Message.objects.filter(pk=first.pk).update(status=Message.Status.ERROR)
+    _, (second,) = services.turn_send(conversation=lane.conversation, content="Two")
+    body = services.request_body_build(lane=lane, assistant=second)
+    assert [m["role"] for m in body["messages"]] == ["system", "user", "user"]
+
+
+def test_a_send_while_streaming_is_refused_and_saves_nothing(lane):
+    services.turn_send(conversation=lane.conversation, content="One")
+    with pytest.raises(services.ActionError, match="still streaming"):
+        services.turn_send(conversation=lane.conversation, content="Two")
+    assert lane.conversation.messages.filter(role="user").count() == 1
+
+
+def test_an_empty_or_oversized_message_is_refused(lane, settings):
+    settings.MAX_MESSAGE_CHARS = 10
+    with pytest.raises(services.ActionError, match="Type a message"):
+        services.turn_send(conversation=lane.conversation, content="  \n ")
+    with pytest.raises(services.ActionError, match="limit is 10"):
+        services.turn_send(conversation=lane.conversation, content="x" * 11)
+    assert not lane.conversation.messages.exists()
+
+
+def test_the_first_message_titles_the_conversation(lane):
+    services.turn_send(conversation=lane.conversation, content="Explain   WAL mode\nin SQLite")
+    lane.conversation.refresh_from_db()
+    assert lane.conversation.title == "Explain WAL mode in SQLite"
+
+
+@pytest.mark.parametrize(
+    ("raw", "error"),
+    [
+        ({"temperature": 3}, "at most 2"),
+        ({"temperature": "hot"}, "must be a number"),
+        ({"top_p": -0.1}, "at least 0"),
+        ({"stop": ["a", "b", "c", "d", "e"]}, "at most 4"),
+        ({"bogus": 1}, "unknown parameter"),
+        ({"max_tokens": True}, "must be a number"),
+    ],
+)
+def test_param_validation_names_the_problem(raw, error):
+    with pytest.raises(ParamError, match=error):
+        clean_params(raw)
+
+
+def test_param_cleaning_drops_unset_values():
+    assert clean_params({"temperature": "0.5", "seed": "", "stop": "###"}) == {
+        "temperature": 0.5,
+        "stop": ["###"],
+    }

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load_settings(**env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    return subprocess.run(
+        [sys.executable, "-c", "import playground.settings as s; print(s.DEBUG, s.SIGNUP_OPEN)"],
+        cwd=ROOT,
+        env={**clean, "SECRET_KEY": "x" * 50, **env},
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_defaults_are_safe():
+    result = load_settings()
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "False"]
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"DEBUG": "maybe"}, "DEBUG must be a boolean"),
+        ({"SIGNUP_OPEN": "2"}, "SIGNUP_OPEN must be a boolean"),
+        ({"SECRET_KEY": "short"}, "SECRET_KEY must be at least 32"),
+        ({"REDIS_URL": "localhost:6379"}, "REDIS_URL must start with redis://"),
+        ({"DATABASE_URL": "nonsense://x"}, "DATABASE_URL is not a valid database URL"),
+        ({"RUN_STALE_AFTER": "soon"}, "RUN_STALE_AFTER must be a number"),
+        ({"CSRF_TRUSTED_ORIGINS": "example.com"}, "CSRF_TRUSTED_ORIGINS entries need a scheme"),
+    ],
+)
+def test_bad_values_stop_start_up_with_a_clear_message(env, message):
+    result = load_settings(**env)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert message in result.stderr
+
+
+def test_env_values_are_read():
+    result = load_settings(DEBUG="true", SIGNUP_OPEN="yes")
+    assert result.stdout.split() == ["True", "True"]
+
+
+def database_options(**env: str) -> str:
+    clean = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    result = subprocess.run(
+        [sys.executable, "-c", "import playground.settings as s; print(s.DATABASES['default'])"],
+        cwd=ROOT,
+        env={**clean, "SECRET_KEY": "x" * 50, **env},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_postgresql_gets_a_connection_pool_unless_turned_off():
+    url = "postgres://u@db.example:5432/play"
+    assert "'pool': {'min_size': 1, 'max_size': 10" in database_options(DATABASE_URL=url)
+    assert "'max_size': 3" in database_options(DATABASE_URL=url, DATABASE_POOL_SIZE="3")
+    assert "pool" not in database_options(DATABASE_URL=url, DATABASE_POOL_SIZE="0")
+    assert "pool" not in database_options()  # SQLite has none
+    result = load_settings(DATABASE_URL=url, DATABASE_POOL_SIZE="many")
+    assert result.returncode != 0 and "DATABASE_POOL_SIZE" in result.stderr
