@@ -46,7 +46,7 @@ def test_edit_regenerate_and_delete(app_server, page):
     # Delete the first answer (after the confirm): the question stays.
     page.once("dialog", lambda dialog: dialog.accept())
     answers(page).first.get_by_role("button", name="Delete this answer").click()
-    page.wait_for_function("document.querySelectorAll('[data-role=assistant]').length === 1")
+    page.wait_for_function("() => document.querySelectorAll('[data-role=assistant]').length === 1")
     assert page.locator('[data-role="user"]').count() == 2
 
     # The branch kept everything the edit replaced.
