@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 import dj_database_url
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -92,8 +93,26 @@ if len(SECRET_KEY) < 32:
 # all of them decrypt, so rotation is: prepend a new key, run `manage.py rotate_keys`,
 # then drop the old one. Without the variable a key is derived from SECRET_KEY.
 FIELD_ENCRYPTION_KEYS = envlist("FIELD_ENCRYPTION_KEYS", "")
+for _position, _key in enumerate(FIELD_ENCRYPTION_KEYS, start=1):
+    try:
+        Fernet(_key)
+    except (ValueError, TypeError):
+        # Checked here, not at the first encrypt, so a typo stops start-up instead of the
+        # first save of an endpoint. The key itself is a secret: name its position only.
+        raise ImproperlyConfigured(
+            f"FIELD_ENCRYPTION_KEYS entry {_position} is not a Fernet key "
+            "(44 url-safe base64 characters; `manage.py generate_key` makes one)"
+        ) from None
 
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+if not ALLOWED_HOSTS:
+    raise ImproperlyConfigured("ALLOWED_HOSTS must name at least one host (or '*')")
+for _host in ALLOWED_HOSTS:
+    # A URL here is the usual slip: Django would then refuse every request with a 400.
+    if "/" in _host or " " in _host:
+        raise ImproperlyConfigured(
+            f"ALLOWED_HOSTS entries are host names without scheme or path, got {_host!r}"
+        )
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", "")
 for _origin in CSRF_TRUSTED_ORIGINS:
     if not _origin.startswith(("http://", "https://")):

@@ -37,6 +37,13 @@ def test_defaults_are_safe():
         ({"DATABASE_URL": "nonsense://x"}, "DATABASE_URL is not a valid database URL"),
         ({"RUN_STALE_AFTER": "soon"}, "RUN_STALE_AFTER must be a number"),
         ({"CSRF_TRUSTED_ORIGINS": "example.com"}, "CSRF_TRUSTED_ORIGINS entries need a scheme"),
+        ({"FIELD_ENCRYPTION_KEYS": "not-a-key"}, "FIELD_ENCRYPTION_KEYS entry 1 is not a Fernet"),
+        (
+            {"FIELD_ENCRYPTION_KEYS": "Jd8nHnE2pa3XGdpOyCdV-mvS3y7oq_Yl1UOfANzAJgA=,short"},
+            "FIELD_ENCRYPTION_KEYS entry 2 is not a Fernet",
+        ),
+        ({"ALLOWED_HOSTS": "https://play.example.com"}, "without scheme or path"),
+        ({"ALLOWED_HOSTS": " , "}, "ALLOWED_HOSTS must name at least one host"),
     ],
 )
 def test_bad_values_stop_start_up_with_a_clear_message(env, message):
@@ -72,3 +79,30 @@ def test_postgresql_gets_a_connection_pool_unless_turned_off():
     assert "pool" not in database_options()  # SQLite has none
     result = load_settings(DATABASE_URL=url, DATABASE_POOL_SIZE="many")
     assert result.returncode != 0 and "DATABASE_POOL_SIZE" in result.stderr
+
+
+def test_a_bad_encryption_key_is_not_echoed_in_the_error():
+    result = load_settings(FIELD_ENCRYPTION_KEYS="s3cr3t-but-malformed")
+    assert result.returncode != 0
+    assert "s3cr3t-but-malformed" not in result.stderr
+
+
+def test_good_encryption_keys_and_hosts_are_accepted():
+    from cryptography.fernet import Fernet
+
+    keys = f"{Fernet.generate_key().decode()},{Fernet.generate_key().decode()}"
+    result = load_settings(FIELD_ENCRYPTION_KEYS=keys, ALLOWED_HOSTS="play.example.com,*")
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.django_db
+def test_the_embedded_database_runs_in_wal_mode():
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        pytest.skip("WAL is the SQLite default; this run is on " + connection.vendor)
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA journal_mode")
+        assert cursor.fetchone()[0] == "wal"
+        cursor.execute("PRAGMA busy_timeout")
+        assert cursor.fetchone()[0] == 20000
