@@ -280,3 +280,33 @@ async def test_stop_reaches_a_run_through_the_channel_layer(owner, monkeypatch):
     await comm.disconnect()
     (_, answer) = await messages_of(conversation)
     assert answer.status == "stopped"
+
+
+async def test_an_oversized_frame_is_refused_with_a_clear_message(owner, monkeypatch):
+    from chat import consumers
+
+    monkeypatch.setattr(consumers, "MAX_FRAME_BYTES", 1_000)
+    conversation = await make_conversation(owner)
+    comm = await connect(owner, conversation)
+    await send(comm, "x" * 2_000)
+    frame = await comm.receive_from(timeout=5)
+    assert 'class="toast"' in frame and "too large" in frame
+    assert await comm.receive_nothing(timeout=0.3)
+    await comm.disconnect()
+    assert await database_sync_to_async(conversation.messages.count)() == 0
+
+
+async def test_a_message_past_the_character_cap_is_refused_and_kept(owner, settings):
+    settings.MAX_MESSAGE_CHARS = 50
+    conversation = await make_conversation(owner)
+    comm = await connect(owner, conversation)
+    await send(comm, "y" * 51)
+    frames = [await comm.receive_from(timeout=5)]
+    while not await comm.receive_nothing(timeout=0.5):
+        frames.append(await comm.receive_from())
+    joined = "".join(frames)
+    assert "the limit is 50" in joined
+    # The composer comes back with the text, so nothing typed is lost.
+    assert "y" * 51 in joined
+    await comm.disconnect()
+    assert await database_sync_to_async(conversation.messages.count)() == 0

@@ -75,3 +75,36 @@ def test_pages_carry_a_strict_content_security_policy(client, owner):
     csp = client.get(reverse("login"))["Content-Security-Policy"]
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp
     assert "img-src 'self' data:" in csp
+
+
+def test_every_kind_of_app_page_carries_the_same_strict_policy(client, owner):
+    """The policy the pages are built for, on each kind of page (and on errors), so no
+    page can quietly depend on inline script: a page that needed it would not work."""
+    from chat import history, services
+    from chat.middleware import CSP
+    from chat.models import EndpointProfile
+
+    profile = EndpointProfile.objects.get(owner=owner, is_demo=True)
+    conversation = services.conversation_create(owner=owner, profile=profile, model="demo")
+    token = history.share_create(conversation=conversation)
+    anonymous = [reverse("login"), reverse("chat:shared", args=[token]), "/no-such-page/"]
+    for url in anonymous:
+        assert client.get(url)["Content-Security-Policy"] == CSP, url
+    client.force_login(owner)
+    pages = [
+        reverse("chat:index"),
+        reverse("chat:conversation", args=[conversation.pk]),
+        reverse("chat:endpoints"),
+        reverse("chat:endpoint_new"),
+        reverse("chat:endpoint_edit", args=[profile.pk]),
+        reverse("chat:leaderboard"),
+        reverse("chat:import"),
+        reverse("chat:history_search") + "?q=x",
+        reverse("password_change"),
+        "/no-such-page/",
+    ]
+    for url in pages:
+        response = client.get(url, follow=True)
+        assert response.status_code in (200, 404), url
+        assert response["Content-Security-Policy"] == CSP, url
+        assert "unsafe-inline" not in CSP and "unsafe-eval" not in CSP
