@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Iterator
 
@@ -22,6 +23,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     reason = scale_skip_reason()
     if reason is None:
         return
+    if os.environ.get("PLAYGROUND_SCALE_TESTS") == "required":
+        # CI's PostgreSQL + Redis run sets this, so a lost variable cannot pass as a skip.
+        raise pytest.UsageError(reason + " but PLAYGROUND_SCALE_TESTS=required")
     for item in items:
         if item.get_closest_marker("scale"):
             item.add_marker(pytest.mark.skip(reason=reason))
