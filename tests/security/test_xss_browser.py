@@ -1,5 +1,6 @@
 """Untrusted text in a real Chromium: model replies (streamed, then rendered), conversation
-titles (sidebar, heading, <title>) and endpoint names, with every payload of the corpus.
+titles (sidebar, heading, <title>), endpoint names and tool calls (names, arguments, results,
+mock results; saved and streamed), with every payload of the corpus.
 
 Nothing may run: no dialog, no ``window.__xss``, no Content-Security-Policy violation (the
 CSP would block an injected inline script, so a violation means markup got through), no
@@ -56,7 +57,8 @@ SCAN = """
       bad.push("script " + (src || s.textContent.slice(0, 40)));
     }
   }
-  const untrusted = ".msg-body, .msg-error, .conv-list a, .conv-title, td > a, option, h1, title";
+  const untrusted = ".msg-body, .msg-error, .tool-call, .tool-results label, .conv-list a, "
+    + ".conv-title, td > a, option, h1, title";
   const forbidden = "script, style, iframe, frame, object, embed, img, svg, math, form, input, "
     + "textarea, select, link, meta, base, template, video, audio, source, details, marquee";
   for (const region of doc.querySelectorAll(untrusted)) {
@@ -162,6 +164,40 @@ def make_world():
             status="complete",
             finish_reason="stop",
         )
+        # Tool calls and results are untrusted too: a name, arguments and a result
+        # (turn 2, answered), then a call still waiting for its result (turn 3: the
+        # results form, with the payload as the tool's saved mock result).
+        name = payload[:64]
+        conversation.tools = [
+            {"tool": {"type": "function", "function": {"name": name}}, "mock": payload}
+        ]
+        conversation.save()
+        for turn, call_id in ((2, "call_done"), (3, "call_open")):
+            Message.objects.create(conversation=conversation, turn=turn, role="user", content="go")
+            call = {
+                "id": call_id,
+                "type": "function",
+                "function": {"name": name, "arguments": payload},
+            }
+            Message.objects.create(
+                conversation=conversation,
+                lane=lane,
+                turn=turn,
+                role="assistant",
+                model="demo",
+                status="complete",
+                finish_reason="tool_calls",
+                tool_calls=[call],
+            )
+        Message.objects.create(
+            conversation=conversation,
+            lane=lane,
+            turn=2,
+            role="tool",
+            tool_call_id="call_done",
+            name=name,
+            content=payload,
+        )
         conversations.append(conversation)
     profiles = []
     for number, payload in enumerate(PAYLOADS):
@@ -205,6 +241,9 @@ def test_untrusted_text_never_runs_in_the_browser(app_server, page):
         assert page.title() == f"{conversation.title} · Playground"
         assert page.locator("h1.conv-title").inner_text() == conversation.title
         assert page.locator('[data-role="assistant"] .msg-body').count() == 1
+        assert page.locator('[data-role="tool"] .tool-result').count() == 1
+        assert page.locator(".tool-call .tool-args").count() == 2
+        assert page.locator("form.tool-results").count() == 1  # the pending call
     sidebar = page.locator(".conv-list a").all_inner_texts()
     assert {c.title for c in conversations} <= set(sidebar)
     parsed = watch.parse_all([f"/c/{c.pk}/" for c in conversations])
@@ -226,9 +265,20 @@ def test_untrusted_text_never_runs_in_the_browser(app_server, page):
         answer.and_(page.locator('[data-status="complete"]')).wait_for(timeout=20_000)
         watch.check(f"streamed batch {number}")
         assert "<" in reply and answer.locator(".msg-body").count() == 1
+    # Streamed tool calls: names and arguments as they grow, then the final render.
+    calls = [{"name": p[:64], "arguments": p} for p in PAYLOADS[:BATCH]]
+    directive = json.dumps({"tool_calls": calls, "tps": 1500, "ttft_ms": 0})
+    page.locator("#composer-input").fill(f"Tools\n@fake {directive}")
+    page.get_by_role("button", name="Send").click()
+    answer = page.locator('[data-role="assistant"]').nth(len(batches))
+    answer.and_(page.locator('[data-status="complete"]')).wait_for(timeout=20_000)
+    assert answer.locator(".tool-call").count() == BATCH
+    watch.check("streamed tool calls")
     # A reload renders the saved replies from the database.
     watch.visit(f"/c/{stream_here.pk}/")
-    assert page.locator('[data-role="assistant"][data-status="complete"]').count() == len(batches)
+    assert (
+        page.locator('[data-role="assistant"][data-status="complete"]').count() == len(batches) + 1
+    )
 
     assert watch.dialogs == []
     assert watch.foreign == [], "requests to other origins (remote images must not load)"
