@@ -4,6 +4,7 @@ from collections.abc import Callable
 
 from asgiref.sync import iscoroutinefunction
 from django.http import HttpRequest, HttpResponse
+from django.utils.cache import add_never_cache_headers
 from django.utils.decorators import sync_and_async_middleware
 
 # No inline script or style anywhere: htmx and app.js are files, htmx's own indicator
@@ -25,23 +26,28 @@ CSP = "; ".join(
 )
 
 
-def _add_csp(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+def _add_headers(request: HttpRequest, response: HttpResponse) -> HttpResponse:
     # The admin ships inline scripts of its own; it keeps Django's defaults.
     if not request.path.startswith("/admin/"):
         response.headers.setdefault("Content-Security-Policy", CSP)
+    # Pages are private and live: a page restored from the HTTP cache by Back would show
+    # an answer as still streaming long after it finished (the socket only refreshes
+    # answers that are streaming now). Static files never get here (whitenoise is first).
+    if "Cache-Control" not in response and response.get("Content-Type", "").startswith("text/html"):
+        add_never_cache_headers(response)
     return response
 
 
 @sync_and_async_middleware
-def ContentSecurityPolicyMiddleware(get_response: Callable) -> Callable:  # noqa: N802
+def SecurityHeadersMiddleware(get_response: Callable) -> Callable:  # noqa: N802
     if iscoroutinefunction(get_response):
 
         async def middleware(request: HttpRequest) -> HttpResponse:
-            return _add_csp(request, await get_response(request))
+            return _add_headers(request, await get_response(request))
 
     else:
 
         def middleware(request: HttpRequest) -> HttpResponse:
-            return _add_csp(request, get_response(request))
+            return _add_headers(request, get_response(request))
 
     return middleware

@@ -108,3 +108,5 @@ def test_every_kind_of_app_page_carries_the_same_strict_policy(client, owner):
         assert response.status_code in (200, 404), url
         assert response["Content-Security-Policy"] == CSP, url
         assert "unsafe-inline" not in CSP and "unsafe-eval" not in CSP
+        # Private, live pages: never kept by a cache (nor restored stale by Back).
+        assert "no-store" in response["Cache-Control"] and "private" in response["Cache-Control"]
