@@ -49,6 +49,8 @@ def _strings(value: Any) -> list[str]:
 
 
 MAX_REPEAT = 10
+# A page shows at most 6 lanes x 10 choices streaming; more ids than this is not a page.
+MAX_SYNC_IDS = 64
 # A remote run that does not answer a snapshot request within this time is presumed dead.
 SNAPSHOT_TIMEOUT = 3.0
 # Room for the largest message plus its images as base64 data URLs.
@@ -126,6 +128,8 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             await self._regenerate(content)
         elif action == "edit":
             await self._edit(content)
+        elif action == "sync":
+            await self._sync_shown(content)
         else:
             await self._toast(f"Unknown action {str(action)[:40]!r}.")
 
@@ -245,6 +249,24 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         for message_id in await self._streaming_ids():
             if wanted is None or message_id == wanted:
                 await runs.run_stop(message_id)
+
+    async def _sync_shown(self, content: dict[str, Any]) -> None:
+        """The page says which answers it shows as streaming (on every socket open). Any
+        that finished meanwhile (before this socket opened, while it was down, or in a
+        page restored from a cache) is sent in its final form; the others are streaming
+        and got their snapshot on connect."""
+        raw = content.get("messages")
+        raw = raw if isinstance(raw, list) else [raw]
+        try:
+            shown = {int(m) for m in raw[:MAX_SYNC_IDS] if not isinstance(m, bool)}
+        except (TypeError, ValueError):
+            await self._toast("The page sent a malformed message; reload the page.")
+            return
+        streaming = set(await self._streaming_ids())
+        for message_id in sorted(shown - streaming):
+            html = await self._render_message(message_id)  # scoped to this conversation
+            if html:
+                await self.send(text_data=html)
 
     # --- from the group ---------------------------------------------------------------
     async def turn_started(self, event: dict[str, Any]) -> None:
@@ -473,4 +495,14 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         message = Message.objects.filter(pk=message_id, conversation=self.conversation).first()
         if message is None:
             return ""
-        return render_to_string("chat/_message.html", {"message": message, "oob": True})
+        # Its lane's latest with tool calls: the results form, as the page would show it.
+        latest = not Message.objects.filter(
+            conversation=self.conversation, lane_id=message.lane_id, pk__gt=message.pk
+        ).exists()
+        awaiting = {message.pk} if message.tool_calls and latest else set()
+        html = render_to_string(
+            "chat/_message.html", {"message": message, "oob": True, "awaiting_ids": awaiting}
+        )
+        if message.lane_id and message.status != Message.Status.STREAMING:
+            html += runs.summary_html(message.conversation, message.turn)
+        return html

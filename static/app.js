@@ -145,7 +145,19 @@
     var el = document.getElementById("socket-state");
     if (el) el.textContent = text;
   }
-  document.addEventListener("htmx:wsOpen", function () { socketState(""); });
+  document.addEventListener("htmx:wsOpen", function (e) {
+    socketState("");
+    // Answers this page shows as streaming may have finished before the socket opened
+    // (a fast answer, a page restored by Back, a dropped connection): ask for them.
+    var ids = [];
+    document.querySelectorAll('[data-role="assistant"][data-status="streaming"]').forEach(function (el) {
+      var id = parseInt(el.id.replace(/^m-/, ""), 10);
+      if (id) ids.push(id);
+    });
+    if (ids.length && e.detail && e.detail.socketWrapper) {
+      e.detail.socketWrapper.send(JSON.stringify({ action: "sync", messages: ids }));
+    }
+  });
   document.addEventListener("htmx:wsClose", function () { socketState("Reconnecting…"); });
   document.addEventListener("htmx:wsError", function () { socketState("Connection problem, retrying…"); });
 

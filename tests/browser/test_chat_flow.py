@@ -103,3 +103,22 @@ def test_reload_mid_stream_shows_the_text_so_far_and_keeps_streaming(app_server,
     assert len(words) >= 40
     assert final.count(words[3] + " " + words[4]) >= 1
     assert not page.problems, page.problems
+
+
+def test_back_to_a_finished_answer_never_shows_it_streaming(app_server, page):
+    """The first page of a conversation is served while its first answer streams; Back
+    to it later must show the answer finished, not that stale snapshot."""
+    create_first_account(page, app_server)
+    page.get_by_label("Message").fill('Quick one\n@fake {"tokens": 20, "tps": 200}')
+    page.get_by_role("button", name="Send").click()
+    answer = answers(page).first
+    answer.and_(page.locator('[data-status="complete"]')).wait_for()
+    # No reasoning came, so no empty "Reasoning" box is shown (it waits, hidden).
+    assert not answer.locator("details.reasoning").is_visible()
+    page.get_by_role("link", name="Endpoints").click()
+    page.wait_for_url("**/endpoints/")
+    page.go_back()
+    page.wait_for_url("**/c/**")
+    assert answers(page).first.get_attribute("data-status") == "complete"
+    assert page.get_by_role("button", name="Send").is_visible()
+    assert not page.problems, page.problems

@@ -310,3 +310,26 @@ async def test_a_message_past_the_character_cap_is_refused_and_kept(owner, setti
     assert "y" * 51 in joined
     await comm.disconnect()
     assert await database_sync_to_async(conversation.messages.count)() == 0
+
+
+async def test_a_page_showing_a_finished_answer_as_streaming_gets_its_final_form(owner):
+    """The page was rendered while the answer streamed, and the answer finished before
+    the socket opened: the page's sync brings the final render, once."""
+    conversation = await make_conversation(owner)
+    comm = await connect(owner, conversation)
+    await send(comm, 'Fast\n@fake {"tokens": 5, "tps": 0}')
+    await until_done(comm)
+    await comm.disconnect()
+    answer = await database_sync_to_async(lambda: conversation.messages.get(role="assistant"))()
+    assert answer.status == "complete"
+
+    late = await connect(owner, conversation)
+    assert await late.receive_nothing(timeout=0.3)  # nothing streams: no snapshot
+    await late.send_to(text_data=json.dumps({"action": "sync", "messages": [answer.pk, 10**9]}))
+    frame = await late.receive_from(timeout=5)
+    assert f'id="m-{answer.pk}"' in frame and 'hx-swap-oob="outerHTML"' in frame
+    assert 'data-status="complete"' in frame and answer.content[:20] in html.unescape(frame)
+    assert await late.receive_nothing(timeout=0.3)  # the unknown id gets nothing
+    await late.send_to(text_data=json.dumps({"action": "sync", "messages": "nonsense"}))
+    assert "malformed" in await late.receive_from(timeout=5)
+    await late.disconnect()

@@ -144,6 +144,7 @@ WS_ACTIONS: dict[str, dict[str, Any]] = {
     "tool_results": {"message": Ref("tool_answer"), "result:call_0": "PWNED"},
     "regenerate": {"lane": "0"},
     "edit": {"message": Ref("message"), "content": "PWNED"},
+    "sync": {"messages": Ref("tool_answer")},
 }
 
 
