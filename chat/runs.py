@@ -94,6 +94,7 @@ def endpoint_for(profile: EndpointProfile) -> Endpoint:
         connect_timeout=profile.connect_timeout,
         first_byte_timeout=profile.first_byte_timeout,
         idle_timeout=profile.idle_timeout,
+        reasoning_field=(profile.quirks or {}).get("reasoning_field") or "auto",
     )
 
 

@@ -5,17 +5,20 @@ socket -> run -> fake endpoint path."""
 from __future__ import annotations
 
 import base64
+import html
 import json
+import re
 import uuid
 
 import pytest
 from channels.db import database_sync_to_async
 
 from chat import services
+from chat.fake_upstream import tokenize
 from chat.models import Conversation, EndpointProfile
 from chat.params import PARAMS
 from chat.upstream import fake_app
-from tests.integration.test_consumer import connect, messages_of, until_done
+from tests.integration.test_consumer import connect, messages_of, streamed_text, until_done
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -325,3 +328,58 @@ async def test_params_saved_with_the_send_are_kept_on_the_lane(owner):
     lane = await database_sync_to_async(conversation.lanes.get)()
     assert lane.params == {"temperature": 0.3, "seed": 7}
     assert (await messages_of(conversation))[1].request_body["seed"] == 7
+
+
+THOUGHT = "First, light scatters off air molecules; shorter wavelengths scatter most."
+
+
+def answer_article(page: str, message_id: int) -> str:
+    start = page.index(f'<article id="m-{message_id}"')
+    return page[start : page.index("</article>", start)]
+
+
+@pytest.mark.parametrize(
+    ("quirk", "sent_in", "kept"),
+    [
+        (None, "reasoning_content", True),  # no quirk saved: auto
+        ("auto", "reasoning", True),
+        ("reasoning", "reasoning", True),
+        ("reasoning_content", "reasoning_content", True),
+        # The endpoint is said to use the other field: this one is not reasoning.
+        ("reasoning", "reasoning_content", False),
+    ],
+)
+async def test_reasoning_is_kept_shown_collapsed_above_the_answer_and_counted(
+    owner, client, quirk, sent_in, kept
+):
+    quirks = {} if quirk is None else {"reasoning_field": quirk}
+    conversation = await conversation_for(owner, quirks=quirks)
+    script = json.dumps({"reasoning": THOUGHT, "reasoning_field": sent_in, "tokens": 12})
+    frames = await turn(owner, conversation, f"Why is the sky blue?\n@fake {script}")
+    _, answer = await messages_of(conversation)
+    assert answer.status == "complete" and answer.content
+    assert THOUGHT not in answer.content
+    # The fake counts reasoning in the usage whichever field carried it.
+    assert answer.usage["reasoning_tokens"] == len(tokenize(THOUGHT))
+    if not kept:
+        assert answer.reasoning == "" and streamed_text(frames, "r") == ""
+        return
+    assert answer.reasoning == THOUGHT
+    assert streamed_text(frames, "r") == THOUGHT  # streamed live, before the answer
+    first_r = next(
+        i for i, f in enumerate(frames) if f'id="r-{answer.pk}"' in f and THOUGHT[:5] in f
+    )
+    first_t = next(i for i, f in enumerate(frames) if re.search(rf'id="t-{answer.pk}"[^>]*>\S', f))
+    assert first_r <= first_t
+
+    await database_sync_to_async(client.force_login)(owner)
+    page = (await database_sync_to_async(client.get)(f"/c/{conversation.pk}/")).content.decode()
+    for shown in (answer_article(page, answer.pk), frames[-1]):  # reload and live render
+        details = re.search(r"<details class=\"reasoning\"([^>]*)>", shown)
+        assert details, "no reasoning element"
+        assert "open" not in details.group(1) and "hidden" not in details.group(1)
+        assert html.escape(THOUGHT, quote=False) in shown
+        assert shown.index('class="reasoning"') < shown.index('class="msg-body')
+        assert re.search(rf"<dt>reasoning</dt><dd>{len(tokenize(THOUGHT))}</dd>", shown), (
+            "reasoning tokens not in the usage"
+        )
