@@ -16,7 +16,7 @@ from channels.db import database_sync_to_async
 from chat import services
 from chat.fake_upstream import tokenize
 from chat.models import Conversation, EndpointProfile
-from chat.params import PARAMS
+from chat.params import PARAMS, params_for
 from chat.upstream import fake_app
 from tests.integration.test_consumer import connect, messages_of, streamed_text, until_done
 
@@ -41,10 +41,20 @@ CHAT_CASES = {
     "extra_body": ('{"top_k": 40, "min_p": 0.05}', "top_k", 40),
 }
 COMPLETION_CASES = {
+    "temperature": ("1.3", "temperature", 1.3),
+    "top_p": ("0.9", "top_p", 0.9),
     "completion_max_tokens": ("9", "max_tokens", 9),
+    "presence_penalty": ("0.5", "presence_penalty", 0.5),
+    "frequency_penalty": ("-0.25", "frequency_penalty", -0.25),
+    "n": ("3", "n", 3),
+    "stop": ("###\n\\n", "stop", ["###", "\n"]),
+    "seed": ("-5", "seed", -5),
+    "logit_bias": ('{"198": 10}', "logit_bias", {"198": 10}),
     "completion_logprobs": ("3", "logprobs", 3),
     "suffix": ("-- end", "suffix", "-- end"),
     "echo": ("true", "echo", True),
+    "user": ("writer-7", "user", "writer-7"),
+    "extra_body": ('{"top_k": 5, "min_p": 0.1}', "top_k", 5),
 }
 
 
@@ -76,6 +86,8 @@ def test_every_parameter_has_a_case():
     covered = set(CHAT_CASES) | set(COMPLETION_CASES)
     covered |= {"json_schema", "top_logprobs", "parallel_tool_calls"}
     assert covered == {p.name for p in PARAMS}
+    # Completions mode: every parameter it takes has its own case.
+    assert set(COMPLETION_CASES) == {p.name for p in params_for("completion")}
 
 
 @pytest.mark.parametrize("name", sorted(CHAT_CASES))
@@ -102,8 +114,14 @@ async def test_a_set_completion_parameter_reaches_the_endpoint(owner, name):
     assert request["path"] == "/v1/completions"
     body = request["json"]
     assert body[field] == expected and type(body[field]) is type(expected)
-    assert set(body) - {field} == {"model", "prompt", "stream", "stream_options"}
+    extra = {"min_p"} if name == "extra_body" else set()
+    if extra:
+        assert body["min_p"] == 0.1
+    # untouched parameters are absent
+    assert set(body) - {field} - extra == {"model", "prompt", "stream", "stream_options"}
     assert body["prompt"] == "Once upon a time"
+    prompt, completion = await messages_of(conversation)
+    assert completion.status == "complete", completion.error
 
 
 async def test_json_schema_and_top_logprobs_go_together_with_their_switches(owner):
