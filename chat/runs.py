@@ -27,7 +27,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from chat.models import EndpointProfile, Lane, Message
-from chat.services import LEGACY_CALL_PREFIX
+from chat.services import LEGACY_CALL_PREFIX, usage_totals_html
 from chat.tools import ToolCallAssembler
 from chat.upstream import (
     Endpoint,
@@ -480,7 +480,8 @@ class Run:
             "chat/_message.html",
             {"message": message, "oob": True, "awaiting_ids": {message.pk}},
         )
-        return html + summary_html(message.conversation, message.turn)
+        totals = usage_totals_html(conversation=message.conversation)
+        return html + summary_html(message.conversation, message.turn) + totals
 
     @database_sync_to_async
     def _persist_failure(self, exc: Exception) -> str:

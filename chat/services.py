@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
@@ -18,6 +19,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import transaction
 from django.db.models import Max, Q
+from django.template.loader import render_to_string
 from django.utils import timezone
 
 from chat.models import Conversation, EndpointProfile, Lane, Message, Preset
@@ -357,6 +359,36 @@ def lane_params_save(*, lane: Lane, params: dict[str, Any]) -> None:
     if params != lane.params:
         lane.params = params
         lane.save(update_fields=["params"])
+
+
+def usage_totals(*, messages: Iterable[Message]) -> dict[str, Any]:
+    """A conversation's token use and cost, summed over the answers given."""
+    totals: dict[str, Any] = {"prompt": 0, "completion": 0, "reasoning": 0, "cached": 0}
+    keys = {
+        "prompt": "prompt_tokens",
+        "completion": "completion_tokens",
+        "reasoning": "reasoning_tokens",
+        "cached": "cached_tokens",
+    }
+    cost = None
+    for message in messages:
+        usage = message.usage or {}
+        for name, key in keys.items():
+            totals[name] += usage.get(key) or 0
+        if (message.metrics or {}).get("cost") is not None:
+            cost = (cost or 0) + message.metrics["cost"]
+    totals["total"] = totals["prompt"] + totals["completion"]
+    totals["cost"] = cost
+    return totals
+
+
+def usage_totals_html(*, conversation: Conversation) -> str:
+    """The conversation's totals line, to swap in as an answer completes."""
+    answers = conversation.messages.filter(hidden=False, usage__isnull=False).only(
+        "usage", "metrics"
+    )
+    totals = usage_totals(messages=answers)
+    return render_to_string("chat/_totals.html", {"totals": totals, "oob": True})
 
 
 def lane_tools(*, lane: Lane) -> list[dict[str, Any]]:

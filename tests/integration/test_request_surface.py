@@ -401,3 +401,37 @@ async def test_reasoning_is_kept_shown_collapsed_above_the_answer_and_counted(
         assert re.search(rf"<dt>reasoning</dt><dd>{len(tokenize(THOUGHT))}</dd>", shown), (
             "reasoning tokens not in the usage"
         )
+
+
+async def test_the_conversation_totals_add_up_every_answer_with_reasoning_and_cache(owner, client):
+    conversation = await conversation_for(owner)
+    await database_sync_to_async(EndpointProfile.objects.filter(owner=owner, is_demo=True).update)(
+        price_input=3, price_output=15
+    )
+    first = json.dumps({"reasoning": THOUGHT, "cached_tokens": 4, "tokens": 10})
+    await turn(owner, conversation, f"Tell me about the deep sea, please\n@fake {first}")
+    frames = await turn(owner, conversation, 'And the shallow sea?\n@fake {"tokens": 7}')
+    _, one, _, two = await messages_of(conversation)
+    thinking = len(tokenize(THOUGHT))
+    assert one.usage["reasoning_tokens"] == thinking and one.usage["cached_tokens"] == 4
+    assert one.usage["completion_tokens"] == thinking + 10
+    assert "reasoning_tokens" not in two.usage and "cached_tokens" not in two.usage
+    prompt = one.usage["prompt_tokens"] + two.usage["prompt_tokens"]
+    completion = one.usage["completion_tokens"] + two.usage["completion_tokens"]
+    assert two.usage["prompt_tokens"] > one.usage["prompt_tokens"]  # the history is resent
+    cost = (prompt * 3 + completion * 15) / 1_000_000
+    assert one.metrics["cost"] + two.metrics["cost"] == pytest.approx(cost)
+
+    expected = f"Σ {prompt} + {completion} tokens · {thinking} reasoning · 4 cached · ${cost:.4f}"
+    # Live: the totals line is swapped in as the answer completes ...
+    live = re.search(r'<span id="conv-totals"[^>]*hx-swap-oob="true"[^>]*>(.*?)</span>', frames[-1])
+    assert live and live.group(1) == expected
+    # ... and on reload; each answer shows its own figures.
+    await database_sync_to_async(client.force_login)(owner)
+    page = (await database_sync_to_async(client.get)(f"/c/{conversation.pk}/")).content.decode()
+    shown = re.search(r'<span id="conv-totals"[^>]*>(.*?)</span>', page)
+    assert shown and shown.group(1) == expected
+    first_answer = answer_article(page, one.pk)
+    assert f"<dt>reasoning</dt><dd>{thinking}</dd>" in first_answer
+    assert "<dt>cached</dt><dd>4</dd>" in first_answer
+    assert "<dt>cached</dt>" not in answer_article(page, two.pk)
