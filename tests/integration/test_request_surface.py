@@ -8,7 +8,9 @@ import base64
 import html
 import json
 import re
+import threading
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from channels.db import database_sync_to_async
@@ -259,19 +261,56 @@ async def test_completions_mode_streams_the_continuation_with_logprobs(owner):
     assert completion.logprobs and len(completion.logprobs[0]["top"]) == 2
 
 
-async def test_images_go_as_content_parts_and_urls_are_not_fetched(owner):
+class _ImageHost(BaseHTTPRequestHandler):
+    """Serves a PNG to anyone who asks, and remembers who asked."""
+
+    def do_GET(self) -> None:
+        self.server.hits.append(self.path)  # type: ignore[attr-defined]
+        self.send_response(200)
+        self.send_header("content-type", "image/png")
+        self.end_headers()
+        self.wfile.write(base64.b64decode(PNG))
+
+    do_HEAD = do_POST = do_GET
+
+    def log_message(self, format: str, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def image_host():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _ImageHost)
+    server.hits = []  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+async def test_images_go_as_content_parts_and_urls_are_not_fetched(owner, client, image_host):
     conversation = await conversation_for(owner)
     data_url = f"data:image/png;base64,{PNG}"
-    await turn(owner, conversation, "What is this?", image_data=data_url,
-               image_url="https://images.example/cat.png")  # fmt: skip
+    image_url = f"http://127.0.0.1:{image_host.server_address[1]}/cat.png"
+    await turn(owner, conversation, "What is this?", image_data=data_url, image_url=image_url)
     content = last_request()["json"]["messages"][-1]["content"]
     assert content == [
         {"type": "text", "text": "What is this?"},
         {"type": "image_url", "image_url": {"url": data_url}},
-        {"type": "image_url", "image_url": {"url": "https://images.example/cat.png"}},
+        {"type": "image_url", "image_url": {"url": image_url}},
     ]
-    user_message, _ = await messages_of(conversation)
+    user_message, answer = await messages_of(conversation)
     assert user_message.content_parts == content
+    assert answer.status == "complete"
+    # Showing the conversation, the inspector and the code export fetch nothing either,
+    # and the page does not make the browser load it: a link, not an <img>.
+    await database_sync_to_async(client.force_login)(owner)
+    get = database_sync_to_async(client.get)
+    page = (await get(f"/c/{conversation.pk}/")).content.decode()
+    for view in ("inspect", "code"):
+        assert (await get(f"/c/{conversation.pk}/m/{answer.pk}/{view}/")).status_code == 200
+    assert f'src="{image_url}"' not in page and "127.0.0.1" in page
+    assert image_host.hits == []
 
 
 @pytest.mark.parametrize(
