@@ -13,7 +13,8 @@ A request can script the server with an ``@fake {json}`` line in the last user m
 (or ``http://127.0.0.1:8001/no-tools/v1``) is a server without tool support.  Without a
 prefix the app uses its own config.  The fake honours ``response_format`` (json_object:
 a JSON object; json_schema: an instance of the schema), ``seed`` (same seed, same text;
-another seed, another text), ``stop``, ``n``, logprobs and image parts.
+another seed, another text), ``stop``, ``n``, logprobs and image parts; a script can add
+reasoning text (``reasoning_content`` or ``reasoning`` deltas) before the answer.
 """
 
 from __future__ import annotations
@@ -341,6 +342,13 @@ class Directives:
     tool_rounds: int = 1
     finish_reason: str | None = None
     keepalive: bool = False
+    # Chat: reasoning text streamed before the answer (or the tool calls), in the delta
+    # field ``reasoning_field`` ("reasoning_content" like DeepSeek and vLLM, or "reasoning"
+    # like OpenRouter), counted in usage as completion_tokens_details.reasoning_tokens.
+    reasoning: str | None = None
+    reasoning_field: str = "reasoning_content"
+    # Prompt tokens reported as served from a cache (prompt_tokens_details.cached_tokens).
+    cached_tokens: int | None = None
 
     @classmethod
     def from_mapping(cls, raw: dict[str, Any]) -> Directives:
@@ -360,12 +368,17 @@ class Directives:
             "keepalive": bool,
             "tool_style": str,
             "tool_rounds": int,
+            "reasoning": str,
+            "reasoning_field": str,
+            "cached_tokens": int,
         }
         for key, cast in casts.items():
             # A typo in a demo script should not take the server down: skip the bad key.
             if raw.get(key) is not None:
                 with contextlib.suppress(TypeError, ValueError):
                     setattr(d, key, cast(raw[key]))
+        if d.reasoning_field not in ("reasoning_content", "reasoning"):
+            d.reasoning_field = "reasoning_content"
         calls = raw.get("tool_calls")
         if isinstance(calls, list):
             d.tool_calls = [c for c in calls if isinstance(c, dict) and c.get("name")]
@@ -449,9 +462,12 @@ class _Choice:
     text: str | None
     tool_calls: list[dict[str, Any]] | None
     finish_reason: str
-    # One chat-shaped logprobs entry per delta when logprobs were asked for.
+    # One chat-shaped logprobs entry per answer delta when logprobs were asked for.
     logprobs: list[dict[str, Any]] | None = None
     echoed: int = 0  # leading deltas that repeat the prompt (legacy ``echo``)
+    # Leading deltas of reasoning text (no logprobs), and that text.
+    reasoning: int = 0
+    reasoning_text: str = ""
 
 
 @dataclass
@@ -473,13 +489,21 @@ class _Plan:
         return 1.0 / self.tps if self.tps > 0 else 0.0
 
     @property
-    def usage(self) -> dict[str, int]:
+    def usage(self) -> dict[str, Any]:
+        # As OpenAI counts them: reasoning tokens are part of the completion tokens.
         completion = sum(len(c.deltas) - c.echoed for c in self.choices)
-        return {
+        usage: dict[str, Any] = {
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": completion,
             "total_tokens": self.prompt_tokens + completion,
         }
+        if self.directives.reasoning:
+            reasoning = sum(c.reasoning for c in self.choices)
+            usage["completion_tokens_details"] = {"reasoning_tokens": reasoning}
+        if self.directives.cached_tokens is not None:
+            cached = max(0, min(self.directives.cached_tokens, self.prompt_tokens))
+            usage["prompt_tokens_details"] = {"cached_tokens": cached}
+        return usage
 
     def base(self) -> dict[str, Any]:
         if self.kind == "chat":
@@ -1059,6 +1083,10 @@ class FakeUpstream:
                         choice.logprobs[0] = {"token": pieces[0], "bytes": list(pieces[0].encode())}
             if d.finish_reason:
                 choice.finish_reason = d.finish_reason
+            if kind == "chat" and d.reasoning:
+                thinking = tokenize(d.reasoning)
+                choice.deltas[:0] = [{d.reasoning_field: p} for p in thinking]
+                choice.reasoning, choice.reasoning_text = len(thinking), d.reasoning
             choices.append(choice)
 
         tps, ttft = cfg.tokens_per_second, cfg.ttft_ms / 1000
@@ -1097,6 +1125,8 @@ class FakeUpstream:
         for i, c in enumerate(plan.choices):
             if plan.kind == "chat":
                 message: dict[str, Any] = {"role": "assistant", "content": c.text}
+                if c.reasoning_text:
+                    message[d.reasoning_field] = c.reasoning_text
                 if c.tool_calls:
                     message["tool_calls"] = _tool_call_message(c.tool_calls)
                 logprobs = {"content": c.logprobs, "refusal": None} if c.logprobs else None
@@ -1231,8 +1261,11 @@ def _sse_script(plan: _Plan) -> Iterator[tuple[float, bytes, bool]]:
     def choice_obj(
         index: int, delta: dict[str, Any], finish: str | None, piece: int | None = None
     ) -> dict[str, Any]:
-        entries = plan.choices[index].logprobs
-        entry = entries[piece] if entries is not None and piece is not None else None
+        c = plan.choices[index]
+        entries = c.logprobs
+        entry = None
+        if entries is not None and piece is not None and piece >= c.reasoning:
+            entry = entries[piece - c.reasoning]
         if plan.kind == "chat":
             logprobs = {"content": [entry], "refusal": None} if entry else None
             return {"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": finish}

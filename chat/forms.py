@@ -80,8 +80,19 @@ class EndpointProfileForm(forms.ModelForm):
         label="Never send",
         required=False,
         help_text="Comma-separated parameters this endpoint rejects, e.g. temperature, top_p "
-        "for some reasoning models. Reasoning text is read from reasoning_content or "
-        "reasoning, whichever the endpoint uses.",
+        "for some reasoning models.",
+    )
+    quirk_reasoning_field = forms.ChoiceField(
+        label="Reasoning text arrives in",
+        choices=[
+            ("auto", "either (reasoning_content, else reasoning)"),
+            ("reasoning_content", "reasoning_content only (e.g. DeepSeek)"),
+            ("reasoning", "reasoning only (e.g. OpenRouter)"),
+        ],
+        initial="auto",
+        required=False,
+        help_text="The delta field read as the model's reasoning, shown collapsed above the "
+        "answer. Pick one when the endpoint uses the other field for something else.",
     )
     models_text = forms.CharField(
         label="Models",
@@ -135,6 +146,7 @@ class EndpointProfileForm(forms.ModelForm):
         self.initial.setdefault("quirk_include_usage", quirks.get("include_usage", True))
         self.initial.setdefault("quirk_system_role", quirks.get("system_role", "system"))
         self.initial.setdefault("quirk_drop_params", ", ".join(quirks.get("drop_params", [])))
+        self.initial.setdefault("quirk_reasoning_field", quirks.get("reasoning_field", "auto"))
         if self.is_bound and self.data.get("extra_headers"):
             self.fields[
                 "extra_headers"
@@ -231,6 +243,7 @@ class EndpointProfileForm(forms.ModelForm):
             "include_usage": self.cleaned_data["quirk_include_usage"],
             "system_role": self.cleaned_data["quirk_system_role"] or "system",
             "drop_params": self.cleaned_data["quirk_drop_params"],
+            "reasoning_field": self.cleaned_data["quirk_reasoning_field"] or "auto",
         }
         models = self.cleaned_data.get("models_text") or []
         if models != profile.model_names:

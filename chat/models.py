@@ -86,7 +86,11 @@ class Preset(models.Model):
     name = models.CharField(max_length=100)
     params = models.JSONField(default=dict, blank=True)
     system_prompt = models.TextField(blank=True, default="")
-    tools = models.JSONField(default=list, blank=True)
+    # The tools editor's entries ([{"tool", "enabled", "mock"}]) and tool_choice, when the
+    # preset was saved "with the tools"; None = the preset leaves a conversation's tools be
+    # ([] is a deliberate "no tools").
+    tools = models.JSONField(null=True, blank=True)
+    tool_choice = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -27,7 +27,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from chat.models import EndpointProfile, Lane, Message
-from chat.services import LEGACY_CALL_PREFIX
+from chat.services import LEGACY_CALL_PREFIX, usage_totals_html
 from chat.tools import ToolCallAssembler
 from chat.upstream import (
     Endpoint,
@@ -94,6 +94,7 @@ def endpoint_for(profile: EndpointProfile) -> Endpoint:
         connect_timeout=profile.connect_timeout,
         first_byte_timeout=profile.first_byte_timeout,
         idle_timeout=profile.idle_timeout,
+        reasoning_field=(profile.quirks or {}).get("reasoning_field") or "auto",
     )
 
 
@@ -479,7 +480,8 @@ class Run:
             "chat/_message.html",
             {"message": message, "oob": True, "awaiting_ids": {message.pk}},
         )
-        return html + summary_html(message.conversation, message.turn)
+        totals = usage_totals_html(conversation=message.conversation)
+        return html + summary_html(message.conversation, message.turn) + totals
 
     @database_sync_to_async
     def _persist_failure(self, exc: Exception) -> str:

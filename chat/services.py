@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
@@ -18,9 +19,10 @@ from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import transaction
 from django.db.models import Max, Q
+from django.template.loader import render_to_string
 from django.utils import timezone
 
-from chat.models import Conversation, EndpointProfile, Lane, Message
+from chat.models import Conversation, EndpointProfile, Lane, Message, Preset
 from chat.params import request_params
 from chat.tools import enabled_tools
 
@@ -357,6 +359,90 @@ def lane_params_save(*, lane: Lane, params: dict[str, Any]) -> None:
     if params != lane.params:
         lane.params = params
         lane.save(update_fields=["params"])
+
+
+def usage_totals(*, messages: Iterable[Message]) -> dict[str, Any]:
+    """A conversation's token use and cost, summed over the answers given."""
+    totals: dict[str, Any] = {"prompt": 0, "completion": 0, "reasoning": 0, "cached": 0}
+    keys = {
+        "prompt": "prompt_tokens",
+        "completion": "completion_tokens",
+        "reasoning": "reasoning_tokens",
+        "cached": "cached_tokens",
+    }
+    cost = None
+    for message in messages:
+        usage = message.usage or {}
+        for name, key in keys.items():
+            totals[name] += usage.get(key) or 0
+        if (message.metrics or {}).get("cost") is not None:
+            cost = (cost or 0) + message.metrics["cost"]
+    totals["total"] = totals["prompt"] + totals["completion"]
+    totals["cost"] = cost
+    return totals
+
+
+def usage_totals_html(*, conversation: Conversation) -> str:
+    """The conversation's totals line, to swap in as an answer completes."""
+    answers = conversation.messages.filter(hidden=False, usage__isnull=False).only(
+        "usage", "metrics"
+    )
+    totals = usage_totals(messages=answers)
+    return render_to_string("chat/_totals.html", {"totals": totals, "oob": True})
+
+
+def lane_tools(*, lane: Lane) -> list[dict[str, Any]]:
+    """The tools editor's entries a lane uses: its own, else the conversation's."""
+    return lane.tools if lane.tools is not None else lane.conversation.tools
+
+
+def preset_save(
+    *,
+    owner: AbstractBaseUser,
+    name: str,
+    lane: Lane,
+    params: dict[str, Any],
+    with_system: bool,
+    with_tools: bool,
+) -> tuple[Preset, bool]:
+    """Save (or update, by name) a preset from a lane; returns (preset, created)."""
+    conversation = lane.conversation
+    return Preset.objects.update_or_create(
+        owner=owner,
+        name=name,
+        defaults={
+            "params": params,
+            "system_prompt": conversation.system_prompt if with_system else "",
+            # Every entry, disabled ones and mock results included, so apply restores the
+            # editor as it was; tool_choice travels with them (it may name one).
+            "tools": lane_tools(lane=lane) if with_tools else None,
+            "tool_choice": conversation.tool_choice if with_tools else None,
+        },
+    )
+
+
+def preset_apply(*, preset: Preset, lane: Lane, params: dict[str, Any]) -> set[str]:
+    """Apply a preset to a lane; returns what changed besides the parameters
+    ({"system_prompt", "tools"})."""
+    lane_params_save(lane=lane, params=params)
+    conversation = lane.conversation
+    changed: set[str] = set()
+    if preset.system_prompt:
+        conversation.system_prompt = preset.system_prompt
+        conversation.save(update_fields=["system_prompt", "updated_at"])
+        changed.add("system_prompt")
+    if preset.tools is not None:
+        # A lane that already has its own tools, or one lane of a comparison, gets the
+        # preset's tools for itself; a plain chat's tools are the conversation's.
+        if lane.tools is not None or conversation.lanes.count() > 1:
+            lane.tools = preset.tools
+            lane.save(update_fields=["tools"])
+        else:
+            conversation.tools = preset.tools
+        conversation.tool_choice = preset.tool_choice
+        conversation.save(update_fields=["tools", "tool_choice", "updated_at"])
+        changed.add("tools")
+    return changed
 
 
 def lane_history(*, lane: Lane, before_turn: int) -> list[Message]:

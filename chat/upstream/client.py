@@ -66,6 +66,12 @@ class Endpoint:
     connect_timeout: float = 10
     first_byte_timeout: float = 120
     idle_timeout: float = 60
+    # Which delta field carries reasoning text: "auto" (reasoning_content, else reasoning),
+    # or one of them only, for an endpoint that sends the other for something else.
+    reasoning_field: str = "auto"
+
+
+REASONING_FIELDS = ("reasoning_content", "reasoning")
 
 
 class UpstreamFailure(Exception):
@@ -446,14 +452,22 @@ def _logprobs_event(raw: Any, index: int) -> Logprobs | None:
     return Logprobs(choice=index, tokens=tokens) if tokens else None
 
 
-def _choice_events(choice: dict[str, Any], index: int) -> list[Event]:
+def _reasoning_text(delta: dict[str, Any], field_name: str) -> Any:
+    if field_name in REASONING_FIELDS:
+        return delta.get(field_name)
+    return delta.get("reasoning_content") or delta.get("reasoning")
+
+
+def _choice_events(
+    choice: dict[str, Any], index: int, reasoning_field: str = "auto"
+) -> list[Event]:
     """Events for one choice of a chunk (``delta``) or of a full completion (``message``)."""
     events: list[Event] = []
     delta = choice.get("delta")
     if not isinstance(delta, dict):
         delta = choice.get("message")
     if isinstance(delta, dict):
-        reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+        reasoning = _reasoning_text(delta, reasoning_field)
         if isinstance(reasoning, str) and reasoning:
             events.append(ReasoningDelta(reasoning, choice=index))
         text = _content_text(delta.get("content"))
@@ -505,20 +519,22 @@ def _error_event(obj: Any, default: str) -> UpstreamError:
     )
 
 
-def _payload_events(obj: dict[str, Any]) -> list[Event]:
+def _payload_events(obj: dict[str, Any], reasoning_field: str = "auto") -> list[Event]:
     events: list[Event] = []
     choices = obj.get("choices")
     for pos, choice in enumerate(choices if isinstance(choices, list) else []):
         if isinstance(choice, dict):
             index = _int_or_none(choice.get("index"))
-            events.extend(_choice_events(choice, pos if index is None else index))
+            events.extend(_choice_events(choice, pos if index is None else index, reasoning_field))
     usage = obj.get("usage")
     if isinstance(usage, dict):
         events.append(_usage(usage))
     return events
 
 
-def _chunk_events(data: str, event_name: str) -> tuple[list[Event], bool]:
+def _chunk_events(
+    data: str, event_name: str, reasoning_field: str = "auto"
+) -> tuple[list[Event], bool]:
     """Events for one SSE ``data`` payload, and whether the stream is over."""
     data = data.strip()
     if data == "[DONE]":
@@ -540,10 +556,12 @@ def _chunk_events(data: str, event_name: str) -> tuple[list[Event], bool]:
         return [error], True
     if obj.get("error") or event_name == "error":
         return [_error_event(obj, "The endpoint reported an error mid-stream")], True
-    return _payload_events(obj), False
+    return _payload_events(obj, reasoning_field), False
 
 
-def _completion_events(raw: bytes, response: httpx.Response) -> list[Event]:
+def _completion_events(
+    raw: bytes, response: httpx.Response, reasoning_field: str = "auto"
+) -> list[Event]:
     text = _decode(raw, response)
     try:
         obj = json.loads(text)
@@ -567,7 +585,7 @@ def _completion_events(raw: bytes, response: httpx.Response) -> list[Event]:
                 body=_snippet(text),
             )
         ]
-    return _payload_events(obj)
+    return _payload_events(obj, reasoning_field)
 
 
 def _is_stream(content_type: str) -> bool | None:
@@ -648,7 +666,7 @@ async def _stream_events(
                         body=_snippet(_decode(content, response), media),
                     )
                     return
-                for event in _completion_events(content, response):
+                for event in _completion_events(content, response, endpoint.reasoning_field):
                     yield event
                 return
             if "event-stream" not in response.headers.get("content-type", ""):
@@ -656,7 +674,7 @@ async def _stream_events(
             async for sse in httpx_sse.EventSource(response).aiter_sse():
                 if record is not None:
                     record(sse.data)
-                events, done = _chunk_events(sse.data, sse.event)
+                events, done = _chunk_events(sse.data, sse.event, endpoint.reasoning_field)
                 got_event = True
                 deadline.reschedule(None)
                 for event in events:

@@ -94,18 +94,6 @@ def _render_new_with_errors(request: HttpRequest, form: NewConversationForm) -> 
     )
 
 
-def usage_totals(history: list[Message]) -> dict[str, object]:
-    prompt = completion = 0
-    cost = None
-    for message in history:
-        usage = message.usage or {}
-        prompt += usage.get("prompt_tokens") or 0
-        completion += usage.get("completion_tokens") or 0
-        if (message.metrics or {}).get("cost") is not None:
-            cost = (cost or 0) + message.metrics["cost"]
-    return {"prompt": prompt, "completion": completion, "total": prompt + completion, "cost": cost}
-
-
 @require_GET
 def conversation_detail(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
     conversation = _owned_conversation(request, conversation_id)
@@ -130,7 +118,7 @@ def conversation_detail(request: HttpRequest, conversation_id: uuid.UUID) -> Htt
         "chat/conversation.html",
         {
             **context,
-            "totals": usage_totals(visible),
+            "totals": services.usage_totals(messages=visible),
             "conversation": conversation,
             "lanes": lanes,
             "lane_heads": [{"lane": lane, "form": lane_form(request, lane)} for lane in lanes],

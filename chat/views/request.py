@@ -17,6 +17,7 @@ from chat.codegen import export_request
 from chat.models import Conversation, Lane, Message, Preset
 from chat.params import BY_NAME, check_params, params_for
 from chat.render import render_markdown
+from chat.views.tools import tools_context
 
 
 def _lane(request: HttpRequest, conversation_id: uuid.UUID) -> Lane:
@@ -78,7 +79,9 @@ def panel_context(lane: Lane, *, values: dict[str, str] | None = None, errors=No
         "lane": lane,
         "panel_lanes": list(conversation.lanes.all()),
         "param_rows": rows,
-        "presets": Preset.objects.filter(owner=conversation.owner).only("id", "name"),
+        "presets": Preset.objects.filter(owner=conversation.owner).only(
+            "id", "name", "system_prompt", "tools"
+        ),
     }
 
 
@@ -116,15 +119,13 @@ def preset_save(request: HttpRequest, conversation_id: uuid.UUID) -> HttpRespons
     elif not name:
         context["preset_error"] = "Give the preset a name."
     else:
-        preset, created = Preset.objects.update_or_create(
+        preset, created = services.preset_save(
             owner=request.user,
             name=name,
-            defaults={
-                "params": cleaned,
-                "system_prompt": lane.conversation.system_prompt
-                if request.POST.get("preset_system")
-                else "",
-            },
+            lane=lane,
+            params=cleaned,
+            with_system=bool(request.POST.get("preset_system")),
+            with_tools=bool(request.POST.get("preset_tools")),
         )
         _save_to(request, lane, cleaned)
         context = panel_context(lane)
@@ -146,13 +147,16 @@ def preset_apply(request: HttpRequest, conversation_id: uuid.UUID) -> HttpRespon
     lane = _lane(request, conversation_id)
     preset = _owned_preset(request)
     cleaned, _ = check_params(preset.params, mode=lane.conversation.mode)
-    services.lane_params_save(lane=lane, params=cleaned)
-    if preset.system_prompt:
-        lane.conversation.system_prompt = preset.system_prompt
-        lane.conversation.save(update_fields=["system_prompt", "updated_at"])
+    changed = services.preset_apply(preset=preset, lane=lane, params=cleaned)
     context = panel_context(lane)
     context["preset_message"] = f"Applied “{preset.name}”."
     context["selected_preset"] = preset.pk
+    # The system prompt and the tools editor are elsewhere on the page: swap them too.
+    context["oob_system"] = "system_prompt" in changed
+    if "tools" in changed and lane.conversation.mode == Conversation.Mode.CHAT:
+        own = lane if lane.tools is not None else None
+        context.update(tools_context(lane.conversation, lane=own))
+        context["oob_tools"] = True
     return render(request, "chat/_params.html", context)
 
 

@@ -7,8 +7,11 @@ headers (from environment variables) that the run sent.
 
 from __future__ import annotations
 
+import asyncio
+import html
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -21,9 +24,13 @@ from typing import Any
 
 import httpx
 import pytest
+from channels.db import database_sync_to_async
 
-from chat import codegen
+from chat import codegen, services
 from chat.codegen import export_request
+from chat.models import Conversation, EndpointProfile
+from tests.integration.test_consumer import messages_of
+from tests.integration.test_tools_flow import CALC, CALLS, WEATHER, send
 
 CURL = shutil.which("curl")
 NODE = shutil.which("node")
@@ -76,19 +83,28 @@ def run(argv: list[str], tmp_path: Path, env: dict[str, str]) -> str:
     return done.stdout
 
 
+def require(program: str | None, name: str, what: str) -> str:
+    """The program's path; without it the test skips, loudly, or fails under CI=true
+    (CI has node and curl: there, a missing one must not pass as a skipped test)."""
+    if program is not None:
+        return program
+    reason = f"{name} is not on PATH: the generated {what} was NOT run"
+    if os.environ.get("CI", "").lower() in ("true", "1"):
+        pytest.fail(f"{reason}, and CI=true requires it")
+    pytest.skip(reason)
+
+
 def run_program(language: str, code: str, tmp_path: Path, env: dict[str, str]) -> str:
     if language == "python":
         script = tmp_path / "request.py"
         script.write_text(code, encoding="utf-8")
         return run([sys.executable, str(script)], tmp_path, env)
     if language == "javascript":
-        if NODE is None:
-            pytest.skip("node is not on PATH: the generated JavaScript was NOT run")
+        node = require(NODE, "node", "JavaScript")
         script = tmp_path / "request.js"
         script.write_text(code, encoding="utf-8")
-        return run([NODE, str(script)], tmp_path, env)
-    if CURL is None:
-        pytest.skip("curl is not on PATH: the generated curl command was NOT run")
+        return run([node, str(script)], tmp_path, env)
+    require(CURL, "curl", "curl command")
     return run(["bash", "-c", code], tmp_path, env)
 
 
@@ -179,6 +195,68 @@ def test_generated_code_prints_the_fakes_answer(
         assert output == expected + "\n"
 
 
+# --------------------------------------------------------------------------- a saved answer
+
+PRE = re.compile(r"<pre>(.*?)</pre>", re.S)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_export_of_a_saved_tool_results_answer_runs_against_the_fake(
+    fake_upstream_url: str, tmp_path: Path, owner, client
+) -> None:
+    """Tools, the model's calls and the results, from a real conversation: what *Code*
+    shows for the final answer reproduces it, in every language."""
+    profile = await database_sync_to_async(EndpointProfile.objects.create)(
+        owner=owner, name="Local fake", base_url=fake_upstream_url
+    )
+
+    @database_sync_to_async
+    def setup() -> Conversation:
+        profile.api_key = "sk-local-fake-key-0001"
+        profile.extra_headers = {"X-Org-Id": "org-local-0001"}
+        profile.save()
+        conversation = services.conversation_create(owner=owner, profile=profile, model="demo-fast")
+        conversation.tools = [
+            {"tool": WEATHER, "enabled": True, "mock": ""},
+            {"tool": CALC, "enabled": True, "mock": ""},
+        ]
+        conversation.save()
+        return conversation
+
+    conversation = await setup()
+    script = json.dumps({"tool_calls": CALLS})
+    await send(owner, conversation, {"action": "send", "content": f"Both?\n@fake {script}"})
+    _, calls = await messages_of(conversation)
+    ids = [c["id"] for c in calls.tool_calls]
+    results = {
+        f"result:{ids[0]}": '{"temp": 18, "sky": "grey \'n\' $HOME"}',
+        f"result:{ids[1]}": "14",
+    }
+    await send(owner, conversation, {"action": "tool_results", "message": calls.pk, **results})
+    *_, answer = await messages_of(conversation)
+    assert answer.status == "complete" and "14" in answer.content
+    body = answer.request_body
+    assert [t["function"]["name"] for t in body["tools"]] == ["get_weather", "calculate"]
+    assert [m["role"] for m in body["messages"]] == ["user", "assistant", "tool", "tool"]
+    assert body["messages"][1]["tool_calls"] == calls.tool_calls and body["stream"] is True
+
+    await database_sync_to_async(client.force_login)(owner)
+    page = await database_sync_to_async(client.get)(f"/c/{conversation.pk}/m/{answer.pk}/code/")
+    # What the copy buttons copy: the text of each block.
+    curl, python, javascript = (html.unescape(p) for p in PRE.findall(page.content.decode()))
+    assert "sk-local-fake-key-0001" not in page.content.decode()
+    sent = curl.split("<<'JSON'\n", 1)[1].rsplit("\nJSON\n", 1)[0]
+    assert json.loads(sent) == body  # the saved body, unchanged
+
+    env = clean_env(OPENAI_API_KEY="sk-anything", X_ORG_ID="org")
+    for language, code in (("python", python), ("curl", curl), ("javascript", javascript)):
+        output = await asyncio.to_thread(run_program, language, code, tmp_path, env)
+        if language == "curl":
+            assert streamed_answer(output, "chat/completions") == answer.content
+        else:
+            assert output == answer.content + "\n", language
+
+
 # --------------------------------------------------------------------------- what is sent
 
 
@@ -261,6 +339,18 @@ def test_generated_code_sends_the_exact_body_and_headers_from_the_environment(
 # --------------------------------------------------------------------------- unit
 
 
+@pytest.mark.parametrize("language", ["javascript", "curl"])
+@pytest.mark.parametrize("ci", ["true", ""], ids=["CI", "local"])
+def test_a_missing_node_or_curl_fails_under_ci_and_skips_elsewhere(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, language: str, ci: str
+) -> None:
+    monkeypatch.setitem(globals(), "NODE" if language == "javascript" else "CURL", None)
+    monkeypatch.setenv("CI", ci)
+    outcome = pytest.fail.Exception if ci else pytest.skip.Exception
+    with pytest.raises(outcome, match="is not on PATH"):
+        run_program(language, "echo never", tmp_path, clean_env())
+
+
 def test_no_secret_is_ever_in_the_code() -> None:
     out = export_request(
         base_url="https://api.example.test/v1",
@@ -322,8 +412,6 @@ def test_the_body_is_embedded_verbatim_in_every_language(
     assert calls["client"]["base_url"] == "http://h.test/v1"
 
     # JavaScript: fetch stubbed, the body it would send is printed.
-    if NODE is None:
-        pytest.skip("node is not on PATH: the generated JavaScript was NOT run")
     stubbed = (
         "globalThis.fetch = async (url, init) => {\n"
         "  console.log(init.body);\n"

@@ -5,17 +5,22 @@ socket -> run -> fake endpoint path."""
 from __future__ import annotations
 
 import base64
+import html
 import json
+import re
+import threading
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from channels.db import database_sync_to_async
 
 from chat import services
+from chat.fake_upstream import tokenize
 from chat.models import Conversation, EndpointProfile
-from chat.params import PARAMS
+from chat.params import PARAMS, params_for
 from chat.upstream import fake_app
-from tests.integration.test_consumer import connect, messages_of, until_done
+from tests.integration.test_consumer import connect, messages_of, streamed_text, until_done
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -38,10 +43,20 @@ CHAT_CASES = {
     "extra_body": ('{"top_k": 40, "min_p": 0.05}', "top_k", 40),
 }
 COMPLETION_CASES = {
+    "temperature": ("1.3", "temperature", 1.3),
+    "top_p": ("0.9", "top_p", 0.9),
     "completion_max_tokens": ("9", "max_tokens", 9),
+    "presence_penalty": ("0.5", "presence_penalty", 0.5),
+    "frequency_penalty": ("-0.25", "frequency_penalty", -0.25),
+    "n": ("3", "n", 3),
+    "stop": ("###\n\\n", "stop", ["###", "\n"]),
+    "seed": ("-5", "seed", -5),
+    "logit_bias": ('{"198": 10}', "logit_bias", {"198": 10}),
     "completion_logprobs": ("3", "logprobs", 3),
     "suffix": ("-- end", "suffix", "-- end"),
     "echo": ("true", "echo", True),
+    "user": ("writer-7", "user", "writer-7"),
+    "extra_body": ('{"top_k": 5, "min_p": 0.1}', "top_k", 5),
 }
 
 
@@ -73,6 +88,8 @@ def test_every_parameter_has_a_case():
     covered = set(CHAT_CASES) | set(COMPLETION_CASES)
     covered |= {"json_schema", "top_logprobs", "parallel_tool_calls"}
     assert covered == {p.name for p in PARAMS}
+    # Completions mode: every parameter it takes has its own case.
+    assert set(COMPLETION_CASES) == {p.name for p in params_for("completion")}
 
 
 @pytest.mark.parametrize("name", sorted(CHAT_CASES))
@@ -99,8 +116,14 @@ async def test_a_set_completion_parameter_reaches_the_endpoint(owner, name):
     assert request["path"] == "/v1/completions"
     body = request["json"]
     assert body[field] == expected and type(body[field]) is type(expected)
-    assert set(body) - {field} == {"model", "prompt", "stream", "stream_options"}
+    extra = {"min_p"} if name == "extra_body" else set()
+    if extra:
+        assert body["min_p"] == 0.1
+    # untouched parameters are absent
+    assert set(body) - {field} - extra == {"model", "prompt", "stream", "stream_options"}
     assert body["prompt"] == "Once upon a time"
+    prompt, completion = await messages_of(conversation)
+    assert completion.status == "complete", completion.error
 
 
 async def test_json_schema_and_top_logprobs_go_together_with_their_switches(owner):
@@ -238,19 +261,56 @@ async def test_completions_mode_streams_the_continuation_with_logprobs(owner):
     assert completion.logprobs and len(completion.logprobs[0]["top"]) == 2
 
 
-async def test_images_go_as_content_parts_and_urls_are_not_fetched(owner):
+class _ImageHost(BaseHTTPRequestHandler):
+    """Serves a PNG to anyone who asks, and remembers who asked."""
+
+    def do_GET(self) -> None:
+        self.server.hits.append(self.path)  # type: ignore[attr-defined]
+        self.send_response(200)
+        self.send_header("content-type", "image/png")
+        self.end_headers()
+        self.wfile.write(base64.b64decode(PNG))
+
+    do_HEAD = do_POST = do_GET
+
+    def log_message(self, format: str, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def image_host():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _ImageHost)
+    server.hits = []  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+async def test_images_go_as_content_parts_and_urls_are_not_fetched(owner, client, image_host):
     conversation = await conversation_for(owner)
     data_url = f"data:image/png;base64,{PNG}"
-    await turn(owner, conversation, "What is this?", image_data=data_url,
-               image_url="https://images.example/cat.png")  # fmt: skip
+    image_url = f"http://127.0.0.1:{image_host.server_address[1]}/cat.png"
+    await turn(owner, conversation, "What is this?", image_data=data_url, image_url=image_url)
     content = last_request()["json"]["messages"][-1]["content"]
     assert content == [
         {"type": "text", "text": "What is this?"},
         {"type": "image_url", "image_url": {"url": data_url}},
-        {"type": "image_url", "image_url": {"url": "https://images.example/cat.png"}},
+        {"type": "image_url", "image_url": {"url": image_url}},
     ]
-    user_message, _ = await messages_of(conversation)
+    user_message, answer = await messages_of(conversation)
     assert user_message.content_parts == content
+    assert answer.status == "complete"
+    # Showing the conversation, the inspector and the code export fetch nothing either,
+    # and the page does not make the browser load it: a link, not an <img>.
+    await database_sync_to_async(client.force_login)(owner)
+    get = database_sync_to_async(client.get)
+    page = (await get(f"/c/{conversation.pk}/")).content.decode()
+    for view in ("inspect", "code"):
+        assert (await get(f"/c/{conversation.pk}/m/{answer.pk}/{view}/")).status_code == 200
+    assert f'src="{image_url}"' not in page and "127.0.0.1" in page
+    assert image_host.hits == []
 
 
 @pytest.mark.parametrize(
@@ -325,3 +385,92 @@ async def test_params_saved_with_the_send_are_kept_on_the_lane(owner):
     lane = await database_sync_to_async(conversation.lanes.get)()
     assert lane.params == {"temperature": 0.3, "seed": 7}
     assert (await messages_of(conversation))[1].request_body["seed"] == 7
+
+
+THOUGHT = "First, light scatters off air molecules; shorter wavelengths scatter most."
+
+
+def answer_article(page: str, message_id: int) -> str:
+    start = page.index(f'<article id="m-{message_id}"')
+    return page[start : page.index("</article>", start)]
+
+
+@pytest.mark.parametrize(
+    ("quirk", "sent_in", "kept"),
+    [
+        (None, "reasoning_content", True),  # no quirk saved: auto
+        ("auto", "reasoning", True),
+        ("reasoning", "reasoning", True),
+        ("reasoning_content", "reasoning_content", True),
+        # The endpoint is said to use the other field: this one is not reasoning.
+        ("reasoning", "reasoning_content", False),
+    ],
+)
+async def test_reasoning_is_kept_shown_collapsed_above_the_answer_and_counted(
+    owner, client, quirk, sent_in, kept
+):
+    quirks = {} if quirk is None else {"reasoning_field": quirk}
+    conversation = await conversation_for(owner, quirks=quirks)
+    script = json.dumps({"reasoning": THOUGHT, "reasoning_field": sent_in, "tokens": 12})
+    frames = await turn(owner, conversation, f"Why is the sky blue?\n@fake {script}")
+    _, answer = await messages_of(conversation)
+    assert answer.status == "complete" and answer.content
+    assert THOUGHT not in answer.content
+    # The fake counts reasoning in the usage whichever field carried it.
+    assert answer.usage["reasoning_tokens"] == len(tokenize(THOUGHT))
+    if not kept:
+        assert answer.reasoning == "" and streamed_text(frames, "r") == ""
+        return
+    assert answer.reasoning == THOUGHT
+    assert streamed_text(frames, "r") == THOUGHT  # streamed live, before the answer
+    first_r = next(
+        i for i, f in enumerate(frames) if f'id="r-{answer.pk}"' in f and THOUGHT[:5] in f
+    )
+    first_t = next(i for i, f in enumerate(frames) if re.search(rf'id="t-{answer.pk}"[^>]*>\S', f))
+    assert first_r <= first_t
+
+    await database_sync_to_async(client.force_login)(owner)
+    page = (await database_sync_to_async(client.get)(f"/c/{conversation.pk}/")).content.decode()
+    for shown in (answer_article(page, answer.pk), frames[-1]):  # reload and live render
+        details = re.search(r"<details class=\"reasoning\"([^>]*)>", shown)
+        assert details, "no reasoning element"
+        assert "open" not in details.group(1) and "hidden" not in details.group(1)
+        assert html.escape(THOUGHT, quote=False) in shown
+        assert shown.index('class="reasoning"') < shown.index('class="msg-body')
+        assert re.search(rf"<dt>reasoning</dt><dd>{len(tokenize(THOUGHT))}</dd>", shown), (
+            "reasoning tokens not in the usage"
+        )
+
+
+async def test_the_conversation_totals_add_up_every_answer_with_reasoning_and_cache(owner, client):
+    conversation = await conversation_for(owner)
+    await database_sync_to_async(EndpointProfile.objects.filter(owner=owner, is_demo=True).update)(
+        price_input=3, price_output=15
+    )
+    first = json.dumps({"reasoning": THOUGHT, "cached_tokens": 4, "tokens": 10})
+    await turn(owner, conversation, f"Tell me about the deep sea, please\n@fake {first}")
+    frames = await turn(owner, conversation, 'And the shallow sea?\n@fake {"tokens": 7}')
+    _, one, _, two = await messages_of(conversation)
+    thinking = len(tokenize(THOUGHT))
+    assert one.usage["reasoning_tokens"] == thinking and one.usage["cached_tokens"] == 4
+    assert one.usage["completion_tokens"] == thinking + 10
+    assert "reasoning_tokens" not in two.usage and "cached_tokens" not in two.usage
+    prompt = one.usage["prompt_tokens"] + two.usage["prompt_tokens"]
+    completion = one.usage["completion_tokens"] + two.usage["completion_tokens"]
+    assert two.usage["prompt_tokens"] > one.usage["prompt_tokens"]  # the history is resent
+    cost = (prompt * 3 + completion * 15) / 1_000_000
+    assert one.metrics["cost"] + two.metrics["cost"] == pytest.approx(cost)
+
+    expected = f"Σ {prompt} + {completion} tokens · {thinking} reasoning · 4 cached · ${cost:.4f}"
+    # Live: the totals line is swapped in as the answer completes ...
+    live = re.search(r'<span id="conv-totals"[^>]*hx-swap-oob="true"[^>]*>(.*?)</span>', frames[-1])
+    assert live and live.group(1) == expected
+    # ... and on reload; each answer shows its own figures.
+    await database_sync_to_async(client.force_login)(owner)
+    page = (await database_sync_to_async(client.get)(f"/c/{conversation.pk}/")).content.decode()
+    shown = re.search(r'<span id="conv-totals"[^>]*>(.*?)</span>', page)
+    assert shown and shown.group(1) == expected
+    first_answer = answer_article(page, one.pk)
+    assert f"<dt>reasoning</dt><dd>{thinking}</dd>" in first_answer
+    assert "<dt>cached</dt><dd>4</dd>" in first_answer
+    assert "<dt>cached</dt>" not in answer_article(page, two.pk)

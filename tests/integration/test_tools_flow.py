@@ -4,6 +4,7 @@ the calls, the user answers them, and the model continues."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from channels.db import database_sync_to_async
@@ -230,3 +231,46 @@ async def test_tools_from_the_editor_are_saved_and_sent_with_tool_choice(owner):
     assert body["parallel_tool_calls"] is False
     _, answer = await messages_of(conversation)
     assert answer.tool_calls[0]["function"]["name"] == "calculate"  # required: it had to call
+
+
+async def test_a_disabled_tool_is_kept_but_not_sent_and_a_named_choice_is(owner, client):
+    conversation = await conversation_with_tools(owner)
+    named = {"type": "function", "function": {"name": "get_weather"}}
+    frame = {
+        "action": "send",
+        "content": "Work out 2 * (3 + 4) for me",
+        "tool_json": [json.dumps(WEATHER), json.dumps(CALC)],
+        "tool_mock": ['{"temp": 18}', "14"],
+        "tool_enabled": ["0"],  # the calculator is switched off
+        "tool_choice": "function:get_weather",
+    }
+    await send(owner, conversation, frame)
+    body = fake_app().requests[-1]["json"]
+    assert body["tools"] == [WEATHER] and body["tool_choice"] == named
+    _, answer = await messages_of(conversation)
+    assert answer.request_body["tools"] == [WEATHER]
+    # The endpoint was made to call it, although the prompt is about arithmetic.
+    assert [c["function"]["name"] for c in answer.tool_calls] == ["get_weather"]
+
+    # Kept: stored with the conversation, shown unticked in the editor after a reload.
+    await database_sync_to_async(conversation.refresh_from_db)()
+    assert [(t["tool"], t["enabled"], t["mock"]) for t in conversation.tools] == [
+        (WEATHER, True, '{"temp": 18}'),
+        (CALC, False, "14"),
+    ]
+    assert conversation.tool_choice == named
+    await database_sync_to_async(client.force_login)(owner)
+    page = (await database_sync_to_async(client.get)(f"/c/{conversation.pk}/")).content.decode()
+    boxes = re.findall(r'<input type="checkbox" name="tool_enabled" value="(\d)"( checked)?>', page)
+    assert boxes == [("0", " checked"), ("1", "")]
+    assert "&quot;name&quot;: &quot;calculate&quot;" in page
+    assert 'value="function:get_weather" selected' in page
+
+    # A named choice must be an enabled tool: refused inline, nothing sent.
+    before = fake_app().requests.total
+    comm = await connect(owner, conversation)
+    await comm.send_to(text_data=json.dumps({**frame, "tool_choice": "function:calculate"}))
+    reply = await comm.receive_from(timeout=5)
+    await comm.disconnect()
+    assert "tool_choice names calculate, which is not an enabled tool" in reply
+    assert fake_app().requests.total == before

@@ -19,6 +19,7 @@ from chat.upstream import (
     Endpoint,
     Finish,
     Logprobs,
+    ReasoningDelta,
     TextDelta,
     ToolCallDelta,
     UpstreamError,
@@ -344,6 +345,102 @@ async def test_keepalive_directive() -> None:
     body = scripted({"keepalive": True, "tokens": 5})
     assert ": keep-alive" in await raw_lines(body)
     assert len(deltas(await collect(body))) == 5
+
+
+THOUGHT = "The user wants rivers. Rivers flow downhill, so start there."
+
+
+def reasoning_of(events: list[Any]) -> str:
+    return "".join(e.text for e in events if isinstance(e, ReasoningDelta))
+
+
+@pytest.mark.parametrize("field", ["reasoning_content", "reasoning"])
+async def test_reasoning_directive_streams_the_thinking_before_the_answer(field: str) -> None:
+    body = scripted({"reasoning": THOUGHT, "reasoning_field": field, "tokens": 6})
+    body["stream_options"] = {"include_usage": True}
+    lines = await raw_lines(body)
+    chunks = [json.loads(line[6:]) for line in lines if line != "data: [DONE]"]
+    fields = [
+        key
+        for c in chunks
+        for choice in c["choices"]
+        for key in ("reasoning_content", "reasoning", "content")
+        if choice["delta"].get(key)
+    ]
+    thinking = len(tokenize(THOUGHT))
+    assert fields == [field] * thinking + ["content"] * 6  # all of it first, in one field
+
+    events = await collect(body)
+    assert reasoning_of(events) == THOUGHT
+    first_text = next(i for i, e in enumerate(events) if isinstance(e, TextDelta))
+    last_thought = max(i for i, e in enumerate(events) if isinstance(e, ReasoningDelta))
+    assert last_thought < first_text
+    [usage] = [e for e in events if isinstance(e, Usage)]
+    assert usage.raw["completion_tokens_details"] == {"reasoning_tokens": thinking}
+    assert usage.completion_tokens == thinking + 6  # reasoning counts as completion, as OpenAI
+
+
+async def test_reasoning_directive_without_streaming_and_with_tool_calls() -> None:
+    completion = await chat_once(FAKE, scripted({"reasoning": THOUGHT}, stream=False))
+    message = completion["choices"][0]["message"]
+    assert message["reasoning_content"] == THOUGHT and THOUGHT not in message["content"]
+    calls = [{"name": "f", "arguments": {"a": 1}}]
+    events = await collect(scripted({"reasoning": THOUGHT, "tool_calls": calls}))
+    assert reasoning_of(events) == THOUGHT and events[-1] == Finish("tool_calls")
+
+
+async def test_reasoning_does_not_shift_the_logprobs() -> None:
+    events = await collect(scripted({"reasoning": THOUGHT, "tokens": 5}, logprobs=True))
+    tokens = [t["token"] for e in events if isinstance(e, Logprobs) for t in e.tokens]
+    assert "".join(tokens) == text(events) and len(tokens) == 5
+
+
+async def test_cached_tokens_directive() -> None:
+    for asked, cached in ((3, 3), (99, 5)):  # never more than the prompt's 5 tokens
+        body = scripted({"cached_tokens": asked}, prompt="one two three four five")
+        body["stream_options"] = {"include_usage": True}
+        [usage] = [e for e in await collect(body) if isinstance(e, Usage)]
+        assert usage.prompt_tokens == 5
+        assert usage.raw["prompt_tokens_details"] == {"cached_tokens": cached}
+        assert "completion_tokens_details" not in usage.raw  # no reasoning scripted
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [
+        ("auto", "from reasoning_content"),
+        ("reasoning_content", "from reasoning_content"),
+        ("reasoning", "from reasoning"),
+    ],
+)
+async def test_the_endpoints_reasoning_field_decides_what_is_read(
+    setting: str, expected: str
+) -> None:
+    # A server that sends both fields, with different text in each.
+    delta = {"reasoning_content": "from reasoning_content", "reasoning": "from reasoning"}
+    chunks = [
+        {"choices": [{"index": 0, "delta": delta, "finish_reason": None}]},
+        {"choices": [{"index": 0, "delta": {"content": "Hi"}, "finish_reason": "stop"}]},
+    ]
+    payload = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
+
+    async def app(scope: dict, receive: Any, send: Any) -> None:
+        await receive()
+        headers = [(b"content-type", b"text/event-stream")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": payload.encode()})
+
+    set_transport(StreamingASGITransport(app))
+    endpoint = Endpoint("http://both-fields.test/v1", reasoning_field=setting)
+    events = await collect(chat(), endpoint=endpoint)
+    assert reasoning_of(events) == expected and text(events) == "Hi"
+    # Only one field is read: an endpoint that sends just the other shows no reasoning.
+    if setting != "auto":
+        other = "reasoning" if setting == "reasoning_content" else "reasoning_content"
+        delta.pop(setting)
+        payload = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
+        events = await collect(chat(), endpoint=endpoint)
+        assert reasoning_of(events) == "" and other in delta
 
 
 # --------------------------------------------------------------------------- errors & routes

@@ -4,7 +4,9 @@ import pytest
 from django.urls import reverse
 
 from chat import services
+from chat.compare import lane_add
 from chat.models import EndpointProfile, Message, Preset
+from chat.tools import TEMPLATES
 
 pytestmark = pytest.mark.django_db
 
@@ -76,6 +78,119 @@ def test_presets_save_apply_update_and_delete(owner_client, owner, conversation)
     assert other.lanes.get().params == {"temperature": 0.3}
     owner_client.post(reverse("chat:preset_delete", args=[other.pk]), {"preset": preset.pk})
     assert not Preset.objects.exists()
+
+
+WEATHER = {"tool": TEMPLATES["weather"], "enabled": True, "mock": '{"temp": 18}'}
+CALC = {"tool": TEMPLATES["calculator"], "enabled": False, "mock": "14"}
+NAMED = {"type": "function", "function": {"name": "get_weather"}}
+
+
+def test_a_preset_saved_with_the_tools_restores_them_and_the_tool_choice(
+    owner_client, owner, conversation
+):
+    conversation.tools = [WEATHER, CALC]  # the calculator kept but switched off
+    conversation.tool_choice = NAMED
+    conversation.save()
+    save = reverse("chat:preset_save", args=[conversation.pk])
+    owner_client.post(
+        save, {"preset_name": "Weather", "param:temperature": "0.2", "preset_tools": "1"}
+    )
+    preset = Preset.objects.get(owner=owner, name="Weather")
+    assert preset.tools == [WEATHER, CALC] and preset.tool_choice == NAMED
+
+    other = services.conversation_create(
+        owner=owner, profile=conversation.lanes.get().profile, model="demo"
+    )
+    page = owner_client.post(
+        reverse("chat:preset_apply", args=[other.pk]), {"preset": preset.pk}
+    ).content.decode()
+    other.refresh_from_db()
+    assert other.tools == [WEATHER, CALC] and other.tool_choice == NAMED
+    assert other.lanes.get().params == {"temperature": 0.2}
+    # The tools editor elsewhere on the page is swapped with the restored tools.
+    assert 'id="tools-panel"' in page and 'hx-swap-oob="true"' in page
+    assert 'value="function:get_weather" selected' in page
+    # ... and they are what the next request sends: the enabled one, with its choice.
+    lane = other.lanes.get()
+    draft = Message(conversation=other, lane=lane, turn=1, role=Message.Role.ASSISTANT)
+    body = services.request_body_build(lane=lane, assistant=draft)
+    assert body["tools"] == [TEMPLATES["weather"]] and body["tool_choice"] == NAMED
+
+    # Updating the preset with other tools replaces them; without the box, they go.
+    conversation.tools = [CALC | {"enabled": True}]
+    conversation.tool_choice = "required"
+    conversation.save()
+    owner_client.post(save, {"preset_name": "Weather", "preset_tools": "1"})
+    preset.refresh_from_db()
+    assert preset.tools == [CALC | {"enabled": True}] and preset.tool_choice == "required"
+    owner_client.post(save, {"preset_name": "Weather"})
+    preset.refresh_from_db()
+    assert preset.tools is None and preset.tool_choice is None
+
+
+def test_a_preset_without_tools_leaves_the_tools_alone(owner_client, owner, conversation):
+    owner_client.post(
+        reverse("chat:preset_save", args=[conversation.pk]),
+        {"preset_name": "Sampling", "param:top_p": "0.5"},
+    )
+    preset = Preset.objects.get(owner=owner, name="Sampling")
+    assert preset.tools is None
+    other = services.conversation_create(
+        owner=owner, profile=conversation.lanes.get().profile, model="demo"
+    )
+    other.tools, other.tool_choice = [WEATHER], "auto"
+    other.save()
+    page = owner_client.post(
+        reverse("chat:preset_apply", args=[other.pk]), {"preset": preset.pk}
+    ).content.decode()
+    other.refresh_from_db()
+    assert other.tools == [WEATHER] and other.tool_choice == "auto"
+    assert 'id="tools-panel"' not in page
+
+
+def test_a_preset_with_no_tools_clears_them(owner_client, owner, conversation):
+    owner_client.post(
+        reverse("chat:preset_save", args=[conversation.pk]),
+        {"preset_name": "Bare", "preset_tools": "1"},
+    )
+    preset = Preset.objects.get(owner=owner, name="Bare")
+    assert preset.tools == [] and preset.tool_choice is None
+    other = services.conversation_create(
+        owner=owner, profile=conversation.lanes.get().profile, model="demo"
+    )
+    other.tools, other.tool_choice = [WEATHER], NAMED
+    other.save()
+    owner_client.post(reverse("chat:preset_apply", args=[other.pk]), {"preset": preset.pk})
+    other.refresh_from_db()
+    assert other.tools == [] and other.tool_choice is None
+
+
+def test_a_preset_applied_to_one_lane_of_a_comparison_gives_it_its_own_tools(
+    owner_client, owner, conversation
+):
+    preset = Preset.objects.create(
+        owner=owner, name="Tools", params={}, tools=[WEATHER], tool_choice="required"
+    )
+    first = conversation.lanes.get()
+    second = lane_add(conversation=conversation)
+    owner_client.post(
+        reverse("chat:preset_apply", args=[conversation.pk]),
+        {"preset": preset.pk, "panel_lane": second.pk},
+    )
+    second.refresh_from_db()
+    first.refresh_from_db()
+    conversation.refresh_from_db()
+    assert second.tools == [WEATHER] and first.tools is None
+    assert conversation.tools == [] and conversation.tool_choice == "required"
+
+
+def test_the_preset_list_says_what_a_preset_carries(owner_client, owner, conversation):
+    Preset.objects.create(owner=owner, name="Plain", params={"seed": 1})
+    Preset.objects.create(owner=owner, name="Full", system_prompt="Be brief.", tools=[])
+    page = owner_client.get(reverse("chat:conversation", args=[conversation.pk])).content.decode()
+    assert ">Plain</option>" in page
+    assert ">Full (+ system prompt, tools)</option>" in page
+    assert 'name="preset_tools"' in page
 
 
 def test_a_preset_with_invalid_values_is_not_saved(owner_client, conversation):
