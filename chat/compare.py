@@ -280,6 +280,7 @@ def summary(lanes: list[Lane], answers: list[Message], vote: Vote | None = None)
                 "cost": _spread([x["cost"] for x in metrics if x.get("cost") is not None]),
                 "finish": shown.finish_reason if shown else "",
                 "status": shown.status if shown else "",
+                "message_id": shown.pk if shown else None,
             }
         )
     complete = all(c["status"] and c["status"] != Message.Status.STREAMING for c in columns)
@@ -288,7 +289,15 @@ def summary(lanes: list[Lane], answers: list[Message], vote: Vote | None = None)
         candidates = [(c[key]["median"], i) for i, c in enumerate(columns) if c[key]]
         if len(candidates) > 1:
             best[key] = prefer(candidates)[1]
-    return {"columns": columns, "best": best, "complete": complete, "voted": vote_text(vote)}
+    # Branching from any answer of a turn copies the whole turn, every lane included.
+    branch_id = next((c["message_id"] for c in columns if c["message_id"]), None)
+    return {
+        "columns": columns,
+        "best": best,
+        "complete": complete,
+        "voted": vote_text(vote),
+        "branch_id": branch_id,
+    }
 
 
 def word_diff(a: str, b: str) -> list[tuple[str, str]]:
