@@ -319,6 +319,36 @@ def word_diff(a: str, b: str) -> list[tuple[str, str]]:
 
 
 # --- blind votes --------------------------------------------------------------------------
+def identity_hidden(
+    conversation: Conversation, turn: int | None = None, voted_turns: Any = None
+) -> bool:
+    """Blind mode: which endpoint and model a lane is stays out of everything the user
+    gets (pages, partials, frames, inspector, code) until they voted on that turn. With
+    no turn (lane heads, the next request) it is hidden for as long as Blind is on.
+    `voted_turns` saves a query per message on pages that already know the votes."""
+    if not conversation.blind:
+        return False
+    if turn is None:
+        return True
+    if not isinstance(voted_turns, set | frozenset | list | tuple):
+        return not conversation.votes.filter(turn=turn).exists()
+    return turn not in voted_turns
+
+
+def redact_identity(text: str, lane: Lane | None, model: str = "") -> str:
+    """Text from upstream (an error message, say) with the lane's model and endpoint
+    names replaced, for a turn whose identities are still hidden."""
+    if not text:
+        return text
+    who = f"lane {label(lane.position)}" if lane is not None else "this lane"
+    names = {model, lane.model if lane else ""}
+    if lane is not None and lane.profile_id:
+        names.add(lane.profile.name)
+    for name in sorted((n for n in names if n), key=len, reverse=True):
+        text = re.sub(re.escape(name), f"[{who}]", text, flags=re.IGNORECASE)
+    return text
+
+
 def vote_cast(
     *, conversation: Conversation, turn: int, verdict: str, winner: int | None = None
 ) -> Vote:

@@ -83,15 +83,19 @@ def lane_settings(request: HttpRequest, conversation_id: uuid.UUID, lane_id: int
     lane = _lane(request, conversation_id, lane_id)
     form = LaneSettingsForm(request.POST, owner=request.user, prefix=f"lane{lane.pk}")
     saved = False
-    if form.is_valid():
+    if lane.conversation.blind:
+        # The head shows no endpoint or model in blind mode: only its own prompt is
+        # edited there, and a posted endpoint or model is not taken blind.
+        _own_prompt_save(request, lane)
+        lane.save(update_fields=["system_prompt"])
+        saved = True
+    elif form.is_valid():
         profile_changed = form.cleaned_data["profile"] != lane.profile
         lane.profile = form.cleaned_data["profile"]
         lane.model = form.cleaned_data["model"]
         if profile_changed and lane.model not in lane.profile.model_names:
             lane.model = lane.profile.default_model or lane.model
-        own = request.POST.get("own_system_prompt")
-        if own is not None:
-            lane.system_prompt = own if request.POST.get("use_own_prompt") else None
+        _own_prompt_save(request, lane)
         lane.save(update_fields=["profile", "model", "system_prompt"])
         saved = True
     conversation = lane.conversation
@@ -107,6 +111,12 @@ def lane_settings(request: HttpRequest, conversation_id: uuid.UUID, lane_id: int
             "saved": saved,
         },
     )
+
+
+def _own_prompt_save(request: HttpRequest, lane: Lane) -> None:
+    own = request.POST.get("own_system_prompt")
+    if own is not None:
+        lane.system_prompt = own if request.POST.get("use_own_prompt") else None
 
 
 def lane_form(request: HttpRequest, lane: Lane) -> LaneSettingsForm:
@@ -129,6 +139,8 @@ def lane_sweep(request: HttpRequest, conversation_id: uuid.UUID, lane_id: int):
     }
     if request.method == "POST":
         try:
+            if request.POST.get("kind") == "models" and lane.conversation.blind:
+                raise compare.CompareError("Turn Blind off to sweep over models.")
             if request.POST.get("kind") == "models":
                 models = [m for m in request.POST.getlist("models") if m.strip()]
                 if len(models) < 2:
