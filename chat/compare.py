@@ -50,6 +50,16 @@ def lane_add(*, conversation: Conversation, source: Lane | None = None) -> Lane:
     return lane
 
 
+def lanes_sync_model(*, lane: Lane) -> int:
+    """Give every lane of the conversation this lane's endpoint and model (the "sync"
+    of that setting group); parameters, prompts and tools stay each lane's own."""
+    return (
+        Lane.objects.filter(conversation_id=lane.conversation_id)
+        .exclude(pk=lane.pk)
+        .update(profile_id=lane.profile_id, model=lane.model)
+    )
+
+
 def lane_remove(*, lane: Lane) -> None:
     conversation = lane.conversation
     with transaction.atomic():

@@ -6,6 +6,7 @@ from __future__ import annotations
 from itertools import pairwise
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.conftest import ARTIFACTS
 from tests.browser.test_chat_flow import answers, create_first_account
@@ -172,4 +173,48 @@ def test_a_four_lane_comparison_looks_clean_at_1440_and_390(app_server, page):
     # Each stacked answer says which lane it is.
     labels = page.evaluate(f"{CELLS}.map(c => getComputedStyle(c, '::before').content)")
     assert labels == ['"A"', '"B"', '"C"', '"D"'], labels
+    assert not page.problems, page.problems
+
+
+def test_sync_toggles_make_a_change_apply_to_every_lane(app_server, page):
+    create_first_account(page, app_server)
+    page.get_by_label("Message").fill("Warm up")
+    page.get_by_role("button", name="Send").click()
+    answers(page).first.and_(page.locator('[data-status="complete"]')).wait_for()
+    add_lane(page, 2)
+    add_lane(page, 3)
+    # endpoint + model: with the toggle, a model picked in lane A is every lane's model
+    page.get_by_label("same endpoint and model in every lane").check()
+    page.get_by_label("Model A").fill("demo-fast")
+    page.get_by_label("Model A").press("Tab")
+    for lane in "BC":  # their heads are replaced by the response, out of band
+        expect(page.get_by_label(f"Model {lane}")).to_have_value("demo-fast")
+    page.get_by_label("same endpoint and model in every lane").uncheck()
+    page.get_by_label("Model C").fill("demo")
+    page.get_by_label("Model C").press("Tab")
+    page.locator(".lane-head").nth(2).get_by_text("Saved").wait_for()
+    assert [page.get_by_label(f"Model {lane}").input_value() for lane in "ABC"] == [
+        "demo-fast", "demo-fast", "demo"
+    ]  # fmt: skip
+
+    # parameters: "apply to all lanes" in the panel
+    page.get_by_label("apply to all lanes").check()
+    page.locator("#param-temperature").fill("0.3")
+    page.locator("#param-temperature").press("Tab")
+    page.locator("#params-status").get_by_text("Saved").wait_for()
+    page.locator("#panel-lane-select").select_option(label="C · demo")
+    expect(page.locator("#param-temperature")).to_have_value("0.3")  # C's own values now
+
+    page.get_by_label("Message").fill('Hi\n@fake {"tokens": 4}')
+    page.get_by_role("button", name="Send", exact=True).click()
+    cells = page.locator("#turn-2 .lane-cell")
+    for index in range(3):
+        cells.nth(index).locator('[data-status="complete"]').wait_for(timeout=20_000)
+    heads = [cells.nth(i).locator(".msg-head .who").inner_text() for i in range(3)]
+    assert heads == ["demo-fast", "demo-fast", "demo"]
+    cells.nth(1).get_by_role("button", name="Inspect this answer").click()
+    request = page.locator("#inspector-request")
+    request.wait_for()
+    assert '"temperature": 0.3' in request.inner_text()
+    assert '"model": "demo-fast"' in request.inner_text()
     assert not page.problems, page.problems

@@ -293,3 +293,82 @@ def test_a_lane_can_have_its_own_tools(owner_client, owner):
         reverse("chat:tools_panel", args=[conversation.pk]), {"tools_lane": lane_b.pk}
     ).content.decode()
     assert "get_weather" in panel and "Saving here gives lane B its own copy" in panel
+
+
+def test_sync_makes_an_endpoint_or_model_change_apply_to_every_lane(owner_client, owner):
+    demo = EndpointProfile.objects.get(owner=owner, is_demo=True)
+    other = EndpointProfile.objects.create(
+        owner=owner, name="Second endpoint", base_url="http://fake.invalid/v1"
+    )
+    conversation = services.conversation_create(owner=owner, profile=demo, model="demo")
+    a = conversation.lanes.get()
+    a.params = {"temperature": 0.1}
+    a.save()
+    b = Lane.objects.create(
+        conversation=conversation, position=1, profile=demo, model="demo-fast",
+        params={"temperature": 0.9}, system_prompt="B's own",
+    )  # fmt: skip
+    c = Lane.objects.create(conversation=conversation, position=2, profile=demo, model="demo")
+    page = owner_client.get(reverse("chat:conversation", args=[conversation.pk])).content
+    assert b'id="sync-lanes" name="sync_lanes"' in page
+    assert page.count(b'hx-include="#sync-lanes"') == 3  # every lane head sends the toggle
+
+    url = reverse("chat:lane_settings", args=[conversation.pk, b.pk])
+    fields = {f"lane{b.pk}-profile": other.pk, f"lane{b.pk}-model": "demo-slow"}
+    response = owner_client.post(url, {**fields, "sync_lanes": "1"}).content.decode()
+    lanes = list(conversation.lanes.order_by("position"))
+    assert [(lane.profile_id, lane.model) for lane in lanes] == [(other.pk, "demo-slow")] * 3
+    # only the endpoint+model group follows: parameters and prompts stay per lane
+    assert [lane.params for lane in lanes] == [{"temperature": 0.1}, {"temperature": 0.9}, {}]
+    assert [lane.system_prompt for lane in lanes] == [None, "B's own", None]
+    # the other heads come along out of band, showing the new model
+    for lane in (a, c):
+        head = response.split(f'id="lane-head-{lane.pk}"')[1].split("</form>")[0]
+        assert head.startswith(' hx-swap-oob="outerHTML"')
+        assert 'value="demo-slow"' in head
+
+    # without the toggle, a change stays in its lane
+    owner_client.post(url, {f"lane{b.pk}-profile": demo.pk, f"lane{b.pk}-model": "demo-fast"})
+    assert [lane.model for lane in conversation.lanes.order_by("position")] == [
+        "demo-slow", "demo-fast", "demo-slow"
+    ]  # fmt: skip
+    # with it, editing only the lane's own prompt moves no other lane
+    response = owner_client.post(
+        url,
+        {f"lane{b.pk}-profile": demo.pk, f"lane{b.pk}-model": "demo-fast", "sync_lanes": "1",
+         "own_system_prompt": "new", "use_own_prompt": "1"},
+    ).content.decode()  # fmt: skip
+    assert "hx-swap-oob" not in response
+    assert [lane.model for lane in conversation.lanes.order_by("position")] == [
+        "demo-slow", "demo-fast", "demo-slow"
+    ]  # fmt: skip
+
+
+async def test_apply_to_all_lanes_syncs_parameters_over_http_and_the_socket(owner, client):
+    conversation = await comparison(owner, ["demo-fast", "demo-fast", "demo-fast"])
+    lanes = await database_sync_to_async(lambda: list(conversation.lanes.order_by("position")))()
+    await database_sync_to_async(client.force_login)(owner)
+    save = reverse("chat:params_save", args=[conversation.pk])
+
+    @database_sync_to_async
+    def params():
+        return [lane.params for lane in conversation.lanes.order_by("position")]
+
+    # the panel's autosave (HTTP): one lane, or every lane with the toggle
+    post = database_sync_to_async(client.post)
+    await post(save, {"panel_lane": lanes[1].pk, "param:temperature": "0.4"})
+    assert await params() == [{}, {"temperature": 0.4}, {}]
+    await post(save, {"panel_lane": lanes[1].pk, "param:top_p": "0.5", "sync_params": "1"})
+    assert await params() == [{"top_p": 0.5}] * 3
+
+    # the composer sends the panel's values with the message (the socket path)
+    frame = {"action": "send", "content": "Hi", "panel_lane": str(lanes[2].pk),
+             "param:temperature": "0.2"}  # fmt: skip
+    await run_turn(owner, conversation, frame, 3)
+    assert await params() == [{"top_p": 0.5}] * 2 + [{"temperature": 0.2}]
+    await run_turn(owner, conversation, {**frame, "param:seed": "7", "sync_params": "1"}, 3)
+    assert await params() == [{"temperature": 0.2, "seed": 7}] * 3
+    bodies = [m.request_body for m in await messages_of(conversation) if m.role == "assistant"]
+    assert [b.get("temperature") for b in bodies[:3]] == [None, None, 0.2]
+    assert [b.get("top_p") for b in bodies[:3]] == [0.5, 0.5, None]
+    assert [(b.get("temperature"), b.get("seed")) for b in bodies[3:]] == [(0.2, 7)] * 3
