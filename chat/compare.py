@@ -50,6 +50,16 @@ def lane_add(*, conversation: Conversation, source: Lane | None = None) -> Lane:
     return lane
 
 
+def lanes_sync_model(*, lane: Lane) -> int:
+    """Give every lane of the conversation this lane's endpoint and model (the "sync"
+    of that setting group); parameters, prompts and tools stay each lane's own."""
+    return (
+        Lane.objects.filter(conversation_id=lane.conversation_id)
+        .exclude(pk=lane.pk)
+        .update(profile_id=lane.profile_id, model=lane.model)
+    )
+
+
 def lane_remove(*, lane: Lane) -> None:
     conversation = lane.conversation
     with transaction.atomic():
@@ -280,6 +290,7 @@ def summary(lanes: list[Lane], answers: list[Message], vote: Vote | None = None)
                 "cost": _spread([x["cost"] for x in metrics if x.get("cost") is not None]),
                 "finish": shown.finish_reason if shown else "",
                 "status": shown.status if shown else "",
+                "message_id": shown.pk if shown else None,
             }
         )
     complete = all(c["status"] and c["status"] != Message.Status.STREAMING for c in columns)
@@ -288,7 +299,15 @@ def summary(lanes: list[Lane], answers: list[Message], vote: Vote | None = None)
         candidates = [(c[key]["median"], i) for i, c in enumerate(columns) if c[key]]
         if len(candidates) > 1:
             best[key] = prefer(candidates)[1]
-    return {"columns": columns, "best": best, "complete": complete, "voted": vote_text(vote)}
+    # Branching from any answer of a turn copies the whole turn, every lane included.
+    branch_id = next((c["message_id"] for c in columns if c["message_id"]), None)
+    return {
+        "columns": columns,
+        "best": best,
+        "complete": complete,
+        "voted": vote_text(vote),
+        "branch_id": branch_id,
+    }
 
 
 def word_diff(a: str, b: str) -> list[tuple[str, str]]:
@@ -310,6 +329,36 @@ def word_diff(a: str, b: str) -> list[tuple[str, str]]:
 
 
 # --- blind votes --------------------------------------------------------------------------
+def identity_hidden(
+    conversation: Conversation, turn: int | None = None, voted_turns: Any = None
+) -> bool:
+    """Blind mode: which endpoint and model a lane is stays out of everything the user
+    gets (pages, partials, frames, inspector, code) until they voted on that turn. With
+    no turn (lane heads, the next request) it is hidden for as long as Blind is on.
+    `voted_turns` saves a query per message on pages that already know the votes."""
+    if not conversation.blind:
+        return False
+    if turn is None:
+        return True
+    if not isinstance(voted_turns, set | frozenset | list | tuple):
+        return not conversation.votes.filter(turn=turn).exists()
+    return turn not in voted_turns
+
+
+def redact_identity(text: str, lane: Lane | None, model: str = "") -> str:
+    """Text from upstream (an error message, say) with the lane's model and endpoint
+    names replaced, for a turn whose identities are still hidden."""
+    if not text:
+        return text
+    who = f"lane {label(lane.position)}" if lane is not None else "this lane"
+    names = {model, lane.model if lane else ""}
+    if lane is not None and lane.profile_id:
+        names.add(lane.profile.name)
+    for name in sorted((n for n in names if n), key=len, reverse=True):
+        text = re.sub(re.escape(name), f"[{who}]", text, flags=re.IGNORECASE)
+    return text
+
+
 def vote_cast(
     *, conversation: Conversation, turn: int, verdict: str, winner: int | None = None
 ) -> Vote:

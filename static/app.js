@@ -364,7 +364,7 @@
       }
     }
     // A menu closes when the click lands outside it.
-    document.querySelectorAll("details.conv-menu[open], details.conv-export-menu[open]").forEach(function (menu) {
+    document.querySelectorAll("details.conv-menu[open], details.conv-export-menu[open], details.lane-menu[open]").forEach(function (menu) {
       if (!menu.contains(t)) menu.removeAttribute("open");
     });
   });

@@ -93,3 +93,23 @@ def lane_label(position: int) -> str:
     from chat.compare import label
 
     return label(position)
+
+
+@register.simple_tag(takes_context=True)
+def hides_identity(context: template.Context, message: Any) -> bool:
+    """Blind mode and no vote on this message's turn yet: show "Lane A", not the model.
+    Pages put the voted turns in the context; a partial sent alone (a socket frame)
+    has none, so the vote is looked up."""
+    from chat.compare import identity_hidden
+
+    if message.role != "assistant":
+        return False
+    return identity_hidden(message.conversation, message.turn, context.get("voted_turns"))
+
+
+@register.filter
+def redacted(text: Any, message: Any) -> str:
+    """An upstream text of a blind, unvoted answer without the lane's names in it."""
+    from chat.compare import redact_identity
+
+    return redact_identity(str(text or ""), message.lane, message.model)

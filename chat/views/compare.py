@@ -10,6 +10,7 @@ import uuid
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRefresh
@@ -82,31 +83,55 @@ def lane_settings(request: HttpRequest, conversation_id: uuid.UUID, lane_id: int
     """Endpoint, model and own system prompt of one lane, saved as they change."""
     lane = _lane(request, conversation_id, lane_id)
     form = LaneSettingsForm(request.POST, owner=request.user, prefix=f"lane{lane.pk}")
-    saved = False
-    if form.is_valid():
+    saved = synced = False
+    if lane.conversation.blind:
+        # The head shows no endpoint or model in blind mode: only its own prompt is
+        # edited there, and a posted endpoint or model is not taken blind.
+        _own_prompt_save(request, lane)
+        lane.save(update_fields=["system_prompt"])
+        saved = True
+    elif form.is_valid():
+        before = (lane.profile_id, lane.model)
         profile_changed = form.cleaned_data["profile"] != lane.profile
         lane.profile = form.cleaned_data["profile"]
         lane.model = form.cleaned_data["model"]
         if profile_changed and lane.model not in lane.profile.model_names:
             lane.model = lane.profile.default_model or lane.model
-        own = request.POST.get("own_system_prompt")
-        if own is not None:
-            lane.system_prompt = own if request.POST.get("use_own_prompt") else None
+        _own_prompt_save(request, lane)
         lane.save(update_fields=["profile", "model", "system_prompt"])
         saved = True
+        if request.POST.get("sync_lanes") and (lane.profile_id, lane.model) != before:
+            # "Same endpoint and model in every lane": only this group follows, and
+            # only when it changed (editing the lane's own prompt moves no other lane).
+            synced = compare.lanes_sync_model(lane=lane)
     conversation = lane.conversation
     lanes = list(conversation.lanes.select_related("profile"))
-    return render(
-        request,
+    context = {"conversation": conversation, "lane_count": len(lanes)}
+    html = render_to_string(
         "chat/_lane_head.html",
         {
+            **context,
             "lane": lane,
-            "conversation": conversation,
-            "lane_count": len(lanes),
             "form": lane_form(request, lane) if saved else form,
             "saved": saved,
         },
+        request=request,
     )
+    # The other lanes' heads follow out of band, so every column shows the change.
+    for other in lanes if synced else []:
+        if other.pk != lane.pk:
+            html += render_to_string(
+                "chat/_lane_head.html",
+                {**context, "lane": other, "form": lane_form(request, other), "oob": True},
+                request=request,
+            )
+    return HttpResponse(html)
+
+
+def _own_prompt_save(request: HttpRequest, lane: Lane) -> None:
+    own = request.POST.get("own_system_prompt")
+    if own is not None:
+        lane.system_prompt = own if request.POST.get("use_own_prompt") else None
 
 
 def lane_form(request: HttpRequest, lane: Lane) -> LaneSettingsForm:
@@ -129,6 +154,8 @@ def lane_sweep(request: HttpRequest, conversation_id: uuid.UUID, lane_id: int):
     }
     if request.method == "POST":
         try:
+            if request.POST.get("kind") == "models" and lane.conversation.blind:
+                raise compare.CompareError("Turn Blind off to sweep over models.")
             if request.POST.get("kind") == "models":
                 models = [m for m in request.POST.getlist("models") if m.strip()]
                 if len(models) < 2:

@@ -12,7 +12,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET, require_POST
 
-from chat import services
+from chat import compare, services
 from chat.codegen import export_request
 from chat.models import Conversation, Lane, Message, Preset
 from chat.params import BY_NAME, check_params, params_for
@@ -195,9 +195,32 @@ def _code_context(lane: Lane, body: dict[str, Any], mode: str) -> dict[str, Any]
     return {"code": code, "profile": profile, "demo": profile.is_demo}
 
 
+def _blind_refusal(
+    request: HttpRequest, title: str, message: Message | None
+) -> HttpResponse | None:
+    """Blind mode: the request body and the raw response name the model (and the code
+    the endpoint), so they wait for the vote on that turn. 200 on purpose: htmx swaps
+    only successful responses, and this explanation is what the dialog shows."""
+    if message is not None:
+        if not compare.identity_hidden(message.conversation, message.turn):
+            return None
+        who = f"lane {compare.label(message.lane.position)}" if message.lane else "this answer"
+        reason = (
+            f"Hidden until you vote: the request and the response name {who}'s endpoint "
+            f"and model. Vote on turn {message.turn}, or turn Blind off, to see them."
+        )
+    else:
+        reason = (
+            "Blind is on: the request names each lane's model. Turn Blind off to see it as code."
+        )
+    return render(request, "chat/_blind_refusal.html", {"title": title, "reason": reason})
+
+
 @require_GET
 def message_inspect(request: HttpRequest, conversation_id: uuid.UUID, message_id: int):
     message = _owned_message(request, conversation_id, message_id)
+    if refusal := _blind_refusal(request, "Inspector", message):
+        return refusal
     return render(
         request,
         "chat/_inspector.html",
@@ -216,6 +239,8 @@ def message_code(request: HttpRequest, conversation_id: uuid.UUID, message_id: i
     message = _owned_message(request, conversation_id, message_id)
     if message.request_body is None or message.lane is None:
         raise Http404
+    if refusal := _blind_refusal(request, "The request behind this answer", message):
+        return refusal
     context = _code_context(message.lane, message.request_body, message.conversation.mode)
     context["title"] = "The request behind this answer"
     return render(request, "chat/_code.html", context)
@@ -225,6 +250,8 @@ def message_code(request: HttpRequest, conversation_id: uuid.UUID, message_id: i
 def draft_code(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
     """The exact request the composer would send now, with the panel's values."""
     lane = _lane(request, conversation_id)
+    if lane.conversation.blind:
+        return _blind_refusal(request, "The request the composer would send", None)
     cleaned, errors = check_params(_raw_params(request), mode=lane.conversation.mode)
     if errors:
         context = {

@@ -3,7 +3,10 @@ and how a four-lane comparison looks on a desktop and on a phone."""
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.conftest import ARTIFACTS
 from tests.browser.test_chat_flow import answers, create_first_account
@@ -50,7 +53,61 @@ def test_three_lanes_stop_one_the_others_complete(app_server, page):
     assert not page.problems, page.problems
 
 
+CELLS = "[...document.querySelectorAll('#turn-2 .lane-cell')]"
+
+
+def layout_facts(page) -> dict:
+    """Where the four answer cells and lane heads are, and whether anything makes the
+    page (or a cell) scroll sideways."""
+    return page.evaluate(
+        f"""() => {{
+        const box = el => {{ const r = el.getBoundingClientRect();
+            return {{left: r.left, top: r.top, right: r.right, width: r.width}}; }};
+        const heads = [...document.querySelectorAll('.lane-head')];
+        return {{
+            cells: {CELLS}.map(box),
+            heads: heads.map(box),
+            viewport: innerWidth,
+            pageOverflow: document.documentElement.scrollWidth - innerWidth,
+            cellOverflow: {CELLS}.map(c => c.scrollWidth - c.clientWidth),
+            headOverflow: heads.map(h => h.scrollWidth - h.clientWidth),
+            summaryOverflow: (el => el.scrollWidth - el.clientWidth)(
+                document.querySelector('#summary-2')),
+        }};
+    }}"""
+    )
+
+
+def menu_opens_on_screen(page, lane: str) -> None:
+    """A lane's ⋯ menu opens whole and clickable (not clipped by the lane heads' own
+    scrolling), and closes on a click elsewhere."""
+    page.locator(".lane-menu > summary").filter(has_text=f"Actions for lane {lane}").click()
+    clone = page.get_by_role("button", name=f"Duplicate lane {lane}")
+    clone.wait_for()
+    box = clone.bounding_box()
+    width, height = page.viewport_size["width"], page.viewport_size["height"]
+    assert box["x"] >= 0 and box["x"] + box["width"] <= width, box
+    assert box["y"] >= 0 and box["y"] + box["height"] <= height, box
+    on_top = page.evaluate(
+        "([x, y]) => document.elementFromPoint(x, y).getAttribute('aria-label')",
+        [box["x"] + box["width"] / 2, box["y"] + box["height"] / 2],
+    )
+    assert on_top == f"Duplicate lane {lane}"
+    page.locator("#turn-2 .msg-user .msg-body").click()
+    clone.wait_for(state="hidden")
+
+
+def show_top_of_turn(page) -> None:
+    """Scroll the messages (only them: the page stays put) to the top of turn 2."""
+    page.evaluate(
+        """() => { const m = document.getElementById('messages');
+        const turn = document.getElementById('turn-2');
+        m.scrollTop += turn.getBoundingClientRect().top - m.getBoundingClientRect().top - 8; }"""
+    )
+
+
 def test_a_four_lane_comparison_looks_clean_at_1440_and_390(app_server, page):
+    page.set_viewport_size({"width": 1440, "height": 900})
     create_first_account(page, app_server)
     page.get_by_label("Message").fill("First")
     page.get_by_role("button", name="Send").click()
@@ -62,6 +119,8 @@ def test_a_four_lane_comparison_looks_clean_at_1440_and_390(app_server, page):
         field = page.get_by_label(f"Model {'ABCD'[index]}")
         field.fill(model)
         field.press("Tab")
+        if model != "demo":  # an unchanged field posts nothing
+            page.locator(".lane-head").nth(index).get_by_text("Saved").wait_for()
     page.get_by_label("Message").fill("Compare these answers on caching strategies")
     page.get_by_role("button", name="Send", exact=True).click()
     cells = page.locator("#turn-2 .lane-cell")
@@ -69,17 +128,93 @@ def test_a_four_lane_comparison_looks_clean_at_1440_and_390(app_server, page):
         cells.nth(index).locator('[data-status="complete"]').wait_for(timeout=20_000)
     page.locator("#summary-2 td.best").first.wait_for()
     ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "compare-4-lanes-1440-panel.png"))
-    page.get_by_role("button", name="Panel").click()  # more room for the lanes
-    page.screenshot(path=str(ARTIFACTS / "compare-4-lanes-1440.png"))
-    cells_js = "[...document.querySelectorAll('#turn-2 .lane-cell')]"
-    widths = page.evaluate(f"{cells_js}.map(c => c.getBoundingClientRect().width)")
-    assert len(widths) == 4 and min(widths) > 150  # four real columns side by side
-    assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")
 
+    # 1440 px, parameter panel open (the default): four columns in one row.
+    assert page.evaluate("innerWidth") == 1440
+    show_top_of_turn(page)
+    page.screenshot(path=str(ARTIFACTS / "compare-4-lanes-1440.png"))
+    facts = layout_facts(page)
+    tops = {round(c["top"]) for c in facts["cells"]}
+    lefts = [c["left"] for c in facts["cells"]]
+    assert len(tops) == 1, facts  # side by side
+    assert lefts == sorted(lefts) and len({round(x) for x in lefts}) == 4, facts
+    assert min(c["width"] for c in facts["cells"]) > 180, facts
+    assert all(a["right"] <= b["left"] for a, b in pairwise(facts["cells"])), facts
+    assert facts["pageOverflow"] <= 0, facts
+    assert max(facts["cellOverflow"] + facts["headOverflow"]) <= 0, facts
+    assert facts["summaryOverflow"] <= 0, facts  # the summary table fits: no sideways scroll
+    heads = facts["heads"]
+    assert [round(h["left"]) for h in heads] == [round(c["left"]) for c in facts["cells"]], facts
+
+    menu_opens_on_screen(page, "D")
+
+    # More room for the lanes with the panel hidden.
+    page.get_by_role("button", name="Panel").click()
+    page.screenshot(path=str(ARTIFACTS / "compare-4-lanes-1440-no-panel.png"))
+    wide = layout_facts(page)
+    assert min(c["width"] for c in wide["cells"]) > min(c["width"] for c in facts["cells"])
+    assert wide["pageOverflow"] <= 0 and wide["summaryOverflow"] <= 0, wide
+    page.get_by_role("button", name="Panel").click()
+
+    # 390 px (a phone): one column, lanes stacked in order, nothing wider than the screen.
     page.set_viewport_size({"width": 390, "height": 844})
+    show_top_of_turn(page)
     page.screenshot(path=str(ARTIFACTS / "compare-4-lanes-390.png"))
-    boxes = page.evaluate(f"{cells_js}.map(c => c.getBoundingClientRect().left)")
-    assert len({round(x) for x in boxes}) == 1  # stacked on a phone
-    assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")
+    facts = layout_facts(page)
+    assert len({round(c["left"]) for c in facts["cells"]}) == 1, facts
+    tops = [c["top"] for c in facts["cells"]]
+    assert tops == sorted(tops) and len(set(tops)) == 4, facts  # A above B above C above D
+    assert all(c["width"] > 300 for c in facts["cells"]), facts  # full width, not squeezed
+    assert all(c["right"] <= facts["viewport"] for c in facts["cells"]), facts
+    assert len({round(h["left"]) for h in facts["heads"]}) == 1, facts
+    assert facts["pageOverflow"] <= 0, facts
+    assert max(facts["cellOverflow"] + facts["headOverflow"]) <= 0, facts
+    menu_opens_on_screen(page, "B")
+    # Each stacked answer says which lane it is.
+    labels = page.evaluate(f"{CELLS}.map(c => getComputedStyle(c, '::before').content)")
+    assert labels == ['"A"', '"B"', '"C"', '"D"'], labels
+    assert not page.problems, page.problems
+
+
+def test_sync_toggles_make_a_change_apply_to_every_lane(app_server, page):
+    create_first_account(page, app_server)
+    page.get_by_label("Message").fill("Warm up")
+    page.get_by_role("button", name="Send").click()
+    answers(page).first.and_(page.locator('[data-status="complete"]')).wait_for()
+    add_lane(page, 2)
+    add_lane(page, 3)
+    # endpoint + model: with the toggle, a model picked in lane A is every lane's model
+    page.get_by_label("same endpoint and model in every lane").check()
+    page.get_by_label("Model A").fill("demo-fast")
+    page.get_by_label("Model A").press("Tab")
+    for lane in "BC":  # their heads are replaced by the response, out of band
+        expect(page.get_by_label(f"Model {lane}")).to_have_value("demo-fast")
+    page.get_by_label("same endpoint and model in every lane").uncheck()
+    page.get_by_label("Model C").fill("demo")
+    page.get_by_label("Model C").press("Tab")
+    page.locator(".lane-head").nth(2).get_by_text("Saved").wait_for()
+    assert [page.get_by_label(f"Model {lane}").input_value() for lane in "ABC"] == [
+        "demo-fast", "demo-fast", "demo"
+    ]  # fmt: skip
+
+    # parameters: "apply to all lanes" in the panel
+    page.get_by_label("apply to all lanes").check()
+    page.locator("#param-temperature").fill("0.3")
+    page.locator("#param-temperature").press("Tab")
+    page.locator("#params-status").get_by_text("Saved").wait_for()
+    page.locator("#panel-lane-select").select_option(label="C · demo")
+    expect(page.locator("#param-temperature")).to_have_value("0.3")  # C's own values now
+
+    page.get_by_label("Message").fill('Hi\n@fake {"tokens": 4}')
+    page.get_by_role("button", name="Send", exact=True).click()
+    cells = page.locator("#turn-2 .lane-cell")
+    for index in range(3):
+        cells.nth(index).locator('[data-status="complete"]').wait_for(timeout=20_000)
+    heads = [cells.nth(i).locator(".msg-head .who").inner_text() for i in range(3)]
+    assert heads == ["demo-fast", "demo-fast", "demo"]
+    cells.nth(1).get_by_role("button", name="Inspect this answer").click()
+    request = page.locator("#inspector-request")
+    request.wait_for()
+    assert '"temperature": 0.3' in request.inner_text()
+    assert '"model": "demo-fast"' in request.inner_text()
     assert not page.problems, page.problems

@@ -293,3 +293,338 @@ def test_a_lane_can_have_its_own_tools(owner_client, owner):
         reverse("chat:tools_panel", args=[conversation.pk]), {"tools_lane": lane_b.pk}
     ).content.decode()
     assert "get_weather" in panel and "Saving here gives lane B its own copy" in panel
+
+
+def test_sync_makes_an_endpoint_or_model_change_apply_to_every_lane(owner_client, owner):
+    demo = EndpointProfile.objects.get(owner=owner, is_demo=True)
+    other = EndpointProfile.objects.create(
+        owner=owner, name="Second endpoint", base_url="http://fake.invalid/v1"
+    )
+    conversation = services.conversation_create(owner=owner, profile=demo, model="demo")
+    a = conversation.lanes.get()
+    a.params = {"temperature": 0.1}
+    a.save()
+    b = Lane.objects.create(
+        conversation=conversation, position=1, profile=demo, model="demo-fast",
+        params={"temperature": 0.9}, system_prompt="B's own",
+    )  # fmt: skip
+    c = Lane.objects.create(conversation=conversation, position=2, profile=demo, model="demo")
+    page = owner_client.get(reverse("chat:conversation", args=[conversation.pk])).content
+    assert b'id="sync-lanes" name="sync_lanes"' in page
+    assert page.count(b'hx-include="#sync-lanes"') == 3  # every lane head sends the toggle
+
+    url = reverse("chat:lane_settings", args=[conversation.pk, b.pk])
+    fields = {f"lane{b.pk}-profile": other.pk, f"lane{b.pk}-model": "demo-slow"}
+    response = owner_client.post(url, {**fields, "sync_lanes": "1"}).content.decode()
+    lanes = list(conversation.lanes.order_by("position"))
+    assert [(lane.profile_id, lane.model) for lane in lanes] == [(other.pk, "demo-slow")] * 3
+    # only the endpoint+model group follows: parameters and prompts stay per lane
+    assert [lane.params for lane in lanes] == [{"temperature": 0.1}, {"temperature": 0.9}, {}]
+    assert [lane.system_prompt for lane in lanes] == [None, "B's own", None]
+    # the other heads come along out of band, showing the new model
+    for lane in (a, c):
+        head = response.split(f'id="lane-head-{lane.pk}"')[1].split("</form>")[0]
+        assert head.startswith(' hx-swap-oob="outerHTML"')
+        assert 'value="demo-slow"' in head
+
+    # without the toggle, a change stays in its lane
+    owner_client.post(url, {f"lane{b.pk}-profile": demo.pk, f"lane{b.pk}-model": "demo-fast"})
+    assert [lane.model for lane in conversation.lanes.order_by("position")] == [
+        "demo-slow", "demo-fast", "demo-slow"
+    ]  # fmt: skip
+    # with it, editing only the lane's own prompt moves no other lane
+    response = owner_client.post(
+        url,
+        {f"lane{b.pk}-profile": demo.pk, f"lane{b.pk}-model": "demo-fast", "sync_lanes": "1",
+         "own_system_prompt": "new", "use_own_prompt": "1"},
+    ).content.decode()  # fmt: skip
+    assert "hx-swap-oob" not in response
+    assert [lane.model for lane in conversation.lanes.order_by("position")] == [
+        "demo-slow", "demo-fast", "demo-slow"
+    ]  # fmt: skip
+
+
+async def test_apply_to_all_lanes_syncs_parameters_over_http_and_the_socket(owner, client):
+    conversation = await comparison(owner, ["demo-fast", "demo-fast", "demo-fast"])
+    lanes = await database_sync_to_async(lambda: list(conversation.lanes.order_by("position")))()
+    await database_sync_to_async(client.force_login)(owner)
+    save = reverse("chat:params_save", args=[conversation.pk])
+
+    @database_sync_to_async
+    def params():
+        return [lane.params for lane in conversation.lanes.order_by("position")]
+
+    # the panel's autosave (HTTP): one lane, or every lane with the toggle
+    post = database_sync_to_async(client.post)
+    await post(save, {"panel_lane": lanes[1].pk, "param:temperature": "0.4"})
+    assert await params() == [{}, {"temperature": 0.4}, {}]
+    await post(save, {"panel_lane": lanes[1].pk, "param:top_p": "0.5", "sync_params": "1"})
+    assert await params() == [{"top_p": 0.5}] * 3
+
+    # the composer sends the panel's values with the message (the socket path)
+    frame = {"action": "send", "content": "Hi", "panel_lane": str(lanes[2].pk),
+             "param:temperature": "0.2"}  # fmt: skip
+    await run_turn(owner, conversation, frame, 3)
+    assert await params() == [{"top_p": 0.5}] * 2 + [{"temperature": 0.2}]
+    await run_turn(owner, conversation, {**frame, "param:seed": "7", "sync_params": "1"}, 3)
+    assert await params() == [{"temperature": 0.2, "seed": 7}] * 3
+    bodies = [m.request_body for m in await messages_of(conversation) if m.role == "assistant"]
+    assert [b.get("temperature") for b in bodies[:3]] == [None, None, 0.2]
+    assert [b.get("top_p") for b in bodies[:3]] == [0.5, 0.5, None]
+    assert [(b.get("temperature"), b.get("seed")) for b in bodies[3:]] == [(0.2, 7)] * 3
+
+
+async def test_without_usage_tokens_per_s_is_estimated_and_labelled(owner, client):
+    conversation = await comparison(owner, ["demo", "demo-fast"])
+    for directive in ('{"tokens": 30, "usage": false}', '{"tokens": 30}'):
+        frame = {"action": "send", "content": f"Go\n@fake {directive}"}
+        await run_turn(owner, conversation, frame, 2)
+    answers = [m for m in await messages_of(conversation) if m.role == "assistant"]
+    estimated, counted = answers[:2], answers[2:]
+    for answer in estimated:
+        m = answer.metrics
+        assert answer.usage is None and m["tokens_estimated"] is True
+        # ~4 characters a token over the time from the first token to the end
+        expected = round(len(answer.content) / 4) / ((m["total_ms"] - m["ttft_ms"]) / 1000)
+        assert m["tokens_per_s"] == pytest.approx(expected, rel=0.1)
+        assert m["completion_tokens"] == round(len(answer.content) / 4)
+    assert estimated[0].metrics["tokens_per_s"] == pytest.approx(60, rel=0.5)  # "demo"
+    for answer in counted:
+        assert answer.metrics["tokens_estimated"] is False
+        assert answer.metrics["completion_tokens"] == answer.usage["completion_tokens"] == 30
+
+    await database_sync_to_async(client.force_login)(owner)
+    page = (
+        await database_sync_to_async(client.get)(
+            reverse("chat:conversation", args=[conversation.pk])
+        )
+    ).content.decode()
+    turn_1, turn_2 = page.split('id="turn-1"')[1].split('id="turn-2"')
+    for answer in estimated:  # each answer's metrics say it is an estimate
+        article = turn_1.split(f'id="m-{answer.pk}"')[1].split("</article>")[0]
+        assert f"≈ {answer.metrics['tokens_per_s']} tok/s" in article
+        assert "estimated from the text length" in article
+    summary_speed = turn_1.split('<th scope="row">Speed</th>')[1].split("</tr>")[0]
+    assert summary_speed.count("≈") == 2  # and so does the summary, per lane
+    assert "≈" not in turn_2
+    assert f"{counted[0].metrics['tokens_per_s']} tok/s" in turn_2
+
+
+def test_the_diff_view_shows_the_shown_answers_word_by_word(owner_client, owner):
+    profile = EndpointProfile.objects.get(owner=owner, is_demo=True)
+    conversation = services.conversation_create(owner=owner, profile=profile, model="demo")
+    lane_b = Lane.objects.create(
+        conversation=conversation, position=1, profile=profile, model="demo-fast"
+    )
+    _, (a, b) = services.turn_send(conversation=conversation, content="Q")
+    Message.objects.filter(pk=a.pk).update(status="complete", content="the quick <b>brown</b> fox")
+    Message.objects.filter(pk=b.pk).update(status="complete", content="an older try", hidden=True)
+    Message.objects.create(
+        conversation=conversation, lane=lane_b, turn=1, role="assistant", attempt=1,
+        status="complete", content="the slow <b>brown</b> fox jumps",
+    )  # fmt: skip
+    url = reverse("chat:diff", args=[conversation.pk, 1])
+    body = owner_client.get(url, {"a": 0, "b": 1}).content.decode()
+    assert "Turn 1: A vs B" in body
+    diff = body.split('<div class="diff plain">')[1].split("</div>")[0]
+    assert diff == (
+        "the <del>quick</del><ins>slow</ins> &lt;b&gt;brown&lt;/b&gt; fox<ins> jumps</ins>"
+    )  # the shown version of B, escaped, changes on word boundaries
+    assert "older try" not in body
+    reverse_diff = owner_client.get(url, {"a": 1, "b": 0}).content.decode()
+    assert "<del>slow</del><ins>quick</ins>" in reverse_diff and "Turn 1: B vs A" in reverse_diff
+    assert owner_client.get(url, {"a": 0, "b": 5}).status_code == 404
+    # the summary offers the diff, and Branch with every lane's answer
+    page = owner_client.get(reverse("chat:conversation", args=[conversation.pk])).content.decode()
+    summary = page.split('id="summary-1"')[1]
+    assert url in summary
+    branch = reverse("chat:message_branch", args=[conversation.pk, a.pk])
+    assert branch in summary
+    owner_client.post(branch, HTTP_HX_REQUEST="true")
+    copy = Conversation.objects.filter(owner=owner).exclude(pk=conversation.pk).get()
+    assert sorted(copy.messages.filter(role="assistant").values_list("content", flat=True)) == [
+        "an older try", "the quick <b>brown</b> fox", "the slow <b>brown</b> fox jumps"
+    ]  # fmt: skip
+
+
+def test_the_sweep_view_makes_lanes_over_http(owner_client, owner):
+    profile = EndpointProfile.objects.get(owner=owner, is_demo=True)
+    conversation = services.conversation_create(owner=owner, profile=profile, model="demo")
+    lane = conversation.lanes.get()
+    lane.params = {"top_p": 0.8}
+    lane.save()
+    url = reverse("chat:lane_sweep", args=[conversation.pk, lane.pk])
+    form = owner_client.get(url).content.decode()
+    assert "Sweep from lane A" in form and 'value="temperature"' in form
+    for model in profile.model_names:
+        assert f'value="{model}"' in form  # one lane per model of the endpoint
+    bad = owner_client.post(url, {"kind": "param", "param": "temperature", "values": "0.5"})
+    assert "at least two values" in bad.content.decode() and conversation.lanes.count() == 1
+    bad = owner_client.post(url, {"kind": "param", "param": "temperature", "values": "0, 9"})
+    assert bad.status_code == 200 and 'role="alert"' in bad.content.decode()
+    assert conversation.lanes.count() == 1
+
+    response = owner_client.post(
+        url, {"kind": "param", "param": "temperature", "values": "0, 0.7, 1.4"},
+        HTTP_HX_REQUEST="true",
+    )  # fmt: skip
+    assert response.status_code == 200 and response.headers["HX-Refresh"] == "true"
+    lanes = list(conversation.lanes.order_by("position"))
+    assert [(x.model, x.params) for x in lanes] == [
+        ("demo", {"top_p": 0.8, "temperature": t}) for t in (0.0, 0.7, 1.4)
+    ]
+    response = owner_client.post(
+        reverse("chat:lane_sweep", args=[conversation.pk, lanes[2].pk]),
+        {"kind": "models", "models": ["demo-fast", "demo-slow"]},
+    )
+    assert response.status_code == 302
+    assert [(x.model, x.params) for x in conversation.lanes.order_by("position")][2:] == [
+        ("demo-fast", {"top_p": 0.8, "temperature": 1.4}),
+        ("demo-slow", {"top_p": 0.8, "temperature": 1.4}),
+    ]
+
+
+async def test_stop_all_stops_every_lane_and_keeps_their_text(owner):
+    conversation = await comparison(owner, ["demo", "demo-fast", "demo-slow"])
+    comm = await connect(owner, conversation)
+    await comm.send_to(
+        text_data=json.dumps(
+            {"action": "send", "content": 'Long\n@fake {"tokens": 200, "tps": 20}'}
+        )
+    )
+    await asyncio.sleep(1.0)  # every lane is streaming by now
+    streaming = [m for m in await messages_of(conversation) if m.role == "assistant"]
+    assert [m.status for m in streaming] == ["streaming"] * 3
+    await comm.send_to(text_data=json.dumps({"action": "stop"}))  # the composer's Stop
+    finals = 0
+    async with asyncio.timeout(10):
+        while finals < 3:
+            frame = await comm.receive_from(timeout=10)
+            finals += frame.startswith("<article") and 'data-role="assistant"' in frame[:300]
+    await comm.disconnect()
+    answers = [m for m in await messages_of(conversation) if m.role == "assistant"]
+    assert [m.status for m in answers] == ["stopped"] * 3
+    for answer in answers:
+        assert answer.content and len(answer.content.split()) < 200  # partial, kept
+        assert answer.metrics["total_ms"] < 5000
+
+
+async def test_regenerate_all_answers_the_last_turn_again_in_every_lane(owner):
+    conversation = await comparison(owner, ["demo-fast", "demo-fast", "demo-fast"])
+    await run_turn(owner, conversation, {"action": "send", "content": "One"}, 3)
+    first = [m for m in await messages_of(conversation) if m.role == "assistant"]
+    # the composer's Regenerate: lane "all", no turn (the last one)
+    await run_turn(owner, conversation, {"action": "regenerate", "lane": "all"}, 3)
+    answers = [m for m in await messages_of(conversation) if m.role == "assistant"]
+    new = [m for m in answers if m.pk not in {f.pk for f in first}]
+    assert len(new) == 3
+    assert sorted(m.lane_id for m in new) == sorted(m.lane_id for m in first)
+    assert all(m.turn == 1 and m.attempt == 1 and m.status == "complete" for m in new)
+    assert all(m.hidden for m in answers if m.pk in {f.pk for f in first})
+    assert not any(m.hidden for m in new)
+
+
+async def test_a_lanes_own_system_prompt_is_what_its_request_sends(owner, client):
+    from chat.upstream.client import fake_app
+
+    conversation = await comparison(owner, ["demo-fast", "demo-fast", "demo-fast"])
+    lanes = await database_sync_to_async(lambda: list(conversation.lanes.order_by("position")))()
+    await database_sync_to_async(client.force_login)(owner)
+    post = database_sync_to_async(client.post)
+    await post(reverse("chat:conversation_settings", args=[conversation.pk]),
+               {"system_prompt": "Shared rules."})  # fmt: skip
+
+    def head(lane, **own):
+        fields = {f"lane{lane.pk}-profile": lane.profile_id, f"lane{lane.pk}-model": lane.model}
+        url = reverse("chat:lane_settings", args=[conversation.pk, lane.pk])
+        return post(url, {**fields, **own})
+
+    await head(lanes[1], own_system_prompt="Talk like a pirate.", use_own_prompt="1")
+    await head(lanes[2], own_system_prompt="", use_own_prompt="1")
+    before = fake_app().requests.total
+    await run_turn(owner, conversation, {"action": "send", "content": "Hello"}, 3)
+    answers = sorted(
+        (m for m in await messages_of(conversation) if m.role == "assistant"),
+        key=lambda m: m.lane_id,
+    )
+    systems = [
+        [x["content"] for x in a.request_body["messages"] if x["role"] == "system"] for a in answers
+    ]
+    assert systems == [["Shared rules."], ["Talk like a pirate."], []]  # C: own, and empty
+    received = [
+        r["json"] for r in list(fake_app().requests)[-(fake_app().requests.total - before) :]
+    ]
+    assert sorted(json.dumps(r["messages"][0]) for r in received) == sorted(
+        json.dumps(a.request_body["messages"][0]) for a in answers
+    )  # what the endpoint got is what the inspector shows
+    # unticking the box gives the lane the shared prompt again
+    await head(lanes[1], own_system_prompt="Talk like a pirate.")
+    lane_b = await database_sync_to_async(Lane.objects.get)(pk=lanes[1].pk)
+    assert lane_b.system_prompt is None
+
+
+async def test_chat_to_comparison_and_back_keeps_the_history(owner, client):
+    conversation = await comparison(owner, ["demo-fast"])
+    await run_turn(owner, conversation, {"action": "send", "content": "First"}, 1)
+    await run_turn(owner, conversation, {"action": "send", "content": "Second"}, 1)
+    await database_sync_to_async(client.force_login)(owner)
+    post = database_sync_to_async(client.post)
+    get = database_sync_to_async(client.get)
+    page_url = reverse("chat:conversation", args=[conversation.pk])
+
+    await post(reverse("chat:lane_add", args=[conversation.pk]))  # chat -> comparison
+    page = (await get(page_url)).content.decode()
+    assert 'class="conv compare"' in page and page.count('class="msg msg-user"') == 2
+    await run_turn(owner, conversation, {"action": "send", "content": "Third"}, 2)
+    answers = [m for m in await messages_of(conversation) if m.role == "assistant"]
+    old, new_a, new_b = answers[:2], answers[2], answers[3]
+
+    def said(body):
+        return [(x["role"], x["content"]) for x in body["messages"]]
+
+    # lane A continues with its own answers; the new lane B has only the shared turns
+    assert said(new_a.request_body) == [
+        ("user", "First"), ("assistant", old[0].content),
+        ("user", "Second"), ("assistant", old[1].content), ("user", "Third"),
+    ]  # fmt: skip
+    assert said(new_b.request_body) == [("user", "First"), ("user", "Second"), ("user", "Third")]
+
+    lane_b = await database_sync_to_async(Lane.objects.get)(pk=new_b.lane_id)
+    await post(reverse("chat:lane_remove", args=[conversation.pk, lane_b.pk]))  # and back
+    page = (await get(page_url)).content.decode()
+    assert 'class="conv compare"' not in page and 'class="conv"' in page
+    assert page.count('class="msg msg-user"') == 3
+    for answer in [*old, new_a]:
+        assert f'id="m-{answer.pk}"' in page
+    assert f'id="m-{new_b.pk}"' not in page  # the removed lane's answer went with it
+    await run_turn(owner, conversation, {"action": "send", "content": "Fourth"}, 1)
+    last = [m for m in await messages_of(conversation) if m.role == "assistant"][-1]
+    assert said(last.request_body)[:6] == said(new_a.request_body) + [("assistant", new_a.content)]
+
+
+def test_an_all_bad_vote_lands_in_the_leaderboard(owner, owner_client):
+    profile = EndpointProfile.objects.get(owner=owner, is_demo=True)
+    conversation = services.conversation_create(owner=owner, profile=profile, model="demo")
+    Lane.objects.create(conversation=conversation, position=1, profile=profile, model="demo-slow")
+    conversation.blind = True
+    conversation.save()
+    for turn in (1, 2):
+        _, answers = services.turn_send(conversation=conversation, content=f"Q{turn}")
+        Message.objects.filter(pk__in=[a.pk for a in answers]).update(status="complete")
+    page = owner_client.get(reverse("chat:conversation", args=[conversation.pk])).content.decode()
+    assert 'value="all_bad"' in page.split('id="summary-1"')[1]
+    vote = lambda t: reverse("chat:vote", args=[conversation.pk, t])  # noqa: E731
+    owner_client.post(vote(1), {"verdict": "all_bad"})
+    owner_client.post(vote(2), {"verdict": "winner", "winner": "0"})
+    rows = {r["name"]: r for r in compare.leaderboard(owner=owner)}
+    demo, slow = rows["Demo (offline) · demo"], rows["Demo (offline) · demo-slow"]
+    assert (demo["votes"], demo["wins"], demo["bad"], demo["score"]) == (2, 1, 1, 1.0)
+    assert (slow["votes"], slow["losses"], slow["bad"], slow["score"]) == (2, 1, 1, 0.0)
+    board = owner_client.get(reverse("chat:leaderboard")).content.decode()
+    row = board.split("Demo (offline) · demo-slow</td>")[1].split("</tr>")[0]
+    # score, votes, wins, losses, ties, all bad
+    assert [cell.split("</td>")[0] for cell in row.split("<td>")[1:]] == [
+        "0.00", "2", "0", "1", "0", "1"
+    ]  # fmt: skip
+    page = owner_client.get(reverse("chat:conversation", args=[conversation.pk])).content.decode()
+    assert "Voted: all bad" in page.split('id="summary-1"')[1]
