@@ -139,6 +139,43 @@ def set_transport(transport: httpx.AsyncBaseTransport | None) -> None:
     _clients.clear()
 
 
+@contextlib.asynccontextmanager
+async def _stream(method: str, url: str, **kwargs: Any) -> AsyncIterator[httpx.Response]:
+    """``client.stream(...)`` on the shared client, which also sweeps orphaned pooled
+    connections whenever a request ends by an exception or a cancel (see below)."""
+    client = get_client()
+    try:
+        async with client.stream(method, url, **kwargs) as response:
+            yield response
+    except BaseException:
+        await reclaim_orphaned_connections(client)
+        raise
+
+
+async def reclaim_orphaned_connections(client: httpx.AsyncClient) -> int:
+    """Close the pooled connections that no request owns; return how many.
+
+    httpcore 1.0.9 leaves one behind when a request is cancelled after its connection
+    was made but before the request was sent (encode/httpcore#1093, #1099): neither
+    idle, closed nor available, it keeps a pool slot and a socket for good. Runs are
+    cancelled all the time (Stop, first-byte and idle timeouts), so after each request
+    that ends by an exception the pool is swept. A request in flight always owns its
+    connection, so only true orphans are closed."""
+    pool = getattr(getattr(client, "_transport", None), "_pool", None)
+    connections = getattr(pool, "_connections", None)
+    requests = getattr(pool, "_requests", None)
+    if connections is None or requests is None:
+        return 0  # not an httpcore pool (a test transport), or httpcore changed shape
+    owned = {id(getattr(r, "connection", None)) for r in requests}
+    orphans = [c for c in connections if id(c) not in owned and not (c.is_idle() or c.is_closed())]
+    for connection in orphans:
+        connections.remove(connection)
+    for connection in orphans:
+        with contextlib.suppress(Exception):
+            await connection.aclose()
+    return len(orphans)
+
+
 async def aclose_client() -> None:
     client = _clients.pop(_running_loop(), None)
     if client is not None:
@@ -639,7 +676,7 @@ async def _stream_events(
     try:
         async with (
             deadline,
-            get_client().stream(
+            _stream(
                 "POST",
                 url,
                 json=body,
@@ -712,7 +749,7 @@ async def _fetch(
     try:
         async with (
             deadline,
-            get_client().stream(
+            _stream(
                 method,
                 url,
                 json=body,

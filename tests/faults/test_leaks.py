@@ -4,6 +4,7 @@ out of the pool, no socket held open at the server beyond the pool's idle ones."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 
 import httpcore
@@ -76,6 +77,45 @@ async def test_the_detectors_see_a_leak(fault_server):
         assert foreign_tasks(baseline, fault_server) == [leaked]
         leaked.cancel()
     assert busy_connections(network_pool(client)) == []
+
+
+async def test_an_orphaned_pool_connection_is_reclaimed_and_a_live_one_kept(fault_server):
+    """httpcore 1.0.9 can leave a connection that no request owns after a cancel
+    (encode/httpcore#1093): the sweep closes exactly those, never one in flight."""
+    from urllib.parse import urlsplit
+
+    from .catalogue import BY_NAME
+
+    client = upstream_client.get_client()
+    pool = network_pool(client)
+    port = urlsplit(fault_server.url).port
+    orphan = pool.create_connection(httpcore.Origin(b"http", b"127.0.0.1", port))
+    pool._connections.append(orphan)  # the shape the bug leaves: owned by no request
+    assert busy_connections(pool) == [orphan]
+
+    url = fault_server.url + "/chat/completions"
+    body = {"messages": [{"role": "user", "content": BY_NAME["idle_mid_stream"].prompt()}]}
+    streaming = asyncio.Event()
+
+    async def endless() -> None:
+        async with upstream_client._stream("POST", url, json=body) as response:
+            await response.aiter_bytes().__anext__()
+            streaming.set()
+            await asyncio.sleep(30)
+
+    task = asyncio.create_task(endless())
+    await asyncio.wait_for(streaming.wait(), 10)
+    live = [c for c in busy_connections(pool) if c is not orphan]
+    assert len(live) == 1
+    assert await upstream_client.reclaim_orphaned_connections(client) == 1
+    assert busy_connections(pool) == live  # the request in flight kept its connection
+
+    pool._connections.append(orphan := pool.create_connection(orphan._origin))
+    task.cancel()  # a cancelled request sweeps on its way out
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert busy_connections(pool) == []
+    assert orphan not in pool.connections
 
 
 async def test_no_leaks_after_many_faulty_runs(owner, fault_server, monkeypatch, settings):
