@@ -74,9 +74,29 @@ def tool_call_frame(message_id: int, calls: list[dict[str, Any]], *, replace: bo
     )
 
 
+# Group events whose handlers never touch the database: they only format and send what
+# the event carries (a gap asks the run for a snapshot through the layer; the fallback
+# render after SNAPSHOT_TIMEOUT is its own task, through database_sync_to_async).
+# Channels' dispatch awaits close_old_connections in the database thread before every
+# handler: for these that hop is pure latency, once per frame per socket, queued behind
+# every other database call of the process.
+DB_FREE_EVENTS = {
+    kind: kind.replace(".", "_")
+    for kind in ("turn.started", "run.delta", "run.toolcall", "run.snapshot", "run.done")
+}
+
+
 class ConversationConsumer(AsyncWebsocketConsumer):
     conversation: Conversation
     group: str
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        name = DB_FREE_EVENTS.get(message.get("type"))
+        if name is None:
+            # The socket's own events (connect, receive, disconnect): the usual dispatch.
+            await super().dispatch(message)
+            return
+        await getattr(self, name)(message)
 
     async def connect(self) -> None:
         user = self.scope.get("user")

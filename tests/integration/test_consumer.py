@@ -123,6 +123,33 @@ async def test_a_turn_streams_only_new_text_and_saves_everything(owner):
     assert len(deltas) < 60
 
 
+async def test_group_events_do_not_wait_for_the_database_thread(owner, monkeypatch):
+    """Channels closes old connections (a hop into the one database thread) before each
+    handler; the group events' handlers never touch the database, so they skip it."""
+    import channels.consumer
+
+    from chat.consumers import DB_FREE_EVENTS, ConversationConsumer
+
+    assert all(callable(getattr(ConversationConsumer, n, None)) for n in DB_FREE_EVENTS.values())
+    hops: list[int] = []
+    original = channels.consumer.aclose_old_connections
+
+    async def counted() -> None:
+        hops.append(1)
+        await original()
+
+    monkeypatch.setattr(channels.consumer, "aclose_old_connections", counted)
+    conversation = await make_conversation(owner)
+    comm = await connect(owner, conversation)
+    before = len(hops)
+    await send(comm, 'Count my hops\n@fake {"tokens": 40, "tps": 400}')
+    frames = await until_done(comm)
+    await comm.disconnect()
+    assert len([f for f in frames if DELTA.search(f)]) > 1
+    # The turn's frame from the socket only: turn.started, deltas and run.done, none.
+    assert len(hops) - before <= 2  # websocket.receive, and the disconnect
+
+
 async def test_the_user_message_is_saved_before_anything_goes_upstream(owner):
     conversation = await make_conversation(owner)
     comm = await connect(owner, conversation)
