@@ -307,3 +307,47 @@ async def test_stop_reaches_a_run_through_the_channel_layer(owner, monkeypatch):
     await comm.disconnect()
     (_, answer) = await messages_of(conversation)
     assert answer.status == "stopped"
+
+
+async def test_sqlite_keeps_the_database_threads_connection_and_closes_a_requests():
+    """CONN_MAX_AGE None on SQLite: the one thread that serves sockets and runs keeps its
+    connection between calls; an HTTP request's own thread closes its connection."""
+    from asgiref.testing import ApplicationCommunicator
+    from django.core.asgi import get_asgi_application
+    from django.core.signals import request_finished
+    from django.db import connection, connections
+
+    if connection.vendor != "sqlite":
+        pytest.skip("persistent connections are for SQLite (PostgreSQL uses its pool)")
+
+    @database_sync_to_async
+    def connection_in_use() -> object:
+        Message.objects.exists()
+        return connection.connection
+
+    assert await connection_in_use() is await connection_in_use()
+
+    open_after_request: list[bool] = []
+
+    def after(**kwargs: object) -> None:  # connected after chat's own receiver
+        open_after_request.extend(
+            c.connection is not None for c in connections.all(initialized_only=True)
+        )
+
+    request_finished.connect(after)
+    try:
+        scope = {
+            "type": "http", "method": "GET", "path": "/healthz", "query_string": b"",
+            "headers": [(b"host", b"localhost")], "http_version": "1.1", "scheme": "http",
+            "server": ("localhost", 80), "client": ("127.0.0.1", 1),
+        }  # fmt: skip
+        comm = ApplicationCommunicator(get_asgi_application(), scope)
+        await comm.send_input({"type": "http.request", "body": b""})
+        start = await comm.receive_output(5)
+        assert start["status"] == 200
+        while (await comm.receive_output(5)).get("more_body"):
+            pass
+        await comm.wait(5)
+    finally:
+        request_finished.disconnect(after)
+    assert open_after_request and not any(open_after_request)
