@@ -359,6 +359,12 @@ def lane_params_save(*, lane: Lane, params: dict[str, Any]) -> None:
         lane.save(update_fields=["params"])
 
 
+# What a request body never reads of the history, and the bulk of each saved answer: its
+# raw stream, the request that produced it (itself the whole history before it: read
+# for every turn, that grew with the square of the conversation) and its HTML.
+HISTORY_DEFERRED = ("raw_response", "request_body", "rendered", "logprobs", "choices", "error")
+
+
 def lane_history(*, lane: Lane, before_turn: int) -> list[Message]:
     """A lane's context: the shared turns plus its own answers, in turn order."""
     return list(
@@ -366,6 +372,7 @@ def lane_history(*, lane: Lane, before_turn: int) -> list[Message]:
             conversation_id=lane.conversation_id, turn__lt=before_turn, hidden=False
         )
         .filter(Q(lane__isnull=True) | Q(lane=lane))
+        .defer(*HISTORY_DEFERRED)
         .order_by("turn", "id")
     )
 
