@@ -359,10 +359,14 @@ def lane_params_save(*, lane: Lane, params: dict[str, Any]) -> None:
         lane.save(update_fields=["params"])
 
 
-# What a request body never reads of the history, and the bulk of each saved answer: its
-# raw stream, the request that produced it (itself the whole history before it: read
-# for every turn, that grew with the square of the conversation) and its HTML.
-HISTORY_DEFERRED = ("raw_response", "request_body", "rendered", "logprobs", "choices", "error")
+# What a request body reads of the history (message_payload and its caller), and
+# nothing else: not the bulk of each saved answer (its raw stream, HTML, and the request
+# that produced it, itself the whole history before it, so reading it made each turn
+# cost the square of the conversation), nor the fields that only cost decoding.
+HISTORY_FIELDS = (
+    "id", "conversation_id", "lane_id", "turn", "role", "content", "content_parts",
+    "tool_calls", "tool_call_id", "name", "finish_reason",
+)  # fmt: skip
 
 
 def lane_history(*, lane: Lane, before_turn: int) -> list[Message]:
@@ -372,7 +376,7 @@ def lane_history(*, lane: Lane, before_turn: int) -> list[Message]:
             conversation_id=lane.conversation_id, turn__lt=before_turn, hidden=False
         )
         .filter(Q(lane__isnull=True) | Q(lane=lane))
-        .defer(*HISTORY_DEFERRED)
+        .only(*HISTORY_FIELDS)
         .order_by("turn", "id")
     )
 
