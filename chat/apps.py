@@ -1,6 +1,19 @@
 from __future__ import annotations
 
 from django.apps import AppConfig
+from django.db import connections
+
+
+def close_request_connections(**kwargs: object) -> None:
+    """SQLite connections persist (CONN_MAX_AGE None) for the one database thread that
+    serves the sockets and runs. Each HTTP request runs in a thread of its own that ends
+    with it (Django's ASGI handler), so its connection is closed here, in that thread,
+    rather than left open until the garbage collector finds it."""
+    for conn in connections.all(initialized_only=True):
+        persistent = conn.vendor == "sqlite" and conn.settings_dict["CONN_MAX_AGE"] != 0
+        # (A test's requests run inside its transaction: that connection stays.)
+        if persistent and not conn.in_atomic_block:
+            conn.close()
 
 
 class ChatConfig(AppConfig):
@@ -9,6 +22,7 @@ class ChatConfig(AppConfig):
 
     def ready(self) -> None:
         from django.contrib.auth import get_user_model
+        from django.core.signals import request_finished
         from django.db.models.signals import post_save
 
         from chat import services
@@ -19,6 +33,9 @@ class ChatConfig(AppConfig):
             if created and not kwargs.get("raw"):
                 services.profile_ensure_demo(owner=instance)
 
+        request_finished.connect(
+            close_request_connections, dispatch_uid="chat.close_request_connections"
+        )
         post_save.connect(
             give_demo_endpoint,
             sender=get_user_model(),

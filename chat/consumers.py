@@ -76,9 +76,29 @@ def tool_call_frame(message_id: int, calls: list[dict[str, Any]], *, replace: bo
     )
 
 
+# Group events whose handlers never touch the database: they only format and send what
+# the event carries (a gap asks the run for a snapshot through the layer; the fallback
+# render after SNAPSHOT_TIMEOUT is its own task, through database_sync_to_async).
+# Channels' dispatch awaits close_old_connections in the database thread before every
+# handler: for these that hop is pure latency, once per frame per socket, queued behind
+# every other database call of the process.
+DB_FREE_EVENTS = {
+    kind: kind.replace(".", "_")
+    for kind in ("turn.started", "run.delta", "run.toolcall", "run.snapshot", "run.done")
+}
+
+
 class ConversationConsumer(AsyncWebsocketConsumer):
     conversation: Conversation
     group: str
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        name = DB_FREE_EVENTS.get(message.get("type"))
+        if name is None:
+            # The socket's own events (connect, receive, disconnect): the usual dispatch.
+            await super().dispatch(message)
+            return
+        await getattr(self, name)(message)
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -139,19 +159,16 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             await self._toast("The message must be text.")
             return
         try:
-            user_message, placeholders = await self._turn_send(text, content)
+            prepared, html = await self._turn_start(text, content)
         except services.ActionError as exc:
             # The composer is left as it is: nothing the user typed is lost.
             await self._composer(error=str(exc), text=text)
             return
-        prepared = [await runs.run_prepare(p.pk) for p in placeholders]
         repeat = _repeat_count(content.get("repeat"))
-        for placeholder, run in zip(placeholders, prepared, strict=True):
-            placeholder.request_body = run.body  # the page shows one column per choice
+        for run in prepared:
             run.repeat_left = repeat - 1
         await self._composer()
         # Every tab gets the new messages before the first delta can reach it.
-        html = await self._render_turn(user_message, placeholders)
         await self.channel_layer.group_send(self.group, {"type": "turn.started", "html": html})
         for run in prepared:
             runs.run_launch(run)
@@ -173,12 +190,10 @@ class ConversationConsumer(AsyncWebsocketConsumer):
                 await self._toast("Regenerate needs a turn number.")
                 return
         try:
-            placeholders = await self._regenerate_db(positions, turn)
+            prepared, html = await self._regenerate_db(positions, turn)
         except services.ActionError as exc:
             await self._toast(str(exc))
             return
-        prepared = [await runs.run_prepare(p.pk) for p in placeholders]
-        html = await self._render_cells(placeholders)
         await self.channel_layer.group_send(self.group, {"type": "turn.started", "html": html})
         for run in prepared:
             runs.run_launch(run)
@@ -189,22 +204,11 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             await self._toast("The message must be text.")
             return
         try:
-            branch, user_message, placeholders, last_turn = await self._edit_db(
-                content.get("message"), text
-            )
+            branch, prepared, html = await self._edit_db(content.get("message"), text)
         except services.ActionError as exc:
             # The edit box is left open with the text as typed.
             await self._toast(str(exc))
             return
-        prepared = [await runs.run_prepare(p.pk) for p in placeholders]
-        for placeholder, run in zip(placeholders, prepared, strict=True):
-            placeholder.request_body = run.body
-        # Every tab drops the replaced turns, then gets the new one.
-        gone = "".join(
-            f'<div id="turn-{t}" hx-swap-oob="delete"></div>'
-            for t in range(user_message.turn, last_turn + 1)
-        )
-        html = gone + await self._render_turn(user_message, placeholders)
         await self.channel_layer.group_send(self.group, {"type": "turn.started", "html": html})
         if branch is not None:
             await self._toast(
@@ -227,13 +231,10 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             k[7:]: v for k, v in content.items() if k.startswith("result:") and isinstance(v, str)
         }
         try:
-            answer, tool_messages, placeholder = await self._tool_results_submit(answer_id, results)
+            run, html = await self._tool_results_submit(answer_id, results)
         except services.ActionError as exc:
             await self._toast(str(exc))
             return
-        run = await runs.run_prepare(placeholder.pk)
-        placeholder.request_body = run.body
-        html = await self._render_tool_turn(answer, tool_messages, placeholder)
         await self.channel_layer.group_send(self.group, {"type": "turn.started", "html": html})
         runs.run_launch(run)
 
@@ -387,6 +388,16 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         )
 
     @database_sync_to_async
+    def _turn_start(self, text: str, frame: dict[str, Any]) -> tuple[list[runs.Run], str]:
+        """One trip to the database thread for everything before the upstream request:
+        save the turn (committed first: nothing typed is lost, whatever follows), build
+        and save each lane's request body, render the new turn for every tab."""
+        user_message, placeholders = self._turn_send(text, frame)
+        # The placeholders carry the lanes turn_send just read (profile, conversation).
+        prepared = [runs.run_build(p) for p in placeholders]
+        lanes = [p.lane for p in placeholders]
+        return prepared, self._render_turn(user_message, placeholders, lanes)
+
     def _turn_send(self, text: str, frame: dict[str, Any]) -> tuple[Message, list[Message]]:
         """Validate everything the frame carries before saving anything."""
         conversation = Conversation.objects.get(pk=self.conversation.pk)
@@ -435,14 +446,14 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         return services.turn_send(conversation=conversation, content=text, images=images)
 
     @database_sync_to_async
-    def _tool_results_submit(
-        self, answer_id: int, results: dict[str, str]
-    ) -> tuple[Message, list[Message], Message]:
-        return services.tool_results_submit(
+    def _tool_results_submit(self, answer_id: int, results: dict[str, str]) -> tuple[runs.Run, str]:
+        answer, tool_messages, placeholder = services.tool_results_submit(
             conversation=self.conversation, assistant_id=answer_id, results=results
         )
+        run = runs.run_build_by_id(placeholder.pk)
+        placeholder.request_body = run.body
+        return run, self._render_tool_turn(answer, tool_messages, placeholder)
 
-    @database_sync_to_async
     def _render_tool_turn(
         self, answer: Message, tool_messages: list[Message], placeholder: Message
     ) -> str:
@@ -455,9 +466,11 @@ class ConversationConsumer(AsyncWebsocketConsumer):
              "messages": [*tool_messages, placeholder]},
         )  # fmt: skip
 
-    @database_sync_to_async
-    def _render_turn(self, user_message: Message, placeholders: list[Message]) -> str:
-        lanes = list(self.conversation.lanes.select_related("profile"))
+    def _render_turn(
+        self, user_message: Message, placeholders: list[Message], lanes: list[Any] | None = None
+    ) -> str:
+        if lanes is None:
+            lanes = list(self.conversation.lanes.select_related("profile"))
         row = turn_rows(self.conversation, lanes, [user_message, *placeholders])[0]
         return render_to_string(
             "chat/_turn.html",
@@ -465,29 +478,35 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         )
 
     @database_sync_to_async
-    def _regenerate_db(self, positions: list[int] | None, turn: int | None) -> list[Message]:
+    def _regenerate_db(
+        self, positions: list[int] | None, turn: int | None
+    ) -> tuple[list[runs.Run], str]:
         conversation = Conversation.objects.get(pk=self.conversation.pk)
         self.conversation = conversation
-        return services.answers_regenerate(
+        placeholders = services.answers_regenerate(
             conversation=conversation, positions=positions, turn=turn
         )
+        prepared = [runs.run_build_by_id(p.pk) for p in placeholders]
+        return prepared, "".join(runs.cell_html(p.lane, p.turn) for p in placeholders)
 
     @database_sync_to_async
     def _edit_db(
         self, message_id: Any, text: str
-    ) -> tuple[Conversation | None, Message, list[Message], int]:
+    ) -> tuple[Conversation | None, list[runs.Run], str]:
         conversation = Conversation.objects.get(pk=self.conversation.pk)
         self.conversation = conversation
-        return branching.message_edit(
+        branch, user_message, placeholders, last_turn = branching.message_edit(
             conversation=conversation, message_id=message_id, content=text
         )
-
-    @database_sync_to_async
-    def _render_cells(self, placeholders: list[Message]) -> str:
-        html = []
-        for placeholder in placeholders:
-            html.append(runs.cell_html(placeholder.lane, placeholder.turn))
-        return "".join(html)
+        prepared = [runs.run_build_by_id(p.pk) for p in placeholders]
+        for placeholder, run in zip(placeholders, prepared, strict=True):
+            placeholder.request_body = run.body
+        # Every tab drops the replaced turns, then gets the new one.
+        gone = "".join(
+            f'<div id="turn-{t}" hx-swap-oob="delete"></div>'
+            for t in range(user_message.turn, last_turn + 1)
+        )
+        return branch, prepared, gone + self._render_turn(user_message, placeholders)
 
     @database_sync_to_async
     def _render_message(self, message_id: int) -> str:

@@ -233,11 +233,36 @@ def generate_reply(prompt: str, *, choice: int = 0, salt: object = None, tokens:
         return "\n\n".join(blocks)
 
     sentences: list[str] = []
-    text = assemble([], [])
+
+    def with_sentences(k: int) -> str:
+        while len(sentences) < k:
+            sentences.append(_sentence(rng))
+        half = (k + 1) // 2
+        return assemble(sentences[:half], sentences[half:k])
+
+    # The fewest sentences that reach the target. Counted rather than tokenizing the
+    # growing text again for each sentence, which was quadratic (~1 s for 8,000 tokens:
+    # time this single-threaded server spent with every other stream stalled). From two
+    # sentences on the layout is fixed and a joining space merges into the next word, so
+    # each sentence adds exactly its own tokens; the result is checked all the same.
+    k, text = 0, assemble([], [])
+    count = len(tokenize(text))
+    while count < target and k < 2:
+        k += 1
+        text = with_sentences(k)
+        count = len(tokenize(text))
+    while count < target:
+        k += 1
+        if len(sentences) < k:
+            sentences.append(_sentence(rng))
+        count += len(tokenize(sentences[k - 1]))
+    text = with_sentences(k)
     while len(tokenize(text)) < target:
-        sentences.append(_sentence(rng))
-        half = (len(sentences) + 1) // 2
-        text = assemble(sentences[:half], sentences[half:])
+        k += 1
+        text = with_sentences(k)
+    while k > 0 and len(tokenize(with_sentences(k - 1))) >= target:
+        k -= 1
+        text = with_sentences(k)
     if tokens:
         text = "".join(tokenize(text)[:tokens])
     return text

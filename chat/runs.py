@@ -580,23 +580,23 @@ def local_run(message_id: int) -> Run | None:
     return _registry.get(message_id)
 
 
-@database_sync_to_async
-def _prepare(message_id: int) -> Run:
+def run_build(message: Message) -> Run:
+    """Build and save the exact request body of ``message`` (a placeholder whose lane,
+    its profile and conversation are loaded); nothing is sent yet. Synchronous: for a
+    caller already in the database thread, so one turn takes one hop, not several."""
     from chat.services import request_body_build
 
-    message = Message.objects.select_related("lane__profile", "lane__conversation").get(
-        pk=message_id
-    )
     lane: Lane = message.lane
     body = request_body_build(lane=lane, assistant=message)
-    Message.objects.filter(pk=message_id).update(request_body=body)
+    Message.objects.filter(pk=message.pk).update(request_body=body)
+    message.request_body = body
     profile = lane.profile
     prices = (
         float(profile.price_input) if profile.price_input is not None else None,
         float(profile.price_output) if profile.price_output is not None else None,
     )
     return Run(
-        message_id=message_id,
+        message_id=message.pk,
         conversation_group=lane.conversation.group_name,
         endpoint=endpoint_for(profile),
         body=body,
@@ -606,9 +606,16 @@ def _prepare(message_id: int) -> Run:
     )
 
 
+def run_build_by_id(message_id: int) -> Run:
+    """``run_build`` for a placeholder read fresh from the database."""
+    return run_build(
+        Message.objects.select_related("lane__profile", "lane__conversation").get(pk=message_id)
+    )
+
+
 async def run_prepare(message_id: int) -> Run:
     """Build and save the exact request body; nothing is sent yet."""
-    return await _prepare(message_id)
+    return await database_sync_to_async(run_build_by_id)(message_id)
 
 
 def run_launch(run: Run) -> Run:

@@ -445,6 +445,16 @@ def preset_apply(*, preset: Preset, lane: Lane, params: dict[str, Any]) -> set[s
     return changed
 
 
+# What a request body reads of the history (message_payload and its caller), and
+# nothing else: not the bulk of each saved answer (its raw stream, HTML, and the request
+# that produced it, itself the whole history before it, so reading it made each turn
+# cost the square of the conversation), nor the fields that only cost decoding.
+HISTORY_FIELDS = (
+    "id", "conversation_id", "lane_id", "turn", "role", "content", "content_parts",
+    "tool_calls", "tool_call_id", "name", "finish_reason",
+)  # fmt: skip
+
+
 def lane_history(*, lane: Lane, before_turn: int) -> list[Message]:
     """A lane's context: the shared turns plus its own answers, in turn order."""
     return list(
@@ -452,6 +462,7 @@ def lane_history(*, lane: Lane, before_turn: int) -> list[Message]:
             conversation_id=lane.conversation_id, turn__lt=before_turn, hidden=False
         )
         .filter(Q(lane__isnull=True) | Q(lane=lane))
+        .only(*HISTORY_FIELDS)
         .order_by("turn", "id")
     )
 

@@ -193,6 +193,11 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": os.environ.get("SQLITE_PATH", str(DATA_DIR / "playground.sqlite3")),
+            # Kept open: the sockets and runs make every database call through one
+            # thread (database_sync_to_async), which otherwise opened a new connection
+            # and ran the PRAGMAs below for each call (~1.5 ms, several per turn). A
+            # request's own thread ends with it: chat.apps closes its connection then.
+            "CONN_MAX_AGE": None,
             "OPTIONS": {
                 # WAL lets the page read while a run writes; IMMEDIATE avoids the
                 # "database is locked" upgrade deadlock between writers.
@@ -231,7 +236,8 @@ if REDIS_URL:
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    # Channels' in-memory layer with its per-message costs made constant (see chat.layers).
+    CHANNEL_LAYERS = {"default": {"BACKEND": "chat.layers.InMemoryChannelLayer"}}
 
 # --- Auth -----------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -17,13 +17,26 @@
   var stickToBottom = true;
 
   function nearBottom(el) { return el.scrollHeight - el.scrollTop - el.clientHeight < 80; }
+  // Where our own last scroll left the list: a scroll event there is ours, not the user's
+  // (text appended since would otherwise read as "scrolled away from the bottom").
+  var ownScrollTop = null;
   function scrollDown() {
     var el = messages();
-    if (el && stickToBottom) el.scrollTop = el.scrollHeight;
+    if (el && stickToBottom) { el.scrollTop = el.scrollHeight; ownScrollTop = el.scrollTop; }
+  }
+  // At most one scroll (so one layout) per animation frame, however many frames arrive:
+  // reading scrollHeight lays the page out, which costs ~the whole streaming text.
+  var scrollQueued = false;
+  function scheduleScroll() {
+    if (scrollQueued) return;
+    scrollQueued = true;
+    requestAnimationFrame(function () { scrollQueued = false; scrollDown(); });
   }
 
   document.addEventListener("scroll", function (e) {
-    if (e.target === messages()) stickToBottom = nearBottom(e.target);
+    var el = e.target;
+    if (el !== messages()) return;
+    if (el.scrollTop !== ownScrollTop) { stickToBottom = nearBottom(el); ownScrollTop = null; }
   }, true);
 
   // Enter sends, Shift+Enter is a new line (IME composition is left alone); or, with the
@@ -123,13 +136,83 @@
     });
   }, true);
 
-  document.addEventListener("htmx:wsBeforeMessage", function () {
-    var el = messages();
-    if (el) stickToBottom = nearBottom(el);
+  // The hot path: a delta frame (`<span id="t-12" hx-swap-oob="beforeend">new text</span>`,
+  // ~25 a second per streaming answer) is applied here rather than by htmx, which parsed
+  // it and added one more text node each time, after which this script read the layout
+  // twice: the browser laid the whole answer out again for every frame, work growing
+  // with the answer (at 100 KB, main-thread tasks of 60-160 ms on a busy machine). Here
+  // the text goes into segments, one block
+  // (<div class="seg">) per line: a segment ends after a newline, so the page looks the
+  // same, and only the last one grows and is laid out again. A paragraph longer than
+  // SEGMENT is cut at a space too (its line breaks early there until the answer's final
+  // render replaces the lot; and while streaming, innerText shows a line break more at
+  // each segment). Anything else (snapshots, tool calls, renders) goes through htmx.
+  var DELTA = /^<span id="([a-z]\w*-\d+)" hx-swap-oob="beforeend">([^<]*)<\/span>$/;
+  var ENTITY = { "&amp;": "&", "&lt;": "<", "&gt;": ">", "&quot;": '"', "&#x27;": "'" };
+  var STRAY_AMP = /&(?!(?:amp|lt|gt|quot|#x27);)/;
+  var SEGMENT = 4096;
+  function newSegment(target) {
+    var seg = document.createElement("div");
+    seg.className = "seg";
+    seg.appendChild(document.createTextNode(""));
+    target.appendChild(seg);
+    return seg;
+  }
+  function isSegment(node) {
+    return node.nodeType === Node.ELEMENT_NODE && node.className === "seg";
+  }
+  function appendText(target, text) {
+    var last = target.lastChild;
+    if (last && !isSegment(last)) {
+      // Text the page or a snapshot put there: it becomes the first segments, so the
+      // new text continues its line rather than starting a block of its own.
+      if (last.nodeType !== Node.TEXT_NODE) return false;
+      var carried = "";
+      while (target.lastChild && target.lastChild.nodeType === Node.TEXT_NODE) {
+        carried = target.lastChild.data + carried;
+        target.lastChild.remove();
+      }
+      text = carried + text;
+    }
+    while (text) {
+      var seg = target.lastChild;
+      if (!seg || !isSegment(seg) || seg.segmentClosed) {
+        seg = newSegment(target);
+      }
+      var node = seg.firstChild;
+      var nl = text.indexOf("\n");
+      var piece = nl >= 0 ? text.slice(0, nl + 1) : text;
+      node.appendData(piece);
+      text = text.slice(piece.length);
+      if (nl >= 0) {
+        seg.segmentClosed = true;
+      } else if (node.length > SEGMENT) {
+        var cut = node.data.lastIndexOf(" ");
+        if (cut > 0) {
+          var rest = node.splitText(cut + 1);
+          seg.segmentClosed = true;
+          newSegment(target).replaceChildren(rest);
+        }
+      }
+    }
+  }
+  function applyDelta(frame) {
+    var m = typeof frame === "string" && frame.charCodeAt(1) === 115 /* s */ ? DELTA.exec(frame) : null;
+    if (!m) return false;
+    var target = document.getElementById(m[1]);
+    var text = m[2];
+    if (!target || STRAY_AMP.test(text)) return false;
+    if (text.indexOf("&") >= 0) text = text.replace(/&(?:amp|lt|gt|quot|#x27);/g, function (e) { return ENTITY[e]; });
+    if (appendText(target, text) === false) return false;
+    scheduleScroll();
+    return true;
+  }
+  document.addEventListener("htmx:wsBeforeMessage", function (e) {
+    if (applyDelta(e.detail && e.detail.message)) e.preventDefault();
   });
   document.addEventListener("htmx:wsAfterMessage", function () {
     syncBusy();
-    scrollDown();
+    scheduleScroll();
     var composer = document.getElementById("composer");
     if (composer && !composer.hasAttribute("data-pending") && document.activeElement === document.body) {
       var ta = composer.querySelector("textarea");
@@ -266,22 +349,29 @@
     if (e.shiftKey) return false;
     return sendMode() === "mod" ? (e.ctrlKey || e.metaKey) : true;
   }
+  // Runs after every swap and socket message: it writes only what differs, so an
+  // unchanged page is not invalidated (and laid out again) for nothing.
+  function setText(el, text) { if (el.textContent !== text) el.textContent = text; }
   function syncSendKey() {
     var mod = sendMode() === "mod";
-    document.querySelectorAll("[data-send-key-toggle]").forEach(function (box) { box.checked = mod; });
+    document.querySelectorAll("[data-send-key-toggle]").forEach(function (box) {
+      if (box.checked !== mod) box.checked = mod;
+    });
     document.querySelectorAll("[data-send-key-label]").forEach(function (el) {
-      el.textContent = mod ? "Ctrl/⌘+Enter" : "Enter";
+      setText(el, mod ? "Ctrl/⌘+Enter" : "Enter");
     });
     document.querySelectorAll("[data-newline-key-label]").forEach(function (el) {
-      el.textContent = mod ? "Enter or Shift+Enter" : "Shift+Enter";
+      setText(el, mod ? "Enter or Shift+Enter" : "Shift+Enter");
     });
     document.querySelectorAll("textarea[data-enter-sends]").forEach(function (ta) {
       if (!ta.hasAttribute("data-placeholder")) ta.setAttribute("data-placeholder", ta.placeholder || "");
       var original = ta.getAttribute("data-placeholder");
-      ta.placeholder = mod
+      var wanted = mod
         ? original.replace(/\(Enter to (\w+), Shift\+Enter for a new line\)/, "(Ctrl/⌘+Enter to $1, Enter for a new line)")
         : original;
-      ta.setAttribute("data-send-key", mod ? "mod" : "enter");
+      if (ta.placeholder !== wanted) ta.placeholder = wanted;
+      var key = mod ? "mod" : "enter";
+      if (ta.getAttribute("data-send-key") !== key) ta.setAttribute("data-send-key", key);
     });
   }
   document.addEventListener("change", function (e) {

@@ -123,6 +123,33 @@ async def test_a_turn_streams_only_new_text_and_saves_everything(owner):
     assert len(deltas) < 60
 
 
+async def test_group_events_do_not_wait_for_the_database_thread(owner, monkeypatch):
+    """Channels closes old connections (a hop into the one database thread) before each
+    handler; the group events' handlers never touch the database, so they skip it."""
+    import channels.consumer
+
+    from chat.consumers import DB_FREE_EVENTS, ConversationConsumer
+
+    assert all(callable(getattr(ConversationConsumer, n, None)) for n in DB_FREE_EVENTS.values())
+    hops: list[int] = []
+    original = channels.consumer.aclose_old_connections
+
+    async def counted() -> None:
+        hops.append(1)
+        await original()
+
+    monkeypatch.setattr(channels.consumer, "aclose_old_connections", counted)
+    conversation = await make_conversation(owner)
+    comm = await connect(owner, conversation)
+    before = len(hops)
+    await send(comm, 'Count my hops\n@fake {"tokens": 40, "tps": 400}')
+    frames = await until_done(comm)
+    await comm.disconnect()
+    assert len([f for f in frames if DELTA.search(f)]) > 1
+    # The turn's frame from the socket only: turn.started, deltas and run.done, none.
+    assert len(hops) - before <= 2  # websocket.receive, and the disconnect
+
+
 async def test_the_user_message_is_saved_before_anything_goes_upstream(owner):
     conversation = await make_conversation(owner)
     comm = await connect(owner, conversation)
@@ -333,3 +360,47 @@ async def test_a_page_showing_a_finished_answer_as_streaming_gets_its_final_form
     await late.send_to(text_data=json.dumps({"action": "sync", "messages": "nonsense"}))
     assert "malformed" in await late.receive_from(timeout=5)
     await late.disconnect()
+
+
+async def test_sqlite_keeps_the_database_threads_connection_and_closes_a_requests():
+    """CONN_MAX_AGE None on SQLite: the one thread that serves sockets and runs keeps its
+    connection between calls; an HTTP request's own thread closes its connection."""
+    from asgiref.testing import ApplicationCommunicator
+    from django.core.asgi import get_asgi_application
+    from django.core.signals import request_finished
+    from django.db import connection, connections
+
+    if connection.vendor != "sqlite":
+        pytest.skip("persistent connections are for SQLite (PostgreSQL uses its pool)")
+
+    @database_sync_to_async
+    def connection_in_use() -> object:
+        Message.objects.exists()
+        return connection.connection
+
+    assert await connection_in_use() is await connection_in_use()
+
+    open_after_request: list[bool] = []
+
+    def after(**kwargs: object) -> None:  # connected after chat's own receiver
+        open_after_request.extend(
+            c.connection is not None for c in connections.all(initialized_only=True)
+        )
+
+    request_finished.connect(after)
+    try:
+        scope = {
+            "type": "http", "method": "GET", "path": "/healthz", "query_string": b"",
+            "headers": [(b"host", b"localhost")], "http_version": "1.1", "scheme": "http",
+            "server": ("localhost", 80), "client": ("127.0.0.1", 1),
+        }  # fmt: skip
+        comm = ApplicationCommunicator(get_asgi_application(), scope)
+        await comm.send_input({"type": "http.request", "body": b""})
+        start = await comm.receive_output(5)
+        assert start["status"] == 200
+        while (await comm.receive_output(5)).get("more_body"):
+            pass
+        await comm.wait(5)
+    finally:
+        request_finished.disconnect(after)
+    assert open_after_request and not any(open_after_request)

@@ -469,6 +469,16 @@ async def test_idle_timeout_between_events() -> None:
     ]
 
 
+async def test_a_steady_stream_longer_than_the_idle_timeout_is_not_cut() -> None:
+    # The idle deadline follows the last chunk (it is moved lazily, not per chunk).
+    parts: list[object] = []
+    for i in range(12):
+        parts += [chunk({"content": str(i)}), 0.03]
+    use(sse(*parts, DONE))
+    events = await collect(Endpoint("https://h/v1", first_byte_timeout=1, idle_timeout=0.1))
+    assert events == [TextDelta(str(i)) for i in range(12)]
+
+
 async def test_consumer_time_does_not_count_as_idle() -> None:
     use(sse(chunk({"content": "a"}), chunk({"content": "b"}), chunk({"content": "c"}), DONE))
     endpoint = Endpoint("https://h/v1", first_byte_timeout=0.1, idle_timeout=0.1)
