@@ -20,7 +20,9 @@ def test_a_preset_with_tools_restores_them_in_another_chat_without_a_reload(app_
     # The weather tool, called by name, and a temperature: saved as one preset.
     page.get_by_role("button", name="Weather").click()
     page.get_by_label("Tool 1 JSON").wait_for()
-    page.locator("#tool-choice").select_option("function:get_weather")
+    # The tools form saves 250 ms after a change; "Saved" already shows from the add.
+    with page.expect_response(lambda r: r.url.endswith("/tools/") and r.ok):
+        page.locator("#tool-choice").select_option("function:get_weather")
     page.locator("#tools-status").get_by_text("Saved").wait_for()
     page.locator("#param-temperature").fill("0.3")
     page.get_by_placeholder("Save current as…").fill("Weather run")
