@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+
 from django.apps import AppConfig
 from django.db import connections
 
@@ -9,6 +11,14 @@ def close_request_connections(**kwargs: object) -> None:
     serves the sockets and runs. Each HTTP request runs in a thread of its own that ends
     with it (Django's ASGI handler), so its connection is closed here, in that thread,
     rather than left open until the garbage collector finds it."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        # Sent from an event loop's thread (an async streaming response closing): no
+        # request ran the ORM in this thread, and Django refuses to close from here.
+        return
     for conn in connections.all(initialized_only=True):
         persistent = conn.vendor == "sqlite" and conn.settings_dict["CONN_MAX_AGE"] != 0
         # (A test's requests run inside its transaction: that connection stays.)

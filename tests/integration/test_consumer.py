@@ -404,3 +404,21 @@ async def test_sqlite_keeps_the_database_threads_connection_and_closes_a_request
     finally:
         request_finished.disconnect(after)
     assert open_after_request and not any(open_after_request)
+
+
+async def test_closing_request_connections_from_an_event_loop_is_a_no_op(owner, monkeypatch):
+    """request_finished also fires in the event loop's thread (an async streaming response
+    closing, as under the test client): closing a connection there would raise."""
+    from django.db import connection
+
+    from chat.apps import close_request_connections
+
+    if connection.vendor != "sqlite":
+        pytest.skip("persistent connections are for SQLite (PostgreSQL uses its pool)")
+    await database_sync_to_async(Message.objects.exists)()
+    # This (event loop) thread's own connection, as a test's thread may have one.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    connection.ensure_connection()
+    monkeypatch.delenv("DJANGO_ALLOW_ASYNC_UNSAFE")
+    close_request_connections()
+    assert connection.connection is not None
