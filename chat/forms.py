@@ -7,6 +7,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import UserCreationForm
 from django.core.validators import URLValidator
+from django.urls import reverse
 
 from chat.models import EndpointProfile
 
@@ -279,6 +280,19 @@ class NewConversationForm(LaneSettingsForm):
         initial="chat",
         required=False,
     )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Picking an endpoint fetches its model field (value and suggestions), as a lane
+        # head does on a conversation page.
+        self.fields["profile"].widget.attrs.update(
+            {
+                "hx-get": reverse("chat:model_options"),
+                "hx-trigger": "change",
+                "hx-target": "#model-field",
+                "hx-include": "#id_model",
+            }
+        )
 
     def clean_mode(self) -> str:
         return self.cleaned_data.get("mode") or "chat"

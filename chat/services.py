@@ -75,6 +75,16 @@ def profile_default(*, owner: AbstractBaseUser) -> EndpointProfile | None:
     return EndpointProfile.objects.filter(owner=owner).order_by("-is_demo", "name").first()
 
 
+def model_for_profile(*, profile: EndpointProfile, current: str = "") -> str:
+    """The model a form shows once `profile` is picked: the one typed if this endpoint
+    lists it, else the endpoint's default, else its first listed model, else none (never
+    another endpoint's model, which this one would refuse or silently replace)."""
+    names = profile.model_names
+    if current and current in names:
+        return current
+    return profile.default_model or next(iter(names), "")
+
+
 def conversation_create(
     *,
     owner: AbstractBaseUser,

@@ -150,7 +150,10 @@ def model_options(request: HttpRequest) -> HttpResponse:
     except ValueError:
         raise Http404 from None
     profile = get_object_or_404(EndpointProfile, pk=profile_id, owner=request.user)
-    return render(request, "chat/_model_options.html", {"profile": profile})
+    model = services.model_for_profile(
+        profile=profile, current=request.GET.get("model", "").strip()[:200]
+    )
+    return render(request, "chat/_model_options.html", {"profile": profile, "model": model})
 
 
 @require_POST

@@ -55,3 +55,56 @@ def test_a_blind_vote_right_after_the_answers_finish_is_counted(app_server, page
     page.get_by_role("link", name="Leaderboard").click()
     expect(page.get_by_role("cell", name="Demo (offline) · demo").first).to_be_visible()
     assert not page.problems, page.problems
+
+
+def add_endpoint(**fields) -> object:
+    from django.contrib.auth import get_user_model
+
+    from chat.models import EndpointProfile
+
+    owner = get_user_model().objects.get(username="ada")
+    # The in-process fake serves any base URL on its host: here, only two of its models.
+    fields = {"name": "Local llama", "base_url": "http://fake.invalid/v1", **fields}
+    return EndpointProfile.objects.create(owner=owner, **fields)
+
+
+def test_the_model_field_follows_the_endpoint_picked_for_a_new_conversation(app_server, page):
+    create_first_account(page, app_server)
+    add_endpoint(default_model="demo-fast", models_cache=["demo-fast", "demo-slow"])
+    page.goto(app_server + "/")
+    model = page.get_by_label("Model")
+    assert model.input_value() == "demo"
+    page.get_by_label("Endpoint").select_option(label="Local llama")
+    expect(model).to_have_value("demo-fast")  # the endpoint's default, not the demo's
+    suggestions = page.locator("#model-list option")
+    expect(suggestions).to_have_count(2)
+    assert [o.get_attribute("value") for o in suggestions.all()] == ["demo-fast", "demo-slow"]
+
+    # A model of the new endpoint's list that the user picked stays when coming back to it.
+    model.fill("demo-slow")
+    page.get_by_label("Endpoint").select_option(label="Demo (offline)")
+    expect(model).to_have_value("demo-slow")  # the demo lists it too
+    page.get_by_label("Endpoint").select_option(label="Local llama")
+    expect(model).to_have_value("demo-slow")
+    model.fill("demo-fast")
+
+    first_answer(page)
+    answers(page).first.get_by_role("button", name="Inspect this answer").click()
+    assert '"model": "demo-fast"' in page.locator("#inspector-request").inner_text()
+    page.get_by_role("button", name="Close").click()
+    assert page.get_by_label("Endpoint").locator("option:checked").inner_text() == "Local llama"
+    assert not page.problems, page.problems
+
+
+def test_an_endpoint_without_a_default_gets_its_first_model_or_a_blank(app_server, page):
+    create_first_account(page, app_server)
+    add_endpoint(models_cache=["demo-slow", "demo-fast"])
+    add_endpoint(name="Unlisted")
+    page.goto(app_server + "/")
+    model = page.get_by_label("Model")
+    page.get_by_label("Endpoint").select_option(label="Local llama")
+    expect(model).to_have_value("demo-slow")
+    page.get_by_label("Endpoint").select_option(label="Unlisted")
+    expect(model).to_have_value("")  # nothing known: never the demo's model
+    expect(page.locator("#model-list option")).to_have_count(0)
+    assert not page.problems, page.problems
