@@ -271,6 +271,27 @@
     }
   });
 
+  // The panel saves 250 ms after a change, but its Lane select replaces it at once, and
+  // htmx drops the pending save of a form no longer in the page. So a change not saved yet
+  // is saved first (to the lane it was typed for: the form's hidden panel_lane), then the
+  // other lane's panel loads.
+  document.addEventListener("change", function (e) {
+    var form = e.target.form;
+    if (form && form.id === "params" && e.target.id !== "panel-lane-select") form.unsaved = true;
+  });
+  document.addEventListener("htmx:beforeRequest", function (e) {
+    var elt = e.detail && e.detail.elt;
+    if (elt && elt.id === "params") elt.unsaved = false;
+  });
+  document.addEventListener("htmx:confirm", function (e) {
+    if (!e.target || e.target.id !== "panel-lane-select") return;
+    var form = document.getElementById("params");
+    if (!form || !form.unsaved) return;
+    e.preventDefault();
+    var go = function () { e.detail.issueRequest(true); };
+    htmx.ajax("POST", form.getAttribute("hx-post"), { source: form, swap: "none" }).then(go, go);
+  });
+
   // Modal: htmx loads a partial into #modal-body; show it as a dialog. Emptied on close
   // so stale content never shows while the next one loads.
   document.addEventListener("close", function (e) {

@@ -25,7 +25,13 @@ def _lane(request: HttpRequest, conversation_id: uuid.UUID) -> Lane:
     lanes = Lane.objects.select_related("conversation", "profile").filter(
         conversation_id=conversation_id, conversation__owner=request.user
     )
-    wanted = request.POST.get("panel_lane") or request.GET.get("panel_lane") or ""
+    # show_lane: the panel's Lane select, asking for another lane's panel.
+    wanted = (
+        request.POST.get("panel_lane")
+        or request.GET.get("show_lane")
+        or request.GET.get("panel_lane")
+        or ""
+    )
     if wanted:
         # A named lane must be one of this conversation's: no falling back to another.
         lane = lanes.filter(pk=int(wanted)).first() if wanted.isdigit() else None

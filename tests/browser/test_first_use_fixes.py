@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from playwright.sync_api import expect
 
@@ -107,4 +109,35 @@ def test_an_endpoint_without_a_default_gets_its_first_model_or_a_blank(app_serve
     page.get_by_label("Endpoint").select_option(label="Unlisted")
     expect(model).to_have_value("")  # nothing known: never the demo's model
     expect(page.locator("#model-list option")).to_have_count(0)
+    assert not page.problems, page.problems
+
+
+def test_a_value_typed_just_before_switching_the_panel_lane_is_saved_to_its_lane(app_server, page):
+    create_first_account(page, app_server)
+    first_answer(page)
+    add_lane(page, 2)
+    lane_select = page.locator("#panel-lane-select")
+    expect(lane_select.locator("option:checked")).to_have_text("A · demo")
+    max_tokens = page.locator("#param-max_tokens")
+    max_tokens.fill("77")
+    max_tokens.press("Tab")
+    lane_select.select_option(label="B · demo")  # well within the panel's 250 ms delay
+    expect(lane_select.locator("option:checked")).to_have_text("B · demo")
+    expect(page.locator("#param-max_tokens")).to_have_value("")  # B's own: untouched
+    page.wait_for_timeout(600)  # any late save of the old panel has happened by now
+    lane_select.select_option(label="A · demo")
+    expect(page.locator("#param-max_tokens")).to_have_value("77")
+
+    # And the requests say so: A sent it, B did not.
+    page.get_by_label("Message").fill('Both\n@fake {"tokens": 4}')
+    page.get_by_role("button", name="Send", exact=True).click()
+    cells = page.locator("#turn-2 .lane-cell")
+    bodies = []
+    for index in range(2):
+        cells.nth(index).locator('[data-status="complete"]').wait_for()
+        cells.nth(index).get_by_role("button", name="Inspect this answer").click()
+        bodies.append(json.loads(page.locator("#inspector-request").inner_text()))
+        page.get_by_role("button", name="Close").click()
+    assert bodies[0]["max_tokens"] == 77
+    assert "max_tokens" not in bodies[1]
     assert not page.problems, page.problems
