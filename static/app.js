@@ -196,6 +196,41 @@
       }
     }
   }
+  // A chat answer's final (markdown) render drops its leading blank lines; its streaming
+  // view ([data-trim-lead]) drops them too, or the text jumps up when the render replaces
+  // it. Blanks that may still be leading (no text yet) are held back, not shown.
+  var LEADING_BLANK = /^\s*\n/;
+  function trimLead(target, text) {
+    if (target.leadDone || !target.hasAttribute("data-trim-lead")) return text;
+    if (target.textContent.trim()) { target.leadDone = true; return text; }
+    text = (target.heldLead || "").concat(text).replace(LEADING_BLANK, "");
+    if (!text.trim()) { target.heldLead = text; return ""; }
+    target.heldLead = "";
+    target.leadDone = true;
+    return text;
+  }
+  // Text htmx put there (a snapshot after a reconnect or a gap, or a frame this script
+  // did not apply) is trimmed the same way once the frame is swapped in.
+  function normalizeLead(target) {
+    if (target.leadDone) return;
+    var all = target.textContent;
+    var text = (target.heldLead || "").concat(all).replace(LEADING_BLANK, "");
+    if (!text.trim()) {
+      target.heldLead = text;
+      text = "";
+    } else {
+      target.heldLead = "";
+      target.leadDone = true;
+    }
+    if (text !== all) target.replaceChildren.apply(target, text ? [document.createTextNode(text)] : []);
+  }
+  document.addEventListener("htmx:oobBeforeSwap", function (e) {
+    var target = e.detail && e.detail.target;
+    if (target && target.hasAttribute && target.hasAttribute("data-trim-lead")) {
+      target.leadDone = false;
+      target.heldLead = "";
+    }
+  });
   function applyDelta(frame) {
     var m = typeof frame === "string" && frame.charCodeAt(1) === 115 /* s */ ? DELTA.exec(frame) : null;
     if (!m) return false;
@@ -203,6 +238,8 @@
     var text = m[2];
     if (!target || STRAY_AMP.test(text)) return false;
     if (text.indexOf("&") >= 0) text = text.replace(/&(?:amp|lt|gt|quot|#x27);/g, function (e) { return ENTITY[e]; });
+    text = trimLead(target, text);
+    if (!text) return true;
     if (appendText(target, text) === false) return false;
     scheduleScroll();
     return true;
@@ -211,6 +248,7 @@
     if (applyDelta(e.detail && e.detail.message)) e.preventDefault();
   });
   document.addEventListener("htmx:wsAfterMessage", function () {
+    document.querySelectorAll("[data-trim-lead]").forEach(normalizeLead);
     syncBusy();
     scheduleScroll();
     var composer = document.getElementById("composer");

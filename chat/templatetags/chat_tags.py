@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django import template
@@ -14,6 +15,15 @@ def stream_fields(message: Any) -> list[dict[str, Any]]:
     body = message.request_body or {}
     n = body.get("n") if isinstance(body.get("n"), int) else 1
     return [{"index": i, "field": "t" if i == 0 else f"t{i}"} for i in range(max(1, min(n, 8)))]
+
+
+LEADING_BLANK_LINES = re.compile(r"\A\s*\n")
+
+
+@register.filter
+def lead_trimmed(text: Any) -> str:
+    """The text without its leading blank lines, as its markdown render will show it."""
+    return LEADING_BLANK_LINES.sub("", str(text or ""))
 
 
 @register.filter

@@ -141,3 +141,46 @@ def test_a_value_typed_just_before_switching_the_panel_lane_is_saved_to_its_lane
     assert bodies[0]["max_tokens"] == 77
     assert "max_tokens" not in bodies[1]
     assert not page.problems, page.problems
+
+
+FIRST_TEXT_OFFSET = """el => {
+    // How far below the top of the answer's box its first visible character is drawn.
+    const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+        const at = node.data.search(/\\S/);
+        if (at < 0) continue;
+        const range = document.createRange();
+        range.setStart(node, at);
+        range.setEnd(node, at + 1);
+        return range.getBoundingClientRect().top - el.getBoundingClientRect().top;
+    }
+    return null;
+}"""
+
+
+def test_an_answer_starting_with_blank_lines_streams_where_it_ends(app_server, page):
+    create_first_account(page, app_server)
+    reply = "\r\n\r\nFirst line of the answer.\nSecond line, then more words to stream " * 2
+    directive = json.dumps({"reply": reply, "tps": 4, "ttft_ms": 0})
+    page.get_by_label("Message").fill(f"Blank lines first\n@fake {directive}")
+    page.get_by_role("button", name="Send").click()
+    answer = answers(page).first
+    answer.and_(page.locator('[data-status="streaming"]')).wait_for()
+    body = answer.locator(".msg-body")
+    body.get_by_text("First", exact=False).first.wait_for()
+    streaming_offset = body.evaluate(FIRST_TEXT_OFFSET)
+    assert not body.inner_text().startswith(("\n", "\r")), repr(body.inner_text()[:20])
+
+    # A reload mid-stream: the page's own render, then the run's snapshot, then deltas.
+    page.reload()
+    answer = answers(page).first
+    assert answer.get_attribute("data-status") == "streaming"
+    body = answer.locator(".msg-body")
+    body.get_by_text("First", exact=False).first.wait_for()
+    reloaded_offset = body.evaluate(FIRST_TEXT_OFFSET)
+
+    answer.and_(page.locator('[data-status="complete"]')).wait_for(timeout=30_000)
+    final_offset = answer.locator(".msg-body").evaluate(FIRST_TEXT_OFFSET)
+    assert abs(streaming_offset - final_offset) <= 4, (streaming_offset, final_offset)
+    assert abs(reloaded_offset - final_offset) <= 4, (reloaded_offset, final_offset)
+    assert not page.problems, page.problems
