@@ -70,6 +70,13 @@ def add_endpoint(**fields) -> object:
     return EndpointProfile.objects.create(owner=owner, **fields)
 
 
+def pick_endpoint(page, name: str) -> None:
+    """Pick an endpoint on the New conversation page and wait for its model field."""
+    with page.expect_response(lambda r: "/models/?" in r.url):
+        page.get_by_label("Endpoint").select_option(label=name)
+    page.locator("#model-field").get_by_label("Model").wait_for()
+
+
 def test_the_model_field_follows_the_endpoint_picked_for_a_new_conversation(app_server, page):
     create_first_account(page, app_server)
     add_endpoint(default_model="demo-fast", models_cache=["demo-fast", "demo-slow"])
@@ -84,9 +91,9 @@ def test_the_model_field_follows_the_endpoint_picked_for_a_new_conversation(app_
 
     # A model of the new endpoint's list that the user picked stays when coming back to it.
     model.fill("demo-slow")
-    page.get_by_label("Endpoint").select_option(label="Demo (offline)")
+    pick_endpoint(page, "Demo (offline)")
     expect(model).to_have_value("demo-slow")  # the demo lists it too
-    page.get_by_label("Endpoint").select_option(label="Local llama")
+    pick_endpoint(page, "Local llama")
     expect(model).to_have_value("demo-slow")
     model.fill("demo-fast")
 
