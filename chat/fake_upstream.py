@@ -64,6 +64,9 @@ class FakeConfig:
     unsupported_params: tuple[str, ...] = ()
     # How unscripted tool calls are streamed (see ``Directives.tool_style``).
     tool_style: str = "standard"
+    # The model that answers a request without ``model`` (None: such a request is refused,
+    # as OpenAI does; a llama.cpp server or a gateway with a default route answers it).
+    default_model: str | None = None
 
 
 # The servers the fake can imitate, each under ``/<name>/v1``.
@@ -85,6 +88,7 @@ PERSONALITIES: dict[str, FakeConfig] = {
     "system-only": FakeConfig(system_roles=("system",)),
     "tool-index-missing": FakeConfig(tool_style="no_index"),
     "tool-index-reused": FakeConfig(tool_style="reuse_index"),
+    "default-model": FakeConfig(default_model="demo-fast"),
 }
 _PERSONALITY_PATH = re.compile(r"^/([a-z0-9-]+)(/v1(?:/.*)?)$")
 
@@ -994,6 +998,8 @@ class FakeUpstream:
                 )
 
         model = body.get("model")
+        if model is None and cfg.default_model:
+            model = cfg.default_model
         if not isinstance(model, str) or not model:
             raise _Fail(400, "You must provide a model parameter.", param="model")
         if model not in cfg.models:

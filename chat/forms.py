@@ -77,6 +77,13 @@ class EndpointProfileForm(forms.ModelForm):
         initial="system",
         required=False,
     )
+    quirk_model_optional = forms.BooleanField(
+        label="The endpoint has a default model",
+        required=False,
+        help_text="It answers requests that name no model: e.g. a llama.cpp server serving "
+        "one model, or a gateway with a default route. Then a conversation's Model may be "
+        "left blank: no model is sent and the endpoint picks it.",
+    )
     quirk_drop_params = forms.CharField(
         label="Never send",
         required=False,
@@ -128,6 +135,7 @@ class EndpointProfileForm(forms.ModelForm):
         "api_key",
         "clear_api_key",
         "default_model",
+        "quirk_model_optional",
         "models_text",
         "extra_headers",
         "clear_extra_headers",
@@ -148,6 +156,7 @@ class EndpointProfileForm(forms.ModelForm):
         self.initial.setdefault("quirk_system_role", quirks.get("system_role", "system"))
         self.initial.setdefault("quirk_drop_params", ", ".join(quirks.get("drop_params", [])))
         self.initial.setdefault("quirk_reasoning_field", quirks.get("reasoning_field", "auto"))
+        self.initial.setdefault("quirk_model_optional", bool(quirks.get("model_optional")))
         if self.is_bound and self.data.get("extra_headers"):
             self.fields[
                 "extra_headers"
@@ -246,6 +255,10 @@ class EndpointProfileForm(forms.ModelForm):
             "drop_params": self.cleaned_data["quirk_drop_params"],
             "reasoning_field": self.cleaned_data["quirk_reasoning_field"] or "auto",
         }
+        # Kept only when on: most endpoints need a model.
+        profile.quirks.pop("model_optional", None)
+        if self.cleaned_data["quirk_model_optional"]:
+            profile.quirks["model_optional"] = True
         models = self.cleaned_data.get("models_text") or []
         if models != profile.model_names:
             profile.models_cache = models
@@ -258,7 +271,8 @@ class LaneSettingsForm(forms.Form):
     """Endpoint, model and system prompt of a chat (lane 0)."""
 
     profile = forms.ModelChoiceField(queryset=EndpointProfile.objects.none(), label="Endpoint")
-    model = forms.CharField(label="Model", max_length=200)
+    # Blank only where the endpoint has a default model (see clean).
+    model = forms.CharField(label="Model", max_length=200, required=False)
     system_prompt = forms.CharField(
         label="System prompt", required=False, widget=forms.Textarea(attrs={"rows": 2})
     )
@@ -270,6 +284,17 @@ class LaneSettingsForm(forms.Form):
 
     def clean_model(self) -> str:
         return self.cleaned_data["model"].strip()
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        profile = cleaned.get("profile")
+        if "model" in cleaned and not cleaned["model"] and profile and not profile.model_optional:
+            self.add_error(
+                "model",
+                "This endpoint needs a model id. (If it has a default model, say so in its "
+                "settings: then a blank Model sends none.)",
+            )
+        return cleaned
 
 
 class NewConversationForm(LaneSettingsForm):

@@ -77,6 +77,12 @@ class EndpointProfile(models.Model):
     def model_names(self) -> list[str]:
         return [m for m in self.models_cache if isinstance(m, str)]
 
+    @property
+    def model_optional(self) -> bool:
+        """The endpoint answers without ``model`` (it has a default): a blank model is
+        allowed and sent as no ``model`` at all."""
+        return bool((self.quirks or {}).get("model_optional"))
+
 
 class Preset(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)

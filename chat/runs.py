@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import json
 import logging
 import time
 import weakref
@@ -51,6 +52,18 @@ CONTENT, REASONING = "t", "r"
 
 def text_field(choice: int) -> str:
     return CONTENT if choice == 0 else f"t{choice}"
+
+
+def response_model(raw: list[str]) -> str:
+    """The ``model`` the endpoint says answered (its chunks or JSON body carry one), or ""."""
+    for line in raw[:8]:
+        try:
+            data = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(data, dict) and isinstance(data.get("model"), str):
+            return data["model"][:200]
+    return ""
 
 
 # Retries before the first byte of an answer (see Run._retry_delay).
@@ -468,6 +481,9 @@ class Run:
                 call["id"] = f"{LEGACY_CALL_PREFIX}{number}"
         message.tool_calls = calls or None
         message.request_body = self.body
+        if "model" not in self.body:
+            # No model sent (the endpoint's default): name the one the endpoint says it used.
+            message.model = response_model(self.raw) or message.model
         message.error = self.error.as_dict() if self.error else None
         message.heartbeat_at = timezone.now()
         message.save()

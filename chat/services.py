@@ -177,6 +177,16 @@ def quota_check(*, conversation: Conversation, new_runs: int) -> None:
             )
 
 
+def lane_ready(lane: Lane) -> bool:
+    """An endpoint, and a model unless the endpoint has a default one."""
+    return lane.profile is not None and bool(lane.model or lane.profile.model_optional)
+
+
+def _with_model(lane: Lane) -> dict[str, Any]:
+    # A blank model on an endpoint with a default: no `model` at all (the endpoint picks).
+    return {"model": lane.model} if lane.model else {}
+
+
 def turn_send(
     *,
     conversation: Conversation,
@@ -201,7 +211,7 @@ def turn_send(
         f"Lane {lane.position + 1}: pick an endpoint" if lane.profile is None
         else f"Lane {lane.position + 1}: pick a model"
         for lane in lanes
-        if lane.profile is None or not lane.model
+        if not lane_ready(lane)
     ]  # fmt: skip
     if problems:
         # Refused before saving; the composer keeps the text so nothing is lost.
@@ -345,7 +355,7 @@ def answers_regenerate(
         if not lanes:
             raise ActionError("No such lane.")
         for lane in lanes:
-            if lane.profile is None or not lane.model:
+            if not lane_ready(lane):
                 raise ActionError(f"Lane {lane.position + 1}: pick an endpoint and a model.")
         quota_check(conversation=conversation, new_runs=len(lanes))
         placeholders = [answer_attempt_new(lane=lane, turn=turn) for lane in lanes]
@@ -506,7 +516,7 @@ def _add_stream(body: dict[str, Any], *, stream: bool, quirks: dict[str, Any]) -
 def completion_body_build(*, lane: Lane, prompt: str, stream: bool = True) -> dict[str, Any]:
     """Legacy /v1/completions: the prompt box is the whole prompt, no history."""
     quirks = lane.profile.quirks if lane.profile else {}
-    body: dict[str, Any] = {"model": lane.model, "prompt": prompt}
+    body: dict[str, Any] = {**_with_model(lane), "prompt": prompt}
     body.update(request_params(lane.params, mode=Conversation.Mode.COMPLETION, quirks=quirks))
     _add_stream(body, stream=stream, quirks=quirks)
     return body
@@ -536,7 +546,7 @@ def request_body_build(*, lane: Lane, assistant: Message, stream: bool = True) -
         payload = message_payload(message)
         if payload is not None:
             messages.append(payload)
-    body: dict[str, Any] = {"model": lane.model, "messages": messages}
+    body: dict[str, Any] = {**_with_model(lane), "messages": messages}
     tools = enabled_tools(lane.tools if lane.tools is not None else conversation.tools)
     if tools:
         body["tools"] = tools

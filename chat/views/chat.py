@@ -39,7 +39,7 @@ def index(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "chat/new.html",
-        {"form": form, "model_names": profile.model_names},
+        {"form": form, "profile": profile, "model_names": profile.model_names},
     )
 
 
@@ -88,6 +88,7 @@ def _render_new_with_errors(request: HttpRequest, form: NewConversationForm) -> 
         "chat/new.html",
         {
             "form": form,
+            "profile": profile,
             "model_names": profile.model_names if profile else [],
         },
         status=400,

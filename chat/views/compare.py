@@ -96,7 +96,8 @@ def lane_settings(request: HttpRequest, conversation_id: uuid.UUID, lane_id: int
         lane.profile = form.cleaned_data["profile"]
         lane.model = form.cleaned_data["model"]
         if profile_changed and lane.model not in lane.profile.model_names:
-            lane.model = lane.profile.default_model or lane.model
+            fallback = "" if lane.profile.model_optional else lane.model
+            lane.model = services.model_for_profile(profile=lane.profile) or fallback
         _own_prompt_save(request, lane)
         lane.save(update_fields=["profile", "model", "system_prompt"])
         saved = True

@@ -117,13 +117,14 @@ async def endpoint_test(request: HttpRequest, profile_id: uuid.UUID) -> HttpResp
     except UpstreamFailure as exc:
         steps.append(_failure("List models", exc, started))
     model = profile.default_model or (names[0] if names else "")
-    if model:
+    if model or profile.model_optional:
         started = time.monotonic()
         body = {
-            "model": model,
+            **({"model": model} if model else {}),  # none: the endpoint's default
             "messages": [{"role": "user", "content": "Reply with the single word: OK"}],
             "max_tokens": 8,
         }
+        model = model or "the endpoint's default model"
         try:
             answer = await chat_once(endpoint, body)
             text = ""

@@ -191,3 +191,48 @@ def test_an_answer_starting_with_blank_lines_streams_where_it_ends(app_server, p
     assert abs(streaming_offset - final_offset) <= 4, (streaming_offset, final_offset)
     assert abs(reloaded_offset - final_offset) <= 4, (reloaded_offset, final_offset)
     assert not page.problems, page.problems
+
+
+def test_a_blank_model_is_sent_as_none_where_the_endpoint_has_a_default(app_server, page):
+    create_first_account(page, app_server)
+    # A server that picks its model itself (the fake's "default-model" personality).
+    page.goto(app_server + "/endpoints/new/")
+    page.get_by_label("Name").fill("Local server")
+    page.get_by_label("Base URL").fill("http://fake.invalid/default-model/v1")
+    page.get_by_label("The endpoint has a default model").check()
+    page.get_by_role("button", name="Save").click()
+    page.goto(app_server + "/")
+    page.get_by_label("Endpoint").select_option(label="Local server")
+    model = page.get_by_label("Model")
+    expect(model).to_have_value("")
+    expect(model).to_have_attribute("placeholder", "endpoint default")
+    first_answer(page, 'No model named\n@fake {"tokens": 5}')
+
+    answer = answers(page).first
+    # The head names the model the server says it used, and that it was its default.
+    assert answer.locator(".msg-head .who").inner_text().startswith("demo-fast")
+    expect(answer.locator(".msg-head")).to_contain_text("endpoint default")
+    answer.get_by_role("button", name="Inspect this answer").click()
+    body = json.loads(page.locator("#inspector-request").inner_text())
+    assert "model" not in body  # nothing sent: the endpoint's default applies
+    page.get_by_role("button", name="Close").click()
+    head_model = page.locator(".lane-head").get_by_label("Model")
+    expect(head_model).to_have_value("")
+    expect(head_model).to_have_attribute("placeholder", "endpoint default")
+    assert head_model.get_attribute("required") is None
+    assert not page.problems, page.problems
+
+
+def test_a_blank_model_is_refused_clearly_where_the_endpoint_needs_one(app_server, page):
+    create_first_account(page, app_server)
+    page.get_by_label("Model").fill("")
+    page.get_by_label("Message").fill("Keep this text")
+    page.get_by_role("button", name="Send").click()
+    # The browser's own check stops it first (required); without it the server says why.
+    assert page.get_by_label("Model").evaluate("el => el.validity.valueMissing")
+    page.get_by_label("Model").evaluate("el => el.removeAttribute('required')")
+    page.get_by_role("button", name="Send").click()
+    page.get_by_text("This endpoint needs a model id").wait_for()
+    assert page.get_by_label("Message").input_value() == "Keep this text"
+    # The form comes back with its errors as a 400, which Chromium logs; nothing else.
+    assert all("status of 400" in p for p in page.problems), page.problems

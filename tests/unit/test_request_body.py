@@ -111,3 +111,33 @@ def test_param_cleaning_drops_unset_values():
         "temperature": 0.5,
         "stop": ["###"],
     }
+
+
+def test_a_blank_model_is_left_out_only_where_the_endpoint_has_a_default(lane):
+    lane.model = ""
+    lane.save()
+    with pytest.raises(services.ActionError, match="pick a model"):
+        services.turn_send(conversation=lane.conversation, content="Hi")
+    lane.profile.quirks = {"model_optional": True}
+    lane.profile.save()
+    lane.refresh_from_db()
+    _, (answer,) = services.turn_send(conversation=lane.conversation, content="Hi")
+    body = services.request_body_build(lane=lane, assistant=answer)
+    assert "model" not in body
+    assert body["messages"][-1] == {"role": "user", "content": "Hi"}
+    lane.conversation.mode = "completion"
+    assert "model" not in services.completion_body_build(lane=lane, prompt="Once")
+
+
+def test_the_new_conversation_form_refuses_a_blank_model_an_endpoint_needs(owner, lane):
+    from chat.forms import NewConversationForm
+
+    data = {"profile": lane.profile.pk, "model": " ", "content": "Hi"}
+    form = NewConversationForm(data, owner=owner)
+    assert not form.is_valid()
+    assert "needs a model id" in form.errors["model"][0]
+    lane.profile.quirks = {"model_optional": True}
+    lane.profile.save()
+    form = NewConversationForm(data, owner=owner)
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["model"] == ""
