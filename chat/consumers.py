@@ -442,7 +442,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             else:
                 targets = [lane for lane in lanes if str(lane.pk) == panel_lane] or lanes[:1]
             for lane in targets:
-                services.lane_params_save(lane=lane, params=cleaned)
+                services.lane_params_save(lane=lane, params=cleaned, mode=conversation.mode)
         return services.turn_send(conversation=conversation, content=text, images=images)
 
     @database_sync_to_async

@@ -196,6 +196,9 @@ class Message(models.Model):
     role = models.CharField(max_length=20, choices=Role.choices)
     # The model that answered (the lane's may change later).
     model = models.CharField(max_length=200, blank=True, default="")
+    # The conversation's mode when this message was made, set when the mode is switched
+    # (blank: the conversation's current mode, which every message has until a switch).
+    mode = models.CharField(max_length=20, blank=True, default="")
     content = models.TextField(blank=True, default="")
     content_parts = models.JSONField(null=True, blank=True)
     reasoning = models.TextField(blank=True, default="")
@@ -239,6 +242,11 @@ class Message(models.Model):
     @property
     def dom_id(self) -> str:
         return f"m-{self.pk}"
+
+    @property
+    def shown_mode(self) -> str:
+        """chat | completion: how this message was made, so how it is shown."""
+        return self.mode or self.conversation.mode
 
     @property
     def display_status(self) -> str:

@@ -464,7 +464,7 @@ class Run:
         message.content = content
         message.reasoning = self.streams[REASONING].text()
         message.choices = self.choices()
-        if message.choices and message.conversation.mode == "chat":
+        if message.choices and message.shown_mode == "chat":
             for choice in message.choices:
                 choice["html"] = str(render_markdown(choice["content"]))
         message.logprobs = self.logprobs.get(0)

@@ -23,7 +23,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from chat.models import Conversation, EndpointProfile, Lane, Message, Preset
-from chat.params import request_params
+from chat.params import BY_NAME, request_params
 from chat.tools import enabled_tools
 
 DEMO_BASE_URL = "http://fake.invalid/v1"
@@ -99,6 +99,21 @@ def conversation_create(
         )
         Lane.objects.create(conversation=conversation, position=0, profile=profile, model=model)
     return conversation
+
+
+def conversation_mode_set(*, conversation: Conversation, mode: str) -> bool:
+    """Switch chat <-> completions: new turns use the new mode; every message made so far
+    keeps the mode it was made in (its request, and how it is shown). Returns whether the
+    mode changed."""
+    if mode not in Conversation.Mode.values:
+        raise ActionError("Pick Chat or Completions.")
+    if mode == conversation.mode:
+        return False
+    with transaction.atomic():
+        conversation.messages.filter(mode="").update(mode=conversation.mode)
+        conversation.mode = mode
+        conversation.save(update_fields=["mode", "updated_at"])
+    return True
 
 
 def title_from(text: str) -> str:
@@ -375,7 +390,16 @@ def attempt_show(*, lane: Lane, turn: int, attempt: int) -> None:
         answers.filter(attempt=attempt).update(hidden=False)
 
 
-def lane_params_save(*, lane: Lane, params: dict[str, Any]) -> None:
+def lane_params_save(*, lane: Lane, params: dict[str, Any], mode: str | None = None) -> None:
+    """`params`: the values of `mode`'s parameters (None: of every mode); a lane keeps the
+    values it has for the other mode's, for when the conversation switches back."""
+    if mode is not None:
+        kept = {
+            name: value
+            for name, value in lane.params.items()
+            if name in BY_NAME and mode not in BY_NAME[name].modes
+        }
+        params = {**kept, **params}
     if params != lane.params:
         lane.params = params
         lane.save(update_fields=["params"])
@@ -444,8 +468,8 @@ def preset_save(
 def preset_apply(*, preset: Preset, lane: Lane, params: dict[str, Any]) -> set[str]:
     """Apply a preset to a lane; returns what changed besides the parameters
     ({"system_prompt", "tools"})."""
-    lane_params_save(lane=lane, params=params)
     conversation = lane.conversation
+    lane_params_save(lane=lane, params=params, mode=conversation.mode)
     changed: set[str] = set()
     if preset.system_prompt:
         conversation.system_prompt = preset.system_prompt

@@ -17,6 +17,7 @@ urlpatterns = [
         chat.conversation_settings,
         name="conversation_settings",
     ),
+    path("c/<uuid:conversation_id>/mode/", chat.conversation_mode, name="conversation_mode"),
     path("c/<uuid:conversation_id>/delete/", chat.conversation_delete, name="conversation_delete"),
     path(
         "c/<uuid:conversation_id>/m/<int:message_id>/branch/",

@@ -143,6 +143,25 @@ def conversation_settings(request: HttpRequest, conversation_id: uuid.UUID) -> H
     )
 
 
+@require_POST
+def conversation_mode(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
+    """Switch chat <-> completions; the page reloads, as the composer, the panel and the
+    tools all depend on the mode."""
+    conversation = _owned_conversation(request, conversation_id)
+    try:
+        if services.conversation_mode_set(
+            conversation=conversation, mode=request.POST.get("mode", "")
+        ):
+            label = "Completions" if conversation.mode == "completion" else "Chat"
+            messages.success(request, f"{label} mode: new turns use it; earlier ones stay.")
+    except services.ActionError as exc:
+        messages.error(request, str(exc))
+    url = reverse("chat:conversation", args=[conversation.pk])
+    if request.headers.get("HX-Request"):
+        return HttpResponseClientRedirect(url)
+    return redirect(url)
+
+
 @require_GET
 def model_options(request: HttpRequest) -> HttpResponse:
     """The model suggestions (and default) for the endpoint picked in a form."""

@@ -44,11 +44,12 @@ def _lane(request: HttpRequest, conversation_id: uuid.UUID) -> Lane:
 
 def _save_to(request: HttpRequest, lane: Lane, cleaned: dict[str, Any]) -> None:
     """To the panel's lane, or to every lane when "apply to all lanes" is on."""
+    mode = lane.conversation.mode
     if request.POST.get("sync_params"):
         for other in lane.conversation.lanes.all():
-            services.lane_params_save(lane=other, params=cleaned)
+            services.lane_params_save(lane=other, params=cleaned, mode=mode)
     else:
-        services.lane_params_save(lane=lane, params=cleaned)
+        services.lane_params_save(lane=lane, params=cleaned, mode=mode)
 
 
 def _raw_params(request: HttpRequest) -> dict[str, str]:

@@ -19,7 +19,7 @@ TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # What the public page reads of a message: never the request body, the raw response,
 # the error detail (it may name the endpoint) or anything about the endpoint.
 SHARED_FIELDS = (
-    "id", "conversation_id", "lane_id", "turn", "role", "model", "content", "content_parts",
+    "id", "conversation_id", "lane_id", "turn", "role", "model", "mode", "content", "content_parts",
     "reasoning", "rendered", "tool_calls", "tool_call_id", "name", "status", "heartbeat_at",
     "created_at",
 )  # fmt: skip

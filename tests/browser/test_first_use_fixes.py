@@ -236,3 +236,41 @@ def test_a_blank_model_is_refused_clearly_where_the_endpoint_needs_one(app_serve
     assert page.get_by_label("Message").input_value() == "Keep this text"
     # The form comes back with its errors as a 400, which Chromium logs; nothing else.
     assert all("status of 400" in p for p in page.problems), page.problems
+
+
+def inspected_body(page, answer) -> dict:
+    answer.get_by_role("button", name="Inspect this answer").click()
+    body = json.loads(page.locator("#inspector-request").inner_text())
+    page.get_by_role("button", name="Close").click()
+    return body
+
+
+def test_a_conversation_switches_mode_and_earlier_turns_stay_as_they_were(app_server, page):
+    create_first_account(page, app_server)
+    first_answer(page, 'A **chat** question\n@fake {"reply": "A **bold** answer."}')
+    mode = page.get_by_label("Mode", exact=True)
+    expect(mode.locator("option:checked")).to_have_text("Chat")
+
+    mode.select_option(label="Completions")  # the page reloads in the new mode
+    expect(page.get_by_label("Prompt", exact=True)).to_be_visible()
+    expect(page.locator(".conv-title .badge")).to_have_text("completions")
+    page.get_by_label("Prompt", exact=True).fill('Once upon a time\n@fake {"reply": " **there**"}')
+    page.get_by_role("button", name="Send").click()
+    answers(page).nth(1).and_(page.locator('[data-status="complete"]')).wait_for()
+    body = inspected_body(page, answers(page).nth(1))
+    assert "prompt" in body and "messages" not in body  # /v1/completions
+    # The first turn is still a chat turn: "You", and its answer rendered as markdown.
+    users = page.locator('[data-role="user"] .msg-head .who')
+    assert users.all_inner_texts() == ["You", "Prompt"]
+    assert answers(page).first.locator(".msg-body strong").inner_text() == "bold"
+    assert answers(page).nth(1).locator(".msg-body strong").count() == 0  # plain text
+
+    page.get_by_label("Mode", exact=True).select_option(label="Chat")
+    page.get_by_label("Message").fill("Back to chat")
+    page.get_by_role("button", name="Send").click()
+    answers(page).nth(2).and_(page.locator('[data-status="complete"]')).wait_for()
+    body = inspected_body(page, answers(page).nth(2))
+    assert [m["role"] for m in body["messages"]] == ["user", "assistant"] * 2 + ["user"]
+    assert users.all_inner_texts() == ["You", "Prompt", "You"]
+    assert answers(page).nth(1).locator(".msg-body strong").count() == 0
+    assert not page.problems, page.problems

@@ -77,6 +77,7 @@ ROUTES: dict[str, Route] = {
     ),
     "chat:conversation": Route(),
     "chat:conversation_settings": Route(post={"system_prompt": "PWNED"}),
+    "chat:conversation_mode": Route(post={"mode": "completion"}),
     "chat:conversation_delete": Route(),
     "chat:model_options": Route(query={"profile": Ref("profile")}),
     "chat:endpoints": Route(),
