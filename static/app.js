@@ -512,9 +512,11 @@
         else done();
       }
     }
-    // A menu closes when the click lands outside it.
+    // A menu closes when the click lands outside it, and a lane menu once an item is
+    // picked (Sweep… opens a dialog: the menu should not stay open behind it).
+    var picked = t.closest && t.closest("details.lane-menu .menu-item");
     document.querySelectorAll("details.conv-menu[open], details.conv-export-menu[open], details.lane-menu[open]").forEach(function (menu) {
-      if (!menu.contains(t)) menu.removeAttribute("open");
+      if (!menu.contains(t) || (picked && menu.contains(picked))) menu.removeAttribute("open");
     });
   });
   document.addEventListener("focusin", function (e) {

@@ -27,6 +27,7 @@ def test_lane_sweep_opens_its_dialog_and_the_other_dialogs_still_open(app_server
     dialog = page.locator("#modal")
     expect(dialog.get_by_role("heading", name="Sweep from lane A")).to_be_visible()
     assert page.locator("#modal-body").count() == 1  # the dialog's body is still there
+    expect(page.locator(".lane-menu")).not_to_have_attribute("open", "")  # menu closed
     dialog.get_by_role("button", name="Close").click()
     expect(dialog).to_be_hidden()
 
