@@ -78,7 +78,7 @@ class EndpointProfileForm(forms.ModelForm):
         required=False,
     )
     quirk_model_optional = forms.BooleanField(
-        label="The endpoint has a default model",
+        label="Requests may omit the model (the endpoint picks its own)",
         required=False,
         help_text="It answers requests that name no model: e.g. a llama.cpp server serving "
         "one model, or a gateway with a default route. Then a conversation's Model may be "
@@ -291,8 +291,8 @@ class LaneSettingsForm(forms.Form):
         if "model" in cleaned and not cleaned["model"] and profile and not profile.model_optional:
             self.add_error(
                 "model",
-                "This endpoint needs a model id. (If it has a default model, say so in its "
-                "settings: then a blank Model sends none.)",
+                "This endpoint needs a model id. (If it has a default model, tick “Requests "
+                "may omit the model” in its settings: then a blank Model sends none.)",
             )
         return cleaned
 

@@ -200,7 +200,7 @@ def test_a_blank_model_is_sent_as_none_where_the_endpoint_has_a_default(app_serv
     page.goto(app_server + "/endpoints/new/")
     page.get_by_label("Name").fill("Local server")
     page.get_by_label("Base URL").fill("http://fake.invalid/default-model/v1")
-    page.get_by_label("The endpoint has a default model").check()
+    page.get_by_label("Requests may omit the model").check()
     page.get_by_role("button", name="Save").click()
     page.goto(app_server + "/")
     page.get_by_label("Endpoint").select_option(label="Local server")
