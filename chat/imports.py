@@ -55,6 +55,25 @@ TOOL_CALL = {
         },
     },
 }
+LOGPROB = {
+    "type": "object",
+    "properties": {"token": {"type": "string"}, "logprob": {"type": ["number", "null"]}},
+}
+LOGPROBS = {"type": ["array", "null"], "items": LOGPROB}
+# One of n > 1 answers. Its text is rendered again here: an "html" key (which no export
+# writes) is accepted and thrown away, never shown.
+CHOICE = {
+    "type": "object",
+    "required": ["index", "content"],
+    "additionalProperties": False,
+    "properties": {
+        "index": {"type": "integer", "minimum": 0, "maximum": 127},
+        "content": {"type": "string"},
+        "finish_reason": {"type": ["string", "null"], "maxLength": 50},
+        "logprobs": LOGPROBS,
+        "html": {},
+    },
+}
 CONTENT_PART = {
     "type": "object",
     "required": ["type"],
@@ -161,7 +180,7 @@ NATIVE_SCHEMA: dict[str, Any] = {
                 "content_parts": {"type": ["array", "null"], "items": CONTENT_PART},
                 "reasoning": {"type": "string"},
                 "tool_calls": {"type": ["array", "null"], "items": TOOL_CALL},
-                "choices": {"type": ["array", "null"], "items": {"type": "object"}},
+                "choices": {"type": ["array", "null"], "maxItems": 128, "items": CHOICE},
                 "chosen": {"type": "integer", "minimum": 0, "maximum": 32767},
                 "logprobs": _array_or_null,
                 "raw_response": _json_value,
@@ -322,6 +341,17 @@ def _check_parts(parts: Any, where: str, errors: list[str]) -> None:
             _check_image(part["image_url"]["url"], f"{where}[{i}].image_url.url", errors)
 
 
+def _check_choices(message: dict[str, Any], where: str, errors: list[str]) -> None:
+    choices = message.get("choices") or []
+    seen: set[int] = set()
+    for i, choice in enumerate(choices):
+        if choice["index"] in seen:
+            errors.append(f"{where}.choices[{i}].index: another choice has index {choice['index']}")
+        seen.add(choice["index"])
+    if choices and message.get("chosen", 0) not in seen:
+        errors.append(f"{where}.chosen: no choice has index {message.get('chosen', 0)}")
+
+
 def _clean_tools(entries: Any, where: str, errors: list[str]) -> Any:
     if entries is None:
         return None
@@ -423,6 +453,7 @@ def _native_plans(data: dict[str, Any]) -> list[_Plan]:
             if message["role"] == "tool" and not message.get("tool_call_id"):
                 errors.append(f"{mw}.tool_call_id: a tool result needs the id of its call")
             _check_parts(message.get("content_parts"), f"{mw}.content_parts", errors)
+            _check_choices(message, mw, errors)
             created = _timestamp_value(message.get("created_at"), f"{mw}.created_at", errors)
             messages.append({**message, "created_at": created})
         votes, voted = [], set()
@@ -561,16 +592,14 @@ class _Profiles:
 
 def _rendered(mode: str, message: dict[str, Any]) -> tuple[str, Any]:
     """HTML made here from the text (never read from the file), and choices to match."""
-    choices = message.get("choices")
+    # Whatever the file says a choice's HTML is goes; chat mode renders it from the text.
+    choices = [
+        {k: v for k, v in c.items() if k != "html"} for c in message.get("choices") or []
+    ] or message.get("choices")
     if message["role"] != "assistant" or mode != Conversation.Mode.CHAT:
         return "", choices
     if choices:
-        choices = [
-            {**c, "html": str(render_markdown(c["content"]))}
-            if isinstance(c.get("content"), str)
-            else c
-            for c in choices
-        ]
+        choices = [{**c, "html": str(render_markdown(c["content"]))} for c in choices]
     content = message.get("content", "")
     return (str(render_markdown(content)) if content else ""), choices
 
