@@ -39,7 +39,6 @@ TOOL_CHOICES = ("auto", "none", "required")
 
 _json_value: dict[str, Any] = {}
 _object_or_null = {"type": ["object", "null"]}
-_array_or_null = {"type": ["array", "null"]}
 _timestamp = {"type": ["string", "null"]}
 
 TOOL_CALL = {
@@ -72,6 +71,36 @@ CHOICE = {
         "finish_reason": {"type": ["string", "null"], "maxLength": 50},
         "logprobs": LOGPROBS,
         "html": {},
+    },
+}
+_count = {"type": ["integer", "null"], "minimum": 0}
+_number = {"type": ["number", "null"], "minimum": 0}
+# What the pages add up and compare; other keys (a provider's details) are kept as they are.
+_TOKEN_COUNTS = (
+    "prompt_tokens", "completion_tokens", "total_tokens", "reasoning_tokens", "cached_tokens",
+)  # fmt: skip
+USAGE = {"type": ["object", "null"], "properties": dict.fromkeys(_TOKEN_COUNTS, _count)}
+METRICS = {
+    "type": "object",
+    "properties": {
+        "ttft_ms": _number,
+        "total_ms": _number,
+        "tokens_per_s": _number,
+        "cost": _number,
+        "completion_tokens": _count,
+        "retries": _count,
+        "tokens_estimated": {"type": "boolean"},
+    },
+}
+VOTE_LANE = {
+    "type": "object",
+    "required": ["position", "profile", "model"],
+    "properties": {
+        "position": {"type": "integer", "minimum": 0, "maximum": MAX_LANES - 1},
+        "label": {"type": "string", "maxLength": 10},
+        "profile": {"type": "string", "maxLength": 100},
+        "model": {"type": "string", "maxLength": 200},
+        "params": {"type": "object"},
     },
 }
 CONTENT_PART = {
@@ -182,14 +211,14 @@ NATIVE_SCHEMA: dict[str, Any] = {
                 "tool_calls": {"type": ["array", "null"], "items": TOOL_CALL},
                 "choices": {"type": ["array", "null"], "maxItems": 128, "items": CHOICE},
                 "chosen": {"type": "integer", "minimum": 0, "maximum": 32767},
-                "logprobs": _array_or_null,
+                "logprobs": LOGPROBS,
                 "raw_response": _json_value,
                 "tool_call_id": {"type": "string", "maxLength": 200},
                 "name": {"type": "string", "maxLength": 200},
                 "status": {"enum": [s.value for s in Message.Status]},
                 "finish_reason": {"type": "string", "maxLength": 50},
-                "usage": _object_or_null,
-                "metrics": {"type": "object"},
+                "usage": USAGE,
+                "metrics": METRICS,
                 "request_body": _object_or_null,
                 "error": _object_or_null,
                 "attempt": {"type": "integer", "minimum": 0, "maximum": 32767},
@@ -205,7 +234,7 @@ NATIVE_SCHEMA: dict[str, Any] = {
                 "turn": {"type": "integer", "minimum": 0},
                 "verdict": {"enum": [v.value for v in Vote.Verdict]},
                 "winner_position": {"type": ["integer", "null"]},
-                "lanes": {"type": "array"},
+                "lanes": {"type": "array", "maxItems": MAX_LANES, "items": VOTE_LANE},
                 "created_at": _timestamp,
             },
         },
