@@ -307,6 +307,14 @@ RUNS_PER_USER_MAX = envint("RUNS_PER_USER_MAX", 24)
 ANSWERS_PER_MINUTE = envint("ANSWERS_PER_MINUTE", 60)
 # An answer (text, reasoning and tool arguments together) is cut past this many characters.
 ANSWER_MAX_CHARS = envint("ANSWER_MAX_CHARS", 2_000_000, minimum=1)
+# Log-in throttling (chat/login_throttle.py, counted in the database): failed log-ins
+# allowed per account and per client address within the window (0 = no limit); past them,
+# log-ins are refused until the window moves on. LOGIN_THROTTLE_IP_HEADER names a header
+# the reverse proxy sets to the client's address (e.g. X-Forwarded-For); empty: the peer.
+LOGIN_FAILURES_PER_ACCOUNT = envint("LOGIN_FAILURES_PER_ACCOUNT", 5)
+LOGIN_FAILURES_PER_ADDRESS = envint("LOGIN_FAILURES_PER_ADDRESS", 20)
+LOGIN_FAILURE_WINDOW = envint("LOGIN_FAILURE_WINDOW", 900, minimum=1)
+LOGIN_THROTTLE_IP_HEADER = os.environ.get("LOGIN_THROTTLE_IP_HEADER", "").strip()
 # Largest file the Import page accepts (a Playground export or an OpenAI messages array).
 IMPORT_MAX_BYTES = envint("IMPORT_MAX_BYTES", 20 * 1024 * 1024, minimum=1)
 # Endpoint URL guard (chat/upstream/netguard.py): for shared deployments, refuse
