@@ -77,10 +77,9 @@ MAX_REPEAT = 10
 MAX_SYNC_IDS = 64
 # A remote run that does not answer a snapshot request within this time is presumed dead.
 SNAPSHOT_TIMEOUT = 3.0
-# Room for the largest message plus its images as base64 data URLs.
-MAX_FRAME_BYTES = (
-    settings.MAX_MESSAGE_CHARS * 4 + settings.IMAGE_MAX_COUNT * settings.IMAGE_MAX_BYTES * 4 // 3
-) + 64_000
+# Room for the largest message plus its images as base64 data URLs (daphne's own limit,
+# DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE, is higher, so a longer frame gets this answer).
+MAX_FRAME_BYTES = settings.WS_FRAME_MAX_BYTES
 
 
 def delta_frame(message_id: int, field: str, text: str, *, replace: bool = False) -> str:

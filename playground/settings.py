@@ -301,6 +301,18 @@ RUN_SAVE_INTERVAL = envfloat("RUN_SAVE_INTERVAL", 1.0)
 MAX_MESSAGE_CHARS = envint("MAX_MESSAGE_CHARS", 200_000, minimum=1)
 IMAGE_MAX_BYTES = envint("IMAGE_MAX_BYTES", 5 * 1024 * 1024, minimum=1)
 IMAGE_MAX_COUNT = envint("IMAGE_MAX_COUNT", 4, minimum=0)
+# The largest socket frame a legal message makes: its text (4 bytes a character at most)
+# and its images as base64 data URLs (4/3 of their bytes, plus the URL's head), plus the
+# rest of the composer's fields. The consumer refuses a longer frame with a message.
+WS_FRAME_MAX_BYTES = (
+    MAX_MESSAGE_CHARS * 4 + IMAGE_MAX_COUNT * (-(-IMAGE_MAX_BYTES * 4 // 3) + 64) + 64_000
+)
+# daphne drops (without a close frame) a websocket message past its own limit, 1 MiB by
+# default: it must take every legal frame, and some more, so that a frame a little too
+# long still reaches the consumer and is answered. `python -m chat.serve` (make run) and
+# daphne's runserver read these; a bare `daphne` needs --websocket-max-message-size.
+DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE = WS_FRAME_MAX_BYTES + 1024 * 1024
+DAPHNE_WEBSOCKET_MAX_FRAME_SIZE = DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE
 # Per-user limits against a flood of sends (0 = no limit): answers streaming at once, and
 # answers started in the last minute (counted in the database, so across workers).
 RUNS_PER_USER_MAX = envint("RUNS_PER_USER_MAX", 24)
