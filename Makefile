@@ -24,7 +24,7 @@ run: $(VENV)/.installed-run
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput -v 0
 	@echo "Playground on http://$(HOST):$(PORT)/"
-	$(BIN)/daphne -b $(HOST) -p $(PORT) playground.asgi:application
+	$(BIN)/python -m chat.serve -b $(HOST) -p $(PORT) playground.asgi:application
 
 ## Install and run the whole suite (browser tests skip loudly without /usr/bin/chromium).
 test: $(VENV)/.installed-test

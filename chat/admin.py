@@ -2,7 +2,11 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from chat.forms import ThrottledAdminAuthenticationForm
 from chat.models import Conversation, EndpointProfile, Lane, Message, Preset
+
+# The admin's log-in page is throttled like the app's.
+admin.site.login_form = ThrottledAdminAuthenticationForm
 
 
 @admin.register(EndpointProfile)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import uuid
 from typing import Any
 
@@ -30,11 +31,34 @@ from chat.tools import tools_from_form
 log = logging.getLogger(__name__)
 
 
+class BadFrame(ValueError):
+    """A frame field the page would never send; its message says which, for a toast."""
+
+
+_WHOLE = re.compile(r"-?[0-9]{1,19}")
+BIG_ID = 2**63 - 1  # BigAutoField
+BIG_TURN = 2**31 - 1  # PositiveIntegerField
+
+
+def _whole(value: Any, *, low: int, high: int, problem: str, blank: int | None = None) -> Any:
+    """A whole number as htmx sends it (a string) or as JSON does (an int), within
+    [low, high]; None or "" gives `blank`. Booleans, floats (1e400 is inf), huge numbers
+    and anything else raise BadFrame(problem): nothing reaches int() or the database
+    that could overflow."""
+    if value is None or value == "":
+        return blank
+    if isinstance(value, str) and _WHOLE.fullmatch(value.strip()):
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise BadFrame(problem)
+    return value
+
+
 def _repeat_count(value: Any) -> int:
-    try:
-        return max(1, min(int(value), MAX_REPEAT))
-    except (TypeError, ValueError):
-        return 1
+    return _whole(
+        value, low=1, high=MAX_REPEAT, blank=1,
+        problem=f"Repeat must be a whole number from 1 to {MAX_REPEAT}.",
+    )  # fmt: skip
 
 
 def _strings(value: Any) -> list[str]:
@@ -53,10 +77,9 @@ MAX_REPEAT = 10
 MAX_SYNC_IDS = 64
 # A remote run that does not answer a snapshot request within this time is presumed dead.
 SNAPSHOT_TIMEOUT = 3.0
-# Room for the largest message plus its images as base64 data URLs.
-MAX_FRAME_BYTES = (
-    settings.MAX_MESSAGE_CHARS * 4 + settings.IMAGE_MAX_COUNT * settings.IMAGE_MAX_BYTES * 4 // 3
-) + 64_000
+# Room for the largest message plus its images as base64 data URLs (daphne's own limit,
+# DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE, is higher, so a longer frame gets this answer).
+MAX_FRAME_BYTES = settings.WS_FRAME_MAX_BYTES
 
 
 def delta_frame(message_id: int, field: str, text: str, *, replace: bool = False) -> str:
@@ -134,9 +157,19 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             content = json.loads(text_data)
             if not isinstance(content, dict):
                 raise ValueError
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: "[[[[..." 50,000 deep
             await self._toast("The page sent a malformed message; reload the page.")
             return
+        try:
+            await self._act(content)
+        except BadFrame as exc:
+            await self._toast(str(exc))
+        except Exception:
+            # Whatever a frame does, the socket stays open and the page hears about it.
+            log.exception("websocket frame failed: %r", str(content.get("action"))[:40])
+            await self._toast("That failed on the server; reload the page to see what was saved.")
+
+    async def _act(self, content: dict[str, Any]) -> None:
         action = content.get("action")
         if action == "send":
             await self._send_turn(content)
@@ -159,12 +192,16 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             await self._toast("The message must be text.")
             return
         try:
+            repeat = _repeat_count(content.get("repeat"))  # refused before anything is saved
+        except BadFrame as exc:
+            await self._composer(error=str(exc), text=text)
+            return
+        try:
             prepared, html = await self._turn_start(text, content)
         except services.ActionError as exc:
             # The composer is left as it is: nothing the user typed is lost.
             await self._composer(error=str(exc), text=text)
             return
-        repeat = _repeat_count(content.get("repeat"))
         for run in prepared:
             run.repeat_left = repeat - 1
         await self._composer()
@@ -176,19 +213,12 @@ class ConversationConsumer(AsyncWebsocketConsumer):
     async def _regenerate(self, content: dict[str, Any]) -> None:
         raw = content.get("lane")
         positions = None
-        if raw not in (None, "", "all"):
-            try:
-                positions = [int(raw)]
-            except (TypeError, ValueError):
-                await self._toast("Regenerate needs a lane.")
-                return
-        turn = None
-        if content.get("turn") not in (None, ""):
-            try:
-                turn = int(content["turn"])
-            except (TypeError, ValueError):
-                await self._toast("Regenerate needs a turn number.")
-                return
+        if raw != "all":
+            lane = _whole(raw, low=0, high=32767, problem="Regenerate needs a lane.")
+            positions = None if lane is None else [lane]
+        turn = _whole(
+            content.get("turn"), low=0, high=BIG_TURN, problem="Regenerate needs a turn number."
+        )
         try:
             prepared, html = await self._regenerate_db(positions, turn)
         except services.ActionError as exc:
@@ -203,8 +233,12 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         if not isinstance(text, str):
             await self._toast("The message must be text.")
             return
+        message_id = _whole(
+            content.get("message"), low=1, high=BIG_ID,
+            problem="That message is not part of this conversation.",
+        )  # fmt: skip
         try:
-            branch, prepared, html = await self._edit_db(content.get("message"), text)
+            branch, prepared, html = await self._edit_db(message_id, text)
         except services.ActionError as exc:
             # The edit box is left open with the text as typed.
             await self._toast(str(exc))
@@ -222,11 +256,12 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             runs.run_launch(run)
 
     async def _tool_results(self, content: dict[str, Any]) -> None:
-        try:
-            answer_id = int(content.get("message"))
-        except (TypeError, ValueError):
-            await self._toast("Tool results need the answer they belong to.")
-            return
+        answer_id = _whole(
+            content.get("message"), low=1, high=BIG_ID,
+            problem="Tool results need the answer they belong to.",
+        )  # fmt: skip
+        if answer_id is None:
+            raise BadFrame("Tool results need the answer they belong to.")
         results = {
             k[7:]: v for k, v in content.items() if k.startswith("result:") and isinstance(v, str)
         }
@@ -239,14 +274,9 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         runs.run_launch(run)
 
     async def _stop(self, content: dict[str, Any]) -> None:
-        raw = content.get("message")
-        wanted = None
-        if raw not in (None, ""):
-            try:
-                wanted = int(raw)
-            except (TypeError, ValueError):
-                await self._toast("Stop needs a message id.")
-                return
+        wanted = _whole(
+            content.get("message"), low=1, high=BIG_ID, problem="Stop needs a message id."
+        )
         for message_id in await self._streaming_ids():
             if wanted is None or message_id == wanted:
                 await runs.run_stop(message_id)
@@ -258,11 +288,12 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         and got their snapshot on connect."""
         raw = content.get("messages")
         raw = raw if isinstance(raw, list) else [raw]
-        try:
-            shown = {int(m) for m in raw[:MAX_SYNC_IDS] if not isinstance(m, bool)}
-        except (TypeError, ValueError):
-            await self._toast("The page sent a malformed message; reload the page.")
-            return
+        malformed = "The page sent a malformed message; reload the page."
+        shown = {
+            _whole(m, low=1, high=BIG_ID, problem=malformed)
+            for m in raw[:MAX_SYNC_IDS]
+            if m is not None and m != ""
+        }
         streaming = set(await self._streaming_ids())
         for message_id in sorted(shown - streaming):
             html = await self._render_message(message_id)  # scoped to this conversation

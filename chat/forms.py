@@ -4,8 +4,9 @@ import json
 from typing import Any
 
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import get_user_model
-from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 from django.core.validators import URLValidator
 from django.urls import reverse
 
@@ -20,6 +21,41 @@ class FirstAccountForm(UserCreationForm):
     class Meta(UserCreationForm.Meta):
         model = get_user_model()
         fields = ("username",)
+
+
+class ThrottledLoginMixin:
+    """Refuses a log-in while its account or address has failed too often (the check comes
+    before the password's, so a throttled guess learns nothing), counts each failure."""
+
+    throttled = False
+
+    def clean(self) -> dict[str, Any]:
+        from chat import login_throttle
+
+        username = self.cleaned_data.get("username") or ""
+        wait = login_throttle.login_wait(request=self.request, username=username)
+        if wait:
+            self.throttled = True
+            raise forms.ValidationError(
+                "Too many failed log-ins for this account or from this address. "
+                f"Try again in {login_throttle.wait_text(wait)}.",
+                code="throttled",
+            )
+        try:
+            cleaned = super().clean()
+        except forms.ValidationError:
+            login_throttle.login_failed(request=self.request, username=username)
+            raise
+        login_throttle.login_succeeded(username=username)
+        return cleaned
+
+
+class ThrottledAuthenticationForm(ThrottledLoginMixin, AuthenticationForm):
+    pass
+
+
+class ThrottledAdminAuthenticationForm(ThrottledLoginMixin, AdminAuthenticationForm):
+    pass
 
 
 class WriteOnlyTextarea(forms.Textarea):

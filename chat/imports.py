@@ -39,7 +39,6 @@ TOOL_CHOICES = ("auto", "none", "required")
 
 _json_value: dict[str, Any] = {}
 _object_or_null = {"type": ["object", "null"]}
-_array_or_null = {"type": ["array", "null"]}
 _timestamp = {"type": ["string", "null"]}
 
 TOOL_CALL = {
@@ -53,6 +52,55 @@ TOOL_CALL = {
             "required": ["name", "arguments"],
             "properties": {"name": {"type": "string"}, "arguments": {"type": "string"}},
         },
+    },
+}
+LOGPROB = {
+    "type": "object",
+    "properties": {"token": {"type": "string"}, "logprob": {"type": ["number", "null"]}},
+}
+LOGPROBS = {"type": ["array", "null"], "items": LOGPROB}
+# One of n > 1 answers. Its text is rendered again here: an "html" key (which no export
+# writes) is accepted and thrown away, never shown.
+CHOICE = {
+    "type": "object",
+    "required": ["index", "content"],
+    "additionalProperties": False,
+    "properties": {
+        "index": {"type": "integer", "minimum": 0, "maximum": 127},
+        "content": {"type": "string"},
+        "finish_reason": {"type": ["string", "null"], "maxLength": 50},
+        "logprobs": LOGPROBS,
+        "html": {},
+    },
+}
+_count = {"type": ["integer", "null"], "minimum": 0}
+_number = {"type": ["number", "null"], "minimum": 0}
+# What the pages add up and compare; other keys (a provider's details) are kept as they are.
+_TOKEN_COUNTS = (
+    "prompt_tokens", "completion_tokens", "total_tokens", "reasoning_tokens", "cached_tokens",
+)  # fmt: skip
+USAGE = {"type": ["object", "null"], "properties": dict.fromkeys(_TOKEN_COUNTS, _count)}
+METRICS = {
+    "type": "object",
+    "properties": {
+        "ttft_ms": _number,
+        "total_ms": _number,
+        "tokens_per_s": _number,
+        "cost": _number,
+        "completion_tokens": _count,
+        "retries": _count,
+        "tokens_estimated": {"type": "boolean"},
+    },
+}
+VOTE_LANE = {
+    "type": "object",
+    "required": ["position", "profile", "model"],
+    "properties": {
+        "position": {"type": "integer", "minimum": 0, "maximum": MAX_LANES - 1},
+        "label": {"type": "string", "maxLength": 10},
+        "profile": {"type": "string", "maxLength": 100},
+        "model": {"type": "string", "maxLength": 200},
+        "params": {"type": "object"},
     },
 }
 CONTENT_PART = {
@@ -161,16 +209,16 @@ NATIVE_SCHEMA: dict[str, Any] = {
                 "content_parts": {"type": ["array", "null"], "items": CONTENT_PART},
                 "reasoning": {"type": "string"},
                 "tool_calls": {"type": ["array", "null"], "items": TOOL_CALL},
-                "choices": {"type": ["array", "null"], "items": {"type": "object"}},
+                "choices": {"type": ["array", "null"], "maxItems": 128, "items": CHOICE},
                 "chosen": {"type": "integer", "minimum": 0, "maximum": 32767},
-                "logprobs": _array_or_null,
+                "logprobs": LOGPROBS,
                 "raw_response": _json_value,
                 "tool_call_id": {"type": "string", "maxLength": 200},
                 "name": {"type": "string", "maxLength": 200},
                 "status": {"enum": [s.value for s in Message.Status]},
                 "finish_reason": {"type": "string", "maxLength": 50},
-                "usage": _object_or_null,
-                "metrics": {"type": "object"},
+                "usage": USAGE,
+                "metrics": METRICS,
                 "request_body": _object_or_null,
                 "error": _object_or_null,
                 "attempt": {"type": "integer", "minimum": 0, "maximum": 32767},
@@ -186,7 +234,7 @@ NATIVE_SCHEMA: dict[str, Any] = {
                 "turn": {"type": "integer", "minimum": 0},
                 "verdict": {"enum": [v.value for v in Vote.Verdict]},
                 "winner_position": {"type": ["integer", "null"]},
-                "lanes": {"type": "array"},
+                "lanes": {"type": "array", "maxItems": MAX_LANES, "items": VOTE_LANE},
                 "created_at": _timestamp,
             },
         },
@@ -322,6 +370,17 @@ def _check_parts(parts: Any, where: str, errors: list[str]) -> None:
             _check_image(part["image_url"]["url"], f"{where}[{i}].image_url.url", errors)
 
 
+def _check_choices(message: dict[str, Any], where: str, errors: list[str]) -> None:
+    choices = message.get("choices") or []
+    seen: set[int] = set()
+    for i, choice in enumerate(choices):
+        if choice["index"] in seen:
+            errors.append(f"{where}.choices[{i}].index: another choice has index {choice['index']}")
+        seen.add(choice["index"])
+    if choices and message.get("chosen", 0) not in seen:
+        errors.append(f"{where}.chosen: no choice has index {message.get('chosen', 0)}")
+
+
 def _clean_tools(entries: Any, where: str, errors: list[str]) -> Any:
     if entries is None:
         return None
@@ -423,6 +482,7 @@ def _native_plans(data: dict[str, Any]) -> list[_Plan]:
             if message["role"] == "tool" and not message.get("tool_call_id"):
                 errors.append(f"{mw}.tool_call_id: a tool result needs the id of its call")
             _check_parts(message.get("content_parts"), f"{mw}.content_parts", errors)
+            _check_choices(message, mw, errors)
             created = _timestamp_value(message.get("created_at"), f"{mw}.created_at", errors)
             messages.append({**message, "created_at": created})
         votes, voted = [], set()
@@ -561,16 +621,14 @@ class _Profiles:
 
 def _rendered(mode: str, message: dict[str, Any]) -> tuple[str, Any]:
     """HTML made here from the text (never read from the file), and choices to match."""
-    choices = message.get("choices")
+    # Whatever the file says a choice's HTML is goes; chat mode renders it from the text.
+    choices = [
+        {k: v for k, v in c.items() if k != "html"} for c in message.get("choices") or []
+    ] or message.get("choices")
     if message["role"] != "assistant" or mode != Conversation.Mode.CHAT:
         return "", choices
     if choices:
-        choices = [
-            {**c, "html": str(render_markdown(c["content"]))}
-            if isinstance(c.get("content"), str)
-            else c
-            for c in choices
-        ]
+        choices = [{**c, "html": str(render_markdown(c["content"]))} for c in choices]
     content = message.get("content", "")
     return (str(render_markdown(content)) if content else ""), choices
 

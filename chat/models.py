@@ -288,3 +288,22 @@ class Vote(models.Model):
 
     def __str__(self) -> str:
         return f"vote {self.verdict} on {self.conversation_id} turn {self.turn}"
+
+
+class LoginFailure(models.Model):
+    """One failed log-in, counted per account and per client address (in the database,
+    so every worker sees the same count; see chat/login_throttle.py)."""
+
+    class Scope(models.TextChoices):
+        ACCOUNT = "account"
+        ADDRESS = "address"
+
+    scope = models.CharField(max_length=10, choices=Scope.choices)
+    key = models.CharField(max_length=150)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["scope", "key", "created_at"], name="login_failure_key")]
+
+    def __str__(self) -> str:
+        return f"login failure {self.scope} {self.key} at {self.created_at:%Y-%m-%d %H:%M:%S}"

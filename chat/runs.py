@@ -111,19 +111,84 @@ def endpoint_for(profile: EndpointProfile) -> Endpoint:
     )
 
 
+REDACTED = "[redacted]"
+
+
+def endpoint_secrets(endpoint: Endpoint) -> tuple[str, ...]:
+    """What an answer must never show: the API key and the extra headers' values (as
+    redact_text takes them: 4 characters or more), longest first."""
+    secrets = {s for s in (endpoint.api_key, *endpoint.headers.values()) if s and len(s) >= 4}
+    return tuple(sorted(secrets, key=len, reverse=True))
+
+
 @dataclass
 class _Stream:
-    """Text accumulated for one field, and how much of it was broadcast."""
+    """Text accumulated for one field, and how much of it was broadcast.
+
+    With `secrets`, an echoed secret becomes [redacted] before anything is kept or
+    broadcast, even split across deltas: the tail that could begin a secret (at most
+    len(longest secret) - 1 characters) is held back until more text comes or the stream
+    ends (flush). Each piece of a redacted secret is noted in `fragments` with the raw
+    line (`source`) its delta came from, so the raw response can lose it too."""
 
     parts: list[str] = field(default_factory=list)
     length: int = 0
     sent: int = 0
     pending: list[str] = field(default_factory=list)
+    secrets: tuple[str, ...] = ()
+    held: list[tuple[int, str]] = field(default_factory=list)  # (source, piece)
+    fragments: list[tuple[int, str]] = field(default_factory=list)
 
-    def append(self, text: str) -> None:
-        self.parts.append(text)
-        self.pending.append(text)
-        self.length += len(text)
+    def append(self, text: str, source: int = -1) -> None:
+        if self.secrets:
+            text = self._redacted([*self.held, (source, text)])
+        self._keep(text)
+
+    def _keep(self, text: str) -> None:
+        if text:
+            self.parts.append(text)
+            self.pending.append(text)
+            self.length += len(text)
+
+    def _redacted(self, pieces: list[tuple[int, str]], *, final: bool = False) -> str:
+        """The pieces' text with every whole secret replaced, less the tail held back."""
+        text = "".join(piece for _, piece in pieces)
+        spans, at = [], 0  # (source, start, end) of each piece in `text`
+        for source, piece in pieces:
+            spans.append((source, at, at + len(piece)))
+            at += len(piece)
+        out, pos = [], 0
+        while True:
+            found = [(i, sec) for sec in self.secrets if (i := text.find(sec, pos)) >= 0]
+            if not found:
+                break
+            i, secret = min(found, key=lambda f: (f[0], -len(f[1])))
+            if not final and any(
+                len(sec) > len(text) - i and sec.startswith(text[i:]) for sec in self.secrets
+            ):
+                break  # a longer secret may still match here: wait for more text
+            out.append(text[pos:i] + REDACTED)
+            for source, a, b in spans:
+                lo, hi = max(a, i), min(b, i + len(secret))
+                if lo < hi:
+                    self.fragments.append((source, text[lo:hi]))
+            pos = i + len(secret)
+        # Hold back the shortest tail that may begin a secret (usually nothing).
+        firsts = {sec[0] for sec in self.secrets}
+        cut = len(text) if final else max(pos, len(text) - (len(self.secrets[0]) - 1))
+        while cut < len(text) and not (
+            text[cut] in firsts and any(sec.startswith(text[cut:]) for sec in self.secrets)
+        ):
+            cut += 1
+        self.held = [(source, text[max(a, cut) : b]) for source, a, b in spans if b > max(a, cut)]
+        out.append(text[pos:cut])
+        return "".join(out)
+
+    def flush(self) -> None:
+        """The end of the stream: what was held back can no longer begin a secret."""
+        if self.held:
+            self._keep(self._redacted(self.held, final=True))
+            self.held = []
 
     def text(self) -> str:
         if len(self.parts) > 1:
@@ -160,7 +225,11 @@ class Run:
         self.prices = prices
         # Repeat runs: this many more tries follow, one after another, in this lane.
         self.repeat_left = repeat_left
-        self.streams: dict[str, _Stream] = {CONTENT: _Stream(), REASONING: _Stream()}
+        self.secrets = endpoint_secrets(endpoint)
+        self.streams: dict[str, _Stream] = {
+            CONTENT: _Stream(secrets=self.secrets),
+            REASONING: _Stream(secrets=self.secrets),
+        }
         self.tools = ToolCallAssembler()
         self.new_calls: list[dict[str, Any]] = []  # announced to the pages by the sender
         self.usage: dict[str, Any] | None = None
@@ -192,7 +261,8 @@ class Run:
 
     def call_info(self, slot: int) -> dict[str, Any]:
         call = self.tools.calls[slot]
-        return {"slot": slot, "name": call["function"]["name"], "id": call["id"]}
+        name = redact_text(call["function"]["name"], self.endpoint)
+        return {"slot": slot, "name": name, "id": call["id"]}
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -337,8 +407,8 @@ class Run:
                 name = text_field(event.choice)
             stream = self.streams.get(name)
             if stream is None:
-                stream = self.streams[name] = _Stream()
-            stream.append(event.text)
+                stream = self.streams[name] = _Stream(secrets=self.secrets)
+            stream.append(event.text, len(self.raw) - 1)
             self._size += len(event.text)
             self._wake.set()
         elif isinstance(event, ToolCallDelta):
@@ -352,9 +422,9 @@ class Run:
             name = f"a{slot}"
             stream = self.streams.get(name)
             if stream is None:
-                stream = self.streams[name] = _Stream()
+                stream = self.streams[name] = _Stream(secrets=self.secrets)
             if event.arguments:
-                stream.append(event.arguments)
+                stream.append(event.arguments, len(self.raw) - 1)
                 self._size += len(event.arguments)
             self._wake.set()
         elif isinstance(event, Logprobs):
@@ -374,6 +444,9 @@ class Run:
             # Read `finished` before draining: if the stream ends while a send below is
             # awaited, its last deltas are flushed on the next pass instead of being lost.
             finished = self.finished
+            if finished:
+                for stream in self.streams.values():
+                    stream.flush()
             while self.new_calls:
                 # A call's element must reach the pages before its arguments do.
                 slot = self.new_calls.pop(0)["slot"]
@@ -459,6 +532,8 @@ class Run:
     def _persist_final(self, status: str) -> str:
         from chat.render import render_markdown
 
+        for stream in self.streams.values():
+            stream.flush()  # (done by the sender already, unless it failed)
         content = self.streams[CONTENT].text()
         message = Message.objects.select_related("conversation").get(pk=self.message_id)
         message.content = content
@@ -469,13 +544,19 @@ class Run:
                 choice["html"] = str(render_markdown(choice["content"]))
         message.logprobs = self.logprobs.get(0)
         # As received, but an echoed secret is no more kept here than in the error.
-        message.raw_response = [redact_text(line, self.endpoint) or "" for line in self.raw]
+        message.raw_response = self._raw_redacted()
         message.rendered = render_markdown(content)
         message.status = status
         message.finish_reason = self.finish_reason
         message.usage = self.usage
         message.metrics = self.metrics(time.monotonic())
         calls = self.tools.finished()
+        for call in calls or []:
+            # Arguments as streamed (and shown) were redacted; the saved call is too.
+            function = call.get("function") or {}
+            for key in ("name", "arguments"):
+                if isinstance(function.get(key), str):
+                    function[key] = redact_text(function[key], self.endpoint)
         if calls and self.finish_reason == "function_call":
             for number, call in enumerate(calls):
                 call["id"] = f"{LEGACY_CALL_PREFIX}{number}"
@@ -499,6 +580,21 @@ class Run:
         totals = usage_totals_html(conversation=message.conversation)
         return html + summary_html(message.conversation, message.turn) + totals
 
+    def _raw_redacted(self) -> list[str]:
+        """The raw lines without the secrets: whole ones by text, and the pieces of one
+        the endpoint split across deltas in the text fields of the lines they came in."""
+        pieces: dict[int, set[str]] = {}
+        for stream in self.streams.values():
+            for source, piece in stream.fragments:
+                pieces.setdefault(source, set()).add(piece)
+        out = []
+        for number, line in enumerate(self.raw):
+            line = redact_text(line, self.endpoint) or ""
+            if pieces.get(number):
+                line = _redact_pieces(line, sorted(pieces[number], key=len, reverse=True))
+            out.append(line)
+        return out
+
     @database_sync_to_async
     def _persist_failure(self, exc: Exception) -> str:
         Message.objects.filter(pk=self.message_id).update(
@@ -511,6 +607,30 @@ class Run:
         if message is None:
             return ""
         return render_to_string("chat/_message.html", {"message": message, "oob": True})
+
+
+_TEXT_KEYS = {"content", "reasoning_content", "reasoning", "arguments", "text", "name"}
+
+
+def _redact_pieces(line: str, pieces: list[str]) -> str:
+    """A raw JSON line with `pieces` replaced in its text fields (never in keys, ids or
+    other values: a piece may be a single character)."""
+    try:
+        data = json.loads(line)
+    except ValueError:
+        return line
+
+    def walk(value: Any, key: str = "") -> Any:
+        if isinstance(value, dict):
+            return {k: walk(v, k) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v, key) for v in value]
+        if isinstance(value, str) and key in _TEXT_KEYS:
+            for piece in pieces:
+                value = value.replace(piece, REDACTED)
+        return value
+
+    return json.dumps(walk(data), ensure_ascii=False)
 
 
 class RunControl:

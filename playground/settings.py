@@ -301,12 +301,32 @@ RUN_SAVE_INTERVAL = envfloat("RUN_SAVE_INTERVAL", 1.0)
 MAX_MESSAGE_CHARS = envint("MAX_MESSAGE_CHARS", 200_000, minimum=1)
 IMAGE_MAX_BYTES = envint("IMAGE_MAX_BYTES", 5 * 1024 * 1024, minimum=1)
 IMAGE_MAX_COUNT = envint("IMAGE_MAX_COUNT", 4, minimum=0)
+# The largest socket frame a legal message makes: its text (4 bytes a character at most)
+# and its images as base64 data URLs (4/3 of their bytes, plus the URL's head), plus the
+# rest of the composer's fields. The consumer refuses a longer frame with a message.
+WS_FRAME_MAX_BYTES = (
+    MAX_MESSAGE_CHARS * 4 + IMAGE_MAX_COUNT * (-(-IMAGE_MAX_BYTES * 4 // 3) + 64) + 64_000
+)
+# daphne drops (without a close frame) a websocket message past its own limit, 1 MiB by
+# default: it must take every legal frame, and some more, so that a frame a little too
+# long still reaches the consumer and is answered. `python -m chat.serve` (make run) and
+# daphne's runserver read these; a bare `daphne` needs --websocket-max-message-size.
+DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE = WS_FRAME_MAX_BYTES + 1024 * 1024
+DAPHNE_WEBSOCKET_MAX_FRAME_SIZE = DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE
 # Per-user limits against a flood of sends (0 = no limit): answers streaming at once, and
 # answers started in the last minute (counted in the database, so across workers).
 RUNS_PER_USER_MAX = envint("RUNS_PER_USER_MAX", 24)
 ANSWERS_PER_MINUTE = envint("ANSWERS_PER_MINUTE", 60)
 # An answer (text, reasoning and tool arguments together) is cut past this many characters.
 ANSWER_MAX_CHARS = envint("ANSWER_MAX_CHARS", 2_000_000, minimum=1)
+# Log-in throttling (chat/login_throttle.py, counted in the database): failed log-ins
+# allowed per account and per client address within the window (0 = no limit); past them,
+# log-ins are refused until the window moves on. LOGIN_THROTTLE_IP_HEADER names a header
+# the reverse proxy sets to the client's address (e.g. X-Forwarded-For); empty: the peer.
+LOGIN_FAILURES_PER_ACCOUNT = envint("LOGIN_FAILURES_PER_ACCOUNT", 5)
+LOGIN_FAILURES_PER_ADDRESS = envint("LOGIN_FAILURES_PER_ADDRESS", 20)
+LOGIN_FAILURE_WINDOW = envint("LOGIN_FAILURE_WINDOW", 900, minimum=1)
+LOGIN_THROTTLE_IP_HEADER = os.environ.get("LOGIN_THROTTLE_IP_HEADER", "").strip()
 # Largest file the Import page accepts (a Playground export or an OpenAI messages array).
 IMPORT_MAX_BYTES = envint("IMPORT_MAX_BYTES", 20 * 1024 * 1024, minimum=1)
 # Endpoint URL guard (chat/upstream/netguard.py): for shared deployments, refuse

@@ -279,7 +279,32 @@
       e.detail.socketWrapper.send(JSON.stringify({ action: "sync", messages: ids }));
     }
   });
-  document.addEventListener("htmx:wsClose", function () { socketState("Reconnecting…"); });
+  // A frame past the socket's limit would be refused: say so, keep the text and images.
+  document.addEventListener("htmx:wsBeforeSend", function (e) {
+    var form = e.target && e.target.closest && e.target.closest("[data-ws-max]");
+    var max = form ? parseInt(form.getAttribute("data-ws-max"), 10) : 0;
+    var message = e.detail && e.detail.message;
+    if (!max || typeof message !== "string" || message.length * 3 <= max) return;
+    var size = new Blob([message]).size;
+    if (size <= max) return;
+    e.preventDefault();
+    form.removeAttribute("data-pending");
+    var error = form.querySelector("#composer-error");
+    if (!error) {
+      error = document.createElement("p");
+      error.id = "composer-error"; error.className = "field-error"; error.setAttribute("role", "alert");
+      form.appendChild(error);
+    }
+    error.textContent = "Not sent: with its images this message is " + megabytes(size)
+      + ", and one message can be at most " + megabytes(max) + ". Remove an image or shorten the text.";
+    var text = form.querySelector("textarea");
+    if (text) { text.setAttribute("aria-invalid", "true"); text.setAttribute("aria-describedby", "composer-error"); }
+  });
+  document.addEventListener("htmx:wsClose", function (e) {
+    // 1009: the server refused a message as too big (a limit lower than this page's).
+    var code = e.detail && e.detail.event && e.detail.event.code;
+    socketState(code === 1009 ? "The last message was too large for the server; reconnecting…" : "Reconnecting…");
+  });
   document.addEventListener("htmx:wsError", function () { socketState("Connection problem, retrying…"); });
 
   // Parameter panel: a slider mirrors its number input; blank number = not sent.
@@ -346,17 +371,18 @@
   });
 
   // Images: read as data URLs into hidden inputs the socket send includes.
-  var MAX_IMAGE = 5 * 1024 * 1024;
+  function megabytes(bytes) { return (bytes / 1048576).toFixed(1).replace(/\.0$/, "") + " MB"; }
   document.addEventListener("change", function (e) {
     var input = e.target;
     if (!input.matches || !input.matches("[data-image-input]")) return;
     var form = input.closest("form");
     var list = form && form.querySelector("[data-attached]");
+    var maxImage = parseInt(input.getAttribute("data-image-max"), 10) || 5 * 1048576;
     Array.prototype.forEach.call(input.files || [], function (file) {
-      if (file.size > MAX_IMAGE) {
+      if (file.size > maxImage) {
         var note = document.createElement("span");
         note.className = "field-error";
-        note.textContent = file.name + " is larger than 5 MB.";
+        note.textContent = file.name + " is " + megabytes(file.size) + "; an image can be at most " + megabytes(maxImage) + ".";
         list.appendChild(note);
         return;
       }

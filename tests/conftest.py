@@ -85,7 +85,7 @@ def server_env() -> dict[str, str]:
 def start_app_server(env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+        [sys.executable, "-m", "chat.serve", "-b", "127.0.0.1", "-p", str(port),
          "playground.asgi:application"],
         cwd=ROOT,
         env=env or server_env(),

@@ -137,7 +137,7 @@ def app_env(data_dir: Path, **extra: str) -> dict[str, str]:
 def start_app(env: dict[str, str], logdir: Path, name: str = "app") -> Process:
     port = free_port()
     argv = [
-        sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+        sys.executable, "-m", "chat.serve", "-b", "127.0.0.1", "-p", str(port),
         "playground.asgi:application",
     ]  # fmt: skip
     process = _spawn(name, argv, env, port, logdir)

@@ -4,9 +4,22 @@ import re
 from typing import Any
 
 from django import template
+from django.conf import settings
 from django.utils.safestring import SafeString
 
 register = template.Library()
+
+
+@register.simple_tag
+def image_max_bytes() -> int:
+    """For the composer's script: refuse an image before reading it (IMAGE_MAX_BYTES)."""
+    return settings.IMAGE_MAX_BYTES
+
+
+@register.simple_tag
+def ws_frame_max_bytes() -> int:
+    """For the composer's script: the longest frame the socket takes (WS_FRAME_MAX_BYTES)."""
+    return settings.WS_FRAME_MAX_BYTES
 
 
 @register.filter

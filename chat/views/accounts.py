@@ -10,7 +10,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
-from chat.forms import FirstAccountForm
+from chat.forms import FirstAccountForm, ThrottledAuthenticationForm
 
 
 def no_users_yet() -> bool:
@@ -20,11 +20,18 @@ def no_users_yet() -> bool:
 class PlaygroundLoginView(LoginView):
     template_name = "accounts/login.html"
     redirect_authenticated_user = True
+    authentication_form = ThrottledAuthenticationForm
 
     def get(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
         if no_users_yet():
             return redirect("setup")
         return super().get(request, *args, **kwargs)
+
+    def form_invalid(self, form: ThrottledAuthenticationForm) -> HttpResponse:
+        response = super().form_invalid(form)
+        if form.throttled:
+            response.status_code = 429
+        return response
 
     def get_context_data(self, **kwargs: object) -> dict[str, object]:
         return {**super().get_context_data(**kwargs), "signup_open": settings.SIGNUP_OPEN}

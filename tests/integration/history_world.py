@@ -195,7 +195,7 @@ def rich_conversation(owner: Any) -> Conversation:
         turn=1,
         verdict="winner",
         winner_position=1,
-        lanes=[{"position": 0, "label": "A", "model": "gpt-x"}],
+        lanes=[{"position": 0, "label": "A", "profile": "Work proxy", "model": "gpt-x"}],
     )
     return conversation
 

@@ -520,11 +520,13 @@ def _check_forms(path: str, html: str) -> int:
 
 
 def consumer_actions() -> set[str]:
-    """The action names ConversationConsumer.receive dispatches on (read from its code,
-    so a new action cannot be forgotten here)."""
-    source = textwrap.dedent(inspect.getsource(ConversationConsumer.receive))
+    """The action names ConversationConsumer dispatches on in receive (and _act, which
+    receive calls) (read from its code, so a new action cannot be forgotten here)."""
     names: set[str] = set()
-    for node in ast.walk(ast.parse(source)):
+    methods = [getattr(ConversationConsumer, m, None) for m in ("receive", "_act")]
+    sources = [textwrap.dedent(inspect.getsource(m)) for m in methods if m is not None]
+    nodes = [node for source in sources for node in ast.walk(ast.parse(source))]
+    for node in nodes:
         if not (isinstance(node, ast.Compare) and isinstance(node.left, ast.Name)):
             continue
         if node.left.id != "action":

@@ -87,6 +87,42 @@ async def echoing(req: Request, conn: Conn) -> bool:
     return True
 
 
+def _split(text: str, *cuts: int) -> list[str]:
+    edges = [0, *cuts, len(text)]
+    return [text[a:b] for a, b in zip(edges, edges[1:], strict=False)]
+
+
+async def echoing_answers(req: Request, conn: Conn) -> bool:
+    """An endpoint whose answers (text, reasoning, tool-call arguments) repeat the
+    credentials, each split across several deltas."""
+    auth = req.headers.get("authorization", "")[7:]
+    org = req.headers.get(HEADER_NAME.lower(), "")
+    if req.path.endswith("/models"):
+        await conn.json(200, {"object": "list", "data": [{"id": "m1"}]})
+        return True
+    if not (req.json or {}).get("stream"):
+        choice = {"index": 0, "message": {"role": "assistant", "content": f"OK {auth}"}}
+        await conn.json(200, {"choices": [{**choice, "finish_reason": "stop"}]})
+        return True
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+    await conn.sse_head()
+    for part in _split(f"Thinking about {org} and {auth}.", 18, 30, 50):
+        await conn.sse(chunk({"reasoning_content": part}))
+    for part in _split(f"Your key is {auth}, your org token is {org}. Done.", 14, 20, 41, 69):
+        await conn.sse(delta(part))
+    head = {"index": 0, "id": "call_1", "type": "function", "function": {"name": "save"}}
+    await conn.sse(chunk({"tool_calls": [{**head, "function": {"name": "save", "arguments": ""}}]}))
+    for part in _split(json.dumps({"key": auth, "org": org}), 12, 25, 40):
+        await conn.sse(chunk({"tool_calls": [{"index": 0, "function": {"arguments": part}}]}))
+    await conn.sse(chunk({}, "tool_calls"))
+    await conn.sse("[DONE]")
+    await conn.end()
+    return True
+
+
 class Capture:
     def __init__(self) -> None:
         self.texts: list[tuple[str, str]] = []
@@ -255,6 +291,34 @@ async def test_secrets_echoed_back_by_the_endpoint_are_redacted(owner, web, serv
     capture.response("conversation page", response)
     for record in caplog.records:
         capture.add(f"log {record.name}", record.getMessage())
+    for table, row in await raw_database_dump():
+        capture.add(f"table {table}", row)
+    assert capture.leaks() == []
+
+
+async def test_secrets_echoed_in_answers_are_redacted_even_split_across_deltas(owner, web, server):
+    """Text, reasoning and tool-call arguments, streamed (every frame), saved (every
+    column), on the page and in both exports; and the endpoint test's answer."""
+    capture = Capture()
+    server.handler = echoing_answers
+    profile = await create_profile(web, server.url, capture)
+    conversation = await make_conversation(owner, profile)
+    answer = await turn(owner, conversation, "Repeat my secrets", capture)
+    assert answer.status == "complete", answer.error
+    assert answer.content == ("Your key is [redacted], your org token is [redacted]. Done.")
+    assert answer.reasoning == "Thinking about [redacted] and [redacted]."
+    arguments = json.loads(answer.tool_calls[0]["function"]["arguments"])
+    assert arguments == {"key": "[redacted]", "org": "[redacted]"}
+    streamed = "".join(text for where, text in capture.texts if where.startswith("socket"))
+    assert "[redacted]" in streamed
+    for name in ("chat:conversation", "chat:export_json", "chat:export_markdown"):
+        response = await read_streamed(await web.get(reverse(name, args=[conversation.pk])))
+        assert response.status_code == 200
+        assert b"[redacted]" in body_of(response)
+        capture.response(name, response)
+    response = await web.post(reverse("chat:endpoint_test", args=[profile.pk]))
+    assert b"OK [redacted]" in response.content
+    capture.response("endpoint_test", response)
     for table, row in await raw_database_dump():
         capture.add(f"table {table}", row)
     assert capture.leaks() == []

@@ -1,6 +1,7 @@
 """Untrusted text in a real Chromium: model replies (streamed, then rendered), conversation
 titles (sidebar, heading, <title>), endpoint names and tool calls (names, arguments, results,
-mock results; saved and streamed), with every payload of the corpus.
+mock results; saved and streamed), and import files (every field that reaches a page, and
+files that must be refused), with every payload of the corpus.
 
 Nothing may run: no dialog, no ``window.__xss``, no Content-Security-Policy violation (the
 CSP would block an injected inline script, so a violation means markup got through), no
@@ -16,10 +17,10 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from chat import services
-from chat.models import EndpointProfile, Message
+from chat.models import Conversation, EndpointProfile, Message
 from chat.render import render_markdown
 
-from .xss_payloads import PAYLOADS
+from .xss_payloads import HOSTILE_IMPORTS, IMPORT_SINKS, PAYLOADS, import_document
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -296,3 +297,69 @@ def test_untrusted_text_never_runs_in_the_browser(app_server, page):
     text = "\n".join(watch.findings)
     assert "CSP violation" in text, text  # the inline handler was blocked by the CSP
     assert "IMG onerror" in text and "javascript:" in text and "IMG in msg-body" in text
+
+
+def test_imported_files_never_run_in_the_browser(app_server, page, tmp_path):
+    """An import file is as untrusted as model output: every payload in every sink of the
+    format (IMPORT_SINKS), imported through the Import page; then files of the wrong shape
+    (a choice with HTML and non-text content: issue 16), refused and shown back."""
+    owner = get_user_model().objects.create_user("ada", password="a-long-passphrase-42")
+    client = Client()
+    client.force_login(owner)
+    page.context.add_cookies(
+        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": app_server}]
+    )
+    watch = Watch(page, app_server)
+    assert len(IMPORT_SINKS) >= 15
+
+    path = tmp_path / "import.json"
+    path.write_text(json.dumps(import_document()))
+    watch.visit("/import/")
+    page.locator("#import-file").set_input_files(str(path))
+    page.get_by_role("button", name="Import").click()
+    page.get_by_text(f"Imported {len(PAYLOADS)} conversations.").wait_for()
+    watch.check("after the import")
+    conversations = list(Conversation.objects.filter(owner=owner).order_by("created_at"))
+    assert len(conversations) == len(PAYLOADS)
+
+    for conversation in conversations[::15]:
+        watch.visit(f"/c/{conversation.pk}/")
+        assert page.locator("h1.conv-title").inner_text() == conversation.title
+        assert page.locator(".choices .choice").count() == 2  # n > 1, both shown
+        assert page.locator(".tool-call .tool-args").count() == 1
+        assert page.locator('[data-role="tool"] .tool-result').count() == 1
+        assert page.locator(".msg-error").count() == 1
+    parsed = watch.parse_all([f"/c/{c.pk}/" for c in conversations])
+    for conversation in conversations:
+        status, title, h1 = parsed[f"/c/{conversation.pk}/"]
+        assert status == 200 and h1 == conversation.title
+    # The inspector shows the imported request body and raw response.
+    answers = Message.objects.filter(
+        conversation__owner=owner, role="assistant", turn=1, lane__position=0
+    )
+    inspected = watch.parse_all([f"/c/{m.conversation_id}/m/{m.pk}/inspect/" for m in answers])
+    assert {status for status, _, _ in inspected.values()} == {200}
+    # The leaderboard shows the imported votes' endpoint and model names: text only.
+    watch.visit("/leaderboard/")
+    cells = page.locator("table td:first-child")
+    assert cells.count() == len(PAYLOADS) + 1  # each payload's lane A, and "… · other"
+    assert page.locator("table td *").count() == 0
+
+    for number, (document, where) in enumerate(HOSTILE_IMPORTS):
+        watch.visit("/import/")
+        page.locator("#import-text").fill(json.dumps(document))
+        page.get_by_role("button", name="Import").click()
+        errors = page.locator(".import-errors")
+        errors.wait_for()
+        assert where in errors.inner_text(), errors.inner_text()
+        assert page.locator("#import-text").input_value() == json.dumps(document)
+        watch.check(f"hostile import {number}")
+    assert Conversation.objects.filter(owner=owner).count() == len(PAYLOADS)
+
+    assert watch.dialogs == []
+    assert watch.foreign == [], "requests to other origins (remote images must not load)"
+    assert watch.findings == []
+    # A refused import answers 400, which Chromium logs: those, and nothing else.
+    refused = "Failed to load resource: the server responded with a status of 400"
+    assert [p for p in page.problems if refused not in p] == [], page.problems
+    assert len(page.problems) == len(HOSTILE_IMPORTS)

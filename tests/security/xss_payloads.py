@@ -88,3 +88,146 @@ PAYLOADS: tuple[str, ...] = (
 )
 
 assert len(PAYLOADS) >= 50 and len(set(PAYLOADS)) == len(PAYLOADS)
+
+
+# --- File import: every field of an import file that reaches a page ---------------------
+
+# Where an import file's text lands on a page (chat/imports.py); each imported conversation
+# carries one payload in all of them.
+IMPORT_SINKS: tuple[str, ...] = (
+    "conversation title",
+    "conversation system prompt",
+    "lane model and system prompt",
+    "user message content",
+    "assistant content (rendered again from markdown)",
+    "assistant reasoning",
+    "assistant model",
+    "finish_reason",
+    "choices[].content (n > 1)",
+    "choices[].html (must be thrown away)",
+    "choices[].finish_reason",
+    "logprobs tokens",
+    "tool_calls name and arguments",
+    "tool result name and content",
+    "error message, type, code and body",
+    "request_body and raw_response (the inspector)",
+    "vote lanes' profile and model (the leaderboard)",
+)
+
+
+def import_conversation(payload: str, number: int) -> dict:
+    """A conversation of the app's export format with `payload` in every sink."""
+    short = payload[:50]
+    call = {"id": f"call_{number}", "type": "function",
+            "function": {"name": payload[:64], "arguments": payload}}  # fmt: skip
+    answer = {
+        "lane": 0, "turn": 1, "role": "assistant", "model": payload[:200], "content": payload,
+        "reasoning": payload, "finish_reason": short, "status": "complete",
+        "choices": [
+            {"index": 0, "content": payload, "finish_reason": short},
+            {"index": 1, "content": payload, "finish_reason": short, "html": payload},
+        ],
+        "chosen": 0,
+        "logprobs": [{"token": payload, "logprob": -0.1, "top": [{"token": payload}]}],
+        "request_body": {"model": payload, "messages": [{"role": "user", "content": payload}]},
+        "raw_response": [payload],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7},
+    }  # fmt: skip
+    return {
+        "title": payload[:200],
+        "system_prompt": payload,
+        "lanes": [
+            {"position": 0, "model": payload[:200], "system_prompt": payload},
+            {"position": 1, "model": "other"},
+        ],
+        "messages": [
+            {"lane": None, "turn": 1, "role": "user", "content": payload},
+            answer,
+            {
+                "lane": 1,
+                "turn": 1,
+                "role": "assistant",
+                "content": payload,
+                "status": "error",
+                "error": {
+                    "message": payload,
+                    "type": short,
+                    "code": short,
+                    "body": payload,
+                    "status": 500,
+                },
+            },
+            {"lane": None, "turn": 2, "role": "user", "content": payload},
+            {
+                "lane": 0,
+                "turn": 2,
+                "role": "assistant",
+                "content": "",
+                "tool_calls": [call],
+                "finish_reason": "tool_calls",
+                "status": "complete",
+            },
+            {
+                "lane": 0,
+                "turn": 2,
+                "role": "tool",
+                "tool_call_id": f"call_{number}",
+                "name": payload[:200],
+                "content": payload,
+            },
+        ],  # fmt: skip
+        "votes": [
+            {
+                "turn": 1,
+                "verdict": "winner",
+                "winner_position": 0,
+                "lanes": [
+                    {"position": 0, "label": "A", "profile": payload[:100], "model": payload[:200]},
+                    {"position": 1, "label": "B", "profile": "Local", "model": "other"},
+                ],
+            },
+        ],  # fmt: skip
+    }
+
+
+def import_document(payloads: tuple[str, ...] = PAYLOADS) -> dict:
+    return {
+        "format": "playground.conversations",
+        "version": 1,
+        "conversations": [import_conversation(p, n) for n, p in enumerate(payloads)],
+    }
+
+
+HTMX_LOAD = next(p for p in PAYLOADS if 'hx-trigger="load"' in p)
+# Files that must be refused, naming the field (the first: the audit's, issue 16).
+HOSTILE_IMPORTS: tuple[tuple[dict, str], ...] = tuple(
+    (
+        {
+            "format": "playground.conversations",
+            "version": 1,
+            "conversations": [
+                {
+                    "lanes": [{"position": 0}],
+                    "messages": [
+                        {"lane": None, "turn": 1, "role": "user", "content": "q"},
+                        {
+                            "lane": 0,
+                            "turn": 1,
+                            "role": "assistant",
+                            "content": "a",
+                            "chosen": 0,
+                            "choices": [{"index": 0, "content": "a"}, choice],
+                        },
+                    ],
+                }
+            ],
+        },
+        "conversations[0].messages[1].choices[1]",
+    )  # fmt: skip
+    for choice in (
+        {"index": 2, "content": 5, "html": HTMX_LOAD},
+        {"index": 1, "content": [HTMX_LOAD, PAYLOADS[2]]},
+        {"index": 1, "content": {"html": PAYLOADS[2]}},
+        {"index": 1, "html": PAYLOADS[0]},
+    )
+)
