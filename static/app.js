@@ -125,6 +125,8 @@
     if (confirmer && !window.confirm(confirmer.getAttribute("data-confirm-click"))) {
       e.preventDefault(); e.stopImmediatePropagation(); return;
     }
+    var whole = e.target.closest && e.target.closest("[data-copy-message]");
+    if (whole) { copyMessage(whole); return; }
     var btn = e.target.closest && e.target.closest("[data-copy]");
     if (!btn) return;
     var block = btn.closest(".code-block");
@@ -135,6 +137,46 @@
       setTimeout(function () { btn.textContent = "Copy"; }, 1500);
     });
   }, true);
+
+  function toast(text) {
+    var box = document.getElementById("toasts");
+    if (!box) return;
+    var el = document.createElement("div");
+    el.className = "toast";
+    el.textContent = text;
+    box.appendChild(el);
+    setTimeout(function () { el.remove(); }, 6000);
+  }
+
+  // A whole message's Copy: its markdown source from the server (the page holds only the
+  // rendered form) as plain text, and, for a rendered answer, that HTML too, so pasting
+  // into a document keeps the formatting and into an editor gives the markdown.
+  function copyMessage(btn) {
+    if (!navigator.clipboard) { toast("Copying needs a secure (https) page."); return; }
+    var msg = btn.closest(".msg");
+    var body = msg && (msg.querySelector(".choice.chosen .msg-body") || msg.querySelector(".msg-body"));
+    var source = fetch(btn.getAttribute("data-copy-message"), { credentials: "same-origin" })
+      .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.text(); });
+    var written;
+    if (window.ClipboardItem && navigator.clipboard.write && body && body.classList.contains("md")) {
+      var parts = {
+        "text/plain": source.then(function (t) { return new Blob([t], { type: "text/plain" }); }),
+        "text/html": new Blob([body.innerHTML], { type: "text/html" }),
+      };
+      written = navigator.clipboard.write([new ClipboardItem(parts)]);
+    } else {
+      written = source.then(function (t) { return navigator.clipboard.writeText(t); });
+    }
+    written.then(function () {
+      var use = btn.querySelector("use");
+      btn.setAttribute("data-copied", "");
+      if (use) use.setAttribute("href", "#i-check");
+      setTimeout(function () {
+        btn.removeAttribute("data-copied");
+        if (use) use.setAttribute("href", "#i-copy");
+      }, 1500);
+    }, function (err) { toast("Could not copy: " + (err && err.message ? err.message : err)); });
+  }
 
   // The hot path: a delta frame (`<span id="t-12" hx-swap-oob="beforeend">new text</span>`,
   // ~25 a second per streaming answer) is applied here rather than by htmx, which parsed
@@ -379,6 +421,19 @@
     if (!box.matches || !box.matches("[data-send-key-toggle]")) return;
     try { window.localStorage.setItem(SEND_KEY, box.checked ? "mod" : "enter"); } catch (err) { /* private mode */ }
     syncSendKey();
+  });
+
+  // Theme: system (no cookie) -> dark -> light -> system. A cookie rather than
+  // localStorage so the server renders data-theme on <html> and the first paint is right.
+  var THEMES = ["", "dark", "light"];
+  document.addEventListener("click", function (e) {
+    var btn = e.target.closest && e.target.closest("[data-theme-toggle]");
+    if (!btn) return;
+    var root = document.documentElement;
+    var next = THEMES[(THEMES.indexOf(root.getAttribute("data-theme") || "") + 1) % THEMES.length];
+    if (next) root.setAttribute("data-theme", next); else root.removeAttribute("data-theme");
+    document.cookie = "playground_theme=" + next + "; path=/; SameSite=Lax; max-age=" + (next ? 31536000 : 0);
+    document.querySelectorAll("[data-theme-label]").forEach(function (el) { setText(el, next || "system"); });
   });
 
   function typingIn(t) {

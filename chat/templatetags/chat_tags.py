@@ -113,3 +113,19 @@ def redacted(text: Any, message: Any) -> str:
     from chat.compare import redact_identity
 
     return redact_identity(str(text or ""), message.lane, message.model)
+
+
+ICONS = frozenset(
+    ("copy", "check", "inspect", "code", "regenerate", "edit", "branch", "delete", "stop")
+)
+
+
+@register.simple_tag
+def icon(name: str) -> SafeString:
+    """An icon of the page's sprite (templates/_icons.html): decorative, so hidden from
+    screen readers; the button around it carries the words (aria-label, data-tip)."""
+    if name not in ICONS:
+        raise template.TemplateSyntaxError(f"unknown icon {name!r}")
+    return SafeString(
+        f'<svg class="icon" aria-hidden="true" focusable="false"><use href="#i-{name}"/></svg>'
+    )

@@ -235,6 +235,18 @@ def message_inspect(request: HttpRequest, conversation_id: uuid.UUID, message_id
 
 
 @require_GET
+def message_source(request: HttpRequest, conversation_id: uuid.UUID, message_id: int):
+    """A message as it was typed or generated (the markdown source), for its Copy button."""
+    message = get_object_or_404(
+        Message.objects.only("content"),
+        pk=message_id,
+        conversation_id=conversation_id,
+        conversation__owner=request.user,
+    )
+    return HttpResponse(message.content, content_type="text/plain; charset=utf-8")
+
+
+@require_GET
 def message_code(request: HttpRequest, conversation_id: uuid.UUID, message_id: int):
     message = _owned_message(request, conversation_id, message_id)
     if message.request_body is None or message.lane is None:
