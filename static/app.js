@@ -88,11 +88,25 @@
     var toggle = e.target.closest && e.target.closest("[data-toggle-panel]");
     if (toggle) {
       var grid = document.querySelector(".conv-grid");
-      if (grid) {
+      if (grid && NARROW.matches) {
+        // A sheet over the conversation: opened here, closed by its ✕, the backdrop or Esc.
+        setSheet(grid, !grid.classList.contains("sheet-open"));
+      } else if (grid) {
         var hidden = grid.classList.toggle("panel-hidden");
         toggle.setAttribute("aria-pressed", String(hidden));
         try { localStorage.setItem("playground.panelHidden", hidden ? "1" : ""); } catch (err) { /* private mode */ }
       }
+      return;
+    }
+    var more = e.target.closest && e.target.closest("[data-lanes-more]");
+    if (more) {
+      more.closest(".lanes-head").setAttribute("data-more", "");
+      more.setAttribute("aria-expanded", "true");
+      return;
+    }
+    if (e.target.closest && e.target.closest("[data-drawer-toggle]")) {
+      var app = document.getElementById("app");
+      if (app) setDrawer(app, !app.hasAttribute("data-drawer-open"));
       return;
     }
     // Edit a sent question: a copy of the page's one edit box, under the question.
@@ -137,6 +151,30 @@
       setTimeout(function () { btn.textContent = "Copy"; }, 1500);
     });
   }, true);
+
+  // Phone and tablet: the parameter panel is a sheet, the sidebar a drawer (app.css).
+  var NARROW = window.matchMedia("(max-width: 1100px)");
+  function setSheet(grid, open) {
+    grid.classList.toggle("sheet-open", open);
+    var head = document.querySelector(".conv-actions [data-toggle-panel]");
+    if (head) head.setAttribute("aria-expanded", String(open));
+    var target = open ? document.querySelector("#side-panel .sheet-head button") : head;
+    if (target) target.focus();
+  }
+  function setDrawer(app, open) {
+    app.toggleAttribute("data-drawer-open", open);
+    var button = app.querySelector(".topbar [data-drawer-toggle]");
+    if (button) button.setAttribute("aria-expanded", String(open));
+    var target = open ? document.getElementById("conv-search-q") : button;
+    if (target) target.focus();
+  }
+  document.addEventListener("keydown", function (e) {
+    if (e.key !== "Escape") return;
+    var app = document.getElementById("app");
+    var grid = document.querySelector(".conv-grid.sheet-open");
+    if (app && app.hasAttribute("data-drawer-open")) setDrawer(app, false);
+    else if (grid) setSheet(grid, false);
+  });
 
   function toast(text) {
     var box = document.getElementById("toasts");

@@ -116,7 +116,19 @@ def redacted(text: Any, message: Any) -> str:
 
 
 ICONS = frozenset(
-    ("copy", "check", "inspect", "code", "regenerate", "edit", "branch", "delete", "stop")
+    (
+        "copy",
+        "check",
+        "inspect",
+        "code",
+        "regenerate",
+        "edit",
+        "branch",
+        "delete",
+        "stop",
+        "menu",
+        "close",
+    )  # fmt: skip
 )
 
 
