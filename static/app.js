@@ -412,10 +412,41 @@
     } catch (err) { /* storage unavailable: the panel stays shown */ }
     syncBusy();
     var el = messages();
-    if (el) el.scrollTop = el.scrollHeight;
+    if (el && !showFound(el)) el.scrollTop = el.scrollHeight;
     var ta = document.querySelector("textarea[data-enter-sends]");
-    if (ta && !document.querySelector(".field-error")) ta.focus();
+    if (ta && !document.querySelector(".field-error") && !(el && el.hasAttribute("data-found"))) ta.focus();
   });
+
+  // Opened from a search hit (/c/<id>/?q=words#m-12): that message, not the end, is shown,
+  // marked, with the words highlighted (CSS Custom Highlight API: no change to the DOM).
+  function showFound(list) {
+    var match = /^#m-(\d+)$/.exec(location.hash);
+    var target = match && document.getElementById("m-" + match[1]);
+    if (!target || !list.contains(target)) return false;
+    stickToBottom = false;
+    list.setAttribute("data-found", "");
+    target.classList.add("found");
+    target.scrollIntoView({ block: "center" });
+    var words = (new URLSearchParams(location.search).get("q") || "").toLowerCase().split(/\s+/).filter(function (w) { return w.length > 1; });
+    if (!words.length || !window.CSS || !CSS.highlights || typeof Highlight === "undefined") return true;
+    var ranges = [];
+    var walker = document.createTreeWalker(target.querySelector(".msg-body") || target, NodeFilter.SHOW_TEXT);
+    for (var node = walker.nextNode(); node; node = walker.nextNode()) {
+      var text = node.data.toLowerCase();
+      words.forEach(function (word) {
+        for (var at = text.indexOf(word); at !== -1; at = text.indexOf(word, at + word.length)) {
+          var range = new Range();
+          range.setStart(node, at);
+          range.setEnd(node, at + word.length);
+          ranges.push(range);
+        }
+      });
+    }
+    var found = new Highlight();
+    ranges.forEach(function (range) { found.add(range); });
+    if (ranges.length) CSS.highlights.set("search-hit", found);
+    return true;
+  }
 
   // ---- History sidebar, share links, keyboard shortcuts -------------------------------
 
