@@ -141,3 +141,13 @@ def icon(name: str) -> SafeString:
     return SafeString(
         f'<svg class="icon" aria-hidden="true" focusable="false"><use href="#i-{name}"/></svg>'
     )
+
+
+@register.simple_tag
+def lane_chips(lane: Any) -> list[dict[str, Any]]:
+    """The lane head's parameter chips (chat.compare.lane_chips), against its siblings."""
+    from chat.compare import lane_chips as chips
+    from chat.models import Lane
+
+    siblings = list(Lane.objects.filter(conversation_id=lane.conversation_id).only("pk", "params"))
+    return chips(lane, siblings)

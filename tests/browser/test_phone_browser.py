@@ -131,6 +131,11 @@ def test_send_and_stop_share_one_place_and_nothing_moves(app_server, page, viewp
     page.set_viewport_size(viewport)
     create_first_account(page, app_server)
     send_and_wait(page, "Warm up", 1)
+    wide = viewport["width"] > 1100
+    assert page.locator(".topbar").is_visible() is not wide
+    if wide:  # the phone's chrome never shows on a desktop
+        for selector in (".drawer-close", ".sheet-head", ".drawer-backdrop"):
+            assert not page.locator(selector).is_visible(), selector
     send = page.get_by_role("button", name="Send", exact=True)
     before = send.bounding_box()
     box_before = page.locator("#composer-input").bounding_box()
