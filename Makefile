@@ -5,7 +5,7 @@ PORT ?= 8000
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint format clean bench searchbench
+.PHONY: run test lint format clean bench searchbench screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ bench: $(VENV)/.installed-test
 ## query (~1 min). SEARCHBENCH_ARGS="--conversations 1000 --scan" to vary it.
 searchbench: $(VENV)/.installed-run
 	$(BIN)/python manage.py searchbench $(SEARCHBENCH_ARGS)
+
+## The README's screenshots (chat light and dark, comparison, phone) from the real app in
+## Chromium (/usr/bin/chromium), on a throwaway database: tests/browser/screenshots/.
+screenshots: $(VENV)/.installed-test
+	$(BIN)/python -m tests.browser.screenshots
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .

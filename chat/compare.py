@@ -13,7 +13,7 @@ from django.db import transaction
 from django.db.models import Max
 
 from chat.models import Conversation, EndpointProfile, Lane, Message, Vote
-from chat.params import BY_NAME, clean_value
+from chat.params import BY_NAME, clean_value, params_for
 
 MAX_LANES = 6
 LABELS = "ABCDEF"
@@ -252,6 +252,56 @@ def _spread(values: list[float]) -> dict[str, Any] | None:
     }
 
 
+def _chip_value(param: Any, value: Any) -> str:
+    if param.kind == "bool":
+        return "on" if value else "off"
+    if param.kind == "stops":
+        return f"×{len(value)}" if isinstance(value, list) else "set"
+    if param.kind in ("json", "json_schema", "logit_bias"):
+        return "set"
+    text = str(value)
+    return text if len(text) <= 14 else text[:13] + "…"
+
+
+def params_text(params: dict[str, Any]) -> str:
+    """A lane's parameters in a few words ("temp 0.2 · max 256"), in the table's order."""
+    return " · ".join(
+        f"{p.chip} {_chip_value(p, params[p.name])}"
+        for p in BY_NAME.values()
+        if params.get(p.name) is not None
+    )
+
+
+def lane_chips(lane: Lane, lanes: list[Lane]) -> list[dict[str, Any]]:
+    """A lane's parameters at a glance: each one it sets, and each one another lane sets
+    that it leaves to the endpoint ("default"); those that differ between lanes marked."""
+    others = [other for other in lanes if other.pk != lane.pk]
+    chips = []
+    for param in params_for(lane.conversation.mode):
+        mine = lane.params.get(param.name)
+        if mine is None and not any(o.params.get(param.name) is not None for o in others):
+            continue
+        chips.append(
+            {
+                "label": param.chip,
+                "value": "default" if mine is None else _chip_value(param, mine),
+                "title": f"{param.label}: {'not sent' if mine is None else mine}",
+                "differs": any(o.params.get(param.name) != mine for o in others),
+            }
+        )
+    return chips
+
+
+# A win by less than this (relative) is noise on a shared machine or network: not marked.
+WIN_MARGIN = 0.05
+
+
+def _clear_win(best: float, runner_up: float, smaller_wins: bool) -> bool:
+    if smaller_wins:
+        return runner_up > best * (1 + WIN_MARGIN)
+    return best > runner_up * (1 + WIN_MARGIN)
+
+
 def vote_text(vote: Vote | None) -> str:
     if vote is None:
         return ""
@@ -262,9 +312,13 @@ def vote_text(vote: Vote | None) -> str:
 
 def summary(lanes: list[Lane], answers: list[Message], vote: Vote | None = None) -> dict[str, Any]:
     """Per lane: latency and length across its attempts at this turn (repeats), the
-    shown answer's finish and tokens; the best value of each row marked."""
+    shown answer's finish and tokens; the best value of each row marked (a clear win
+    only: by more than WIN_MARGIN)."""
     columns = []
     for lane in lanes:
+        streaming = any(
+            m.lane_id == lane.pk and m.status == Message.Status.STREAMING for m in answers
+        )
         mine = [
             m for m in answers
             if m.lane_id == lane.pk and m.role == Message.Role.ASSISTANT
@@ -289,16 +343,24 @@ def summary(lanes: list[Lane], answers: list[Message], vote: Vote | None = None)
                 ),  # fmt: skip
                 "cost": _spread([x["cost"] for x in metrics if x.get("cost") is not None]),
                 "finish": shown.finish_reason if shown else "",
-                "status": shown.status if shown else "",
+                "status": Message.Status.STREAMING
+                if streaming
+                else (shown.status if shown else ""),
                 "message_id": shown.pk if shown else None,
             }
         )
-    complete = all(c["status"] and c["status"] != Message.Status.STREAMING for c in columns)
+    # A lane added after this turn has no answer in it: it neither holds the turn "open"
+    # nor can it win or be voted for.
+    answered = [c for c in columns if c["status"]]
+    complete = bool(answered) and all(c["status"] != Message.Status.STREAMING for c in answered)
     best: dict[str, int] = {}
-    for key, prefer in (("ttft", min), ("total", min), ("speed", max), ("cost", min)):
-        candidates = [(c[key]["median"], i) for i, c in enumerate(columns) if c[key]]
-        if len(candidates) > 1:
-            best[key] = prefer(candidates)[1]
+    for key, smaller_wins in (("ttft", True), ("total", True), ("speed", False), ("cost", True)):
+        ranked = sorted(
+            ((c[key]["median"], i) for i, c in enumerate(columns) if c[key]),
+            reverse=not smaller_wins,
+        )
+        if len(ranked) > 1 and _clear_win(ranked[0][0], ranked[1][0], smaller_wins):
+            best[key] = ranked[0][1]
     # Branching from any answer of a turn copies the whole turn, every lane included.
     branch_id = next((c["message_id"] for c in columns if c["message_id"]), None)
     return {
@@ -400,14 +462,21 @@ def vote_cast(
 
 
 def leaderboard(*, owner: Any) -> list[dict[str, Any]]:
-    """Per model (profile · model): wins, losses, ties and all-bad from the user's votes."""
-    table: dict[str, dict[str, Any]] = {}
+    """Per model and settings (profile · model · parameters): wins, losses, ties and
+    all-bad from the user's votes. One model under two settings is two rows: what was
+    compared is what is ranked."""
+    table: dict[tuple[str, str], dict[str, Any]] = {}
     for vote in Vote.objects.filter(owner=owner):
         for lane in vote.lanes:
-            key = f"{lane['profile']} · {lane['model']}"
+            name = f"{lane.get('profile', '')} · {lane.get('model', '')}"
+            settings = params_text(lane.get("params") or {})
             row = table.setdefault(
-                key, {"name": key, "votes": 0, "wins": 0, "losses": 0, "ties": 0, "bad": 0}
-            )
+                (name, settings),
+                {
+                    "name": name, "settings": settings,
+                    "votes": 0, "wins": 0, "losses": 0, "ties": 0, "bad": 0,
+                },
+            )  # fmt: skip
             row["votes"] += 1
             if vote.verdict == Vote.Verdict.TIE:
                 row["ties"] += 1

@@ -29,3 +29,14 @@ def sidebar(request: HttpRequest) -> dict[str, Any]:
         return load()["next_offset"]
 
     return {"conversations": conversations, "sidebar_next_offset": sidebar_next_offset}
+
+
+THEMES = ("light", "dark")
+THEME_COOKIE = "playground_theme"
+
+
+def theme(request: HttpRequest) -> dict[str, Any]:
+    """The theme the browser chose with the theme button (a cookie, so the first paint is
+    already right); none means "follow the system" (prefers-color-scheme)."""
+    chosen = request.COOKIES.get(THEME_COOKIE, "")
+    return {"theme": chosen if chosen in THEMES else ""}

@@ -35,6 +35,11 @@ class Param:
     field: str = ""  # the body field, when it differs from name
     choices: tuple[str, ...] = ()
     group: str = "sampling"
+    short: str = ""  # the lane head's chip, when shorter than the label
+
+    @property
+    def chip(self) -> str:
+        return self.short or self.label
 
     @property
     def wire(self) -> str:
@@ -47,33 +52,38 @@ class Param:
 
 PARAMS: tuple[Param, ...] = (
     Param("temperature", "float", "Temperature", 1.0, 0, 2, 0.01,
-          help="Higher values make the output more random, lower more deterministic."),
+          help="Higher values make the output more random, lower more deterministic.",
+          short="temp"),
     Param("top_p", "float", "Top P", 1.0, 0, 1, 0.01,
-          help="Nucleus sampling: only the tokens within this probability mass."),
+          help="Nucleus sampling: only the tokens within this probability mass.", short="top_p"),
     Param("max_tokens", "int", "Max tokens", None, 1, 10_000_000, 1, modes=CHAT,
           help="Upper bound on generated tokens (sent as max_tokens or "
-               "max_completion_tokens, as the endpoint wants)."),
+               "max_completion_tokens, as the endpoint wants).", short="max"),
     Param("completion_max_tokens", "int", "Max tokens", 16, 1, 10_000_000, 1, modes=COMPLETION,
-          field="max_tokens", help="Upper bound on generated tokens (the API's default is 16)."),
+          field="max_tokens", help="Upper bound on generated tokens (the API's default is 16).",
+          short="max"),
     Param("presence_penalty", "float", "Presence penalty", 0.0, -2, 2, 0.01,
-          help="Positive values favour tokens not yet used: new topics."),
+          help="Positive values favour tokens not yet used: new topics.", short="presence"),
     Param("frequency_penalty", "float", "Frequency penalty", 0.0, -2, 2, 0.01,
-          help="Positive values penalise tokens by how often they appeared: less repetition."),
-    Param("n", "int", "Choices (n)", 1, 1, 8, 1, help="How many answers to generate at once."),
+          help="Positive values penalise tokens by how often they appeared: less repetition.",
+          short="frequency"),
+    Param("n", "int", "Choices (n)", 1, 1, 8, 1, help="How many answers to generate at once.",
+          short="n"),
     Param("stop", "stops", "Stop sequences", None, group="output",
-          help="Up to 4 sequences, one per line; generation stops before them."),
+          help="Up to 4 sequences, one per line; generation stops before them.", short="stop"),
     Param("seed", "int", "Seed", None, -(2**63), 2**63 - 1, 1, group="output",
-          help="Best-effort determinism where the endpoint supports it."),
+          help="Best-effort determinism where the endpoint supports it.", short="seed"),
     Param("logit_bias", "logit_bias", "Logit bias", None, group="output",
           help='JSON object of token id → bias from -100 to 100, e.g. {"50256": -100}.'),
     Param("response_format", "choice", "Response format", "text", modes=CHAT, group="output",
           choices=("text", "json_object", "json_schema"),
-          help="json_object asks for valid JSON; json_schema for JSON matching a schema."),
+          help="json_object asks for valid JSON; json_schema for JSON matching a schema.",
+          short="format"),
     Param("json_schema", "json_schema", "JSON schema", None, modes=CHAT, group="output",
           help='For json_schema: {"name": ..., "schema": {...}, "strict": true}, or a bare '
                "schema."),
     Param("logprobs", "bool", "Log probabilities", False, modes=CHAT, group="output",
-          help="Return the probability of each token."),
+          help="Return the probability of each token.", short="logprobs"),
     Param("top_logprobs", "int", "Top logprobs", None, 0, 20, 1, modes=CHAT, group="output",
           help="How many alternatives per token (needs log probabilities)."),
     Param("completion_logprobs", "int", "Logprobs", None, 0, 5, 1, modes=COMPLETION,

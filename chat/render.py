@@ -133,6 +133,28 @@ def render_markdown(text: str) -> str:
     return mark_safe(_cleaner.clean(_md.render(text, {_BUDGET_KEY: _HIGHLIGHT_BUDGET})))
 
 
+# A line scripting the demo endpoint (chat.fake_upstream reads it): not what anyone said.
+SCRIPT_LINE_RE = re.compile(r"^[ \t]*@fake[ \t]+\{.*\}[ \t]*$", re.MULTILINE)
+
+
+def plain_text(text: str) -> str:
+    """What a message says, for a title or a search snippet: markdown syntax (emphasis,
+    headings, list markers, link targets, fences) and demo scripting lines removed, on one
+    line. Parsed, not rendered: cheap, and nothing here is HTML."""
+    words: list[str] = []
+    for token in _md.parse(SCRIPT_LINE_RE.sub("", text or "")):
+        if token.type == "inline":
+            for child in token.children or []:
+                if child.type in ("text", "code_inline"):
+                    words.append(child.content)
+                elif child.type in ("softbreak", "hardbreak"):
+                    words.append(" ")
+            words.append(" ")
+        elif token.type in ("fence", "code_block"):
+            words.append(token.content)
+    return " ".join("".join(words).split())
+
+
 def render_plain(text: str) -> str:
     """Escape text for display as-is (e.g. raw model output or reasoning)."""
     return mark_safe(html.escape(text or ""))

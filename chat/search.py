@@ -42,6 +42,7 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from chat.models import Conversation, Message
+from chat.render import plain_text
 
 MAX_TERMS = 8
 MAX_TERM_CHARS = 64
@@ -295,8 +296,9 @@ def highlight(text: str, pattern: re.Pattern[str]) -> SafeString:
 
 
 def snippet(text: str, cut_before: bool, cut_after: bool, pattern: re.Pattern[str]) -> SafeString:
-    """About SNIPPET_CHARS of ``text`` around its first match, on one line, highlighted."""
-    text = " ".join(text.split())
+    """About SNIPPET_CHARS of ``text`` around its first match, on one line, highlighted;
+    as words, without markdown syntax or demo scripting lines."""
+    text = plain_text(text)
     if not text:
         return mark_safe("")
     match = pattern.search(text)

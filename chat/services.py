@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from chat.models import Conversation, EndpointProfile, Lane, Message, Preset
 from chat.params import BY_NAME, request_params
+from chat.render import SCRIPT_LINE_RE, plain_text
 from chat.tools import enabled_tools
 
 DEMO_BASE_URL = "http://fake.invalid/v1"
@@ -117,7 +118,9 @@ def conversation_mode_set(*, conversation: Conversation, mode: str) -> bool:
 
 
 def title_from(text: str) -> str:
-    line = " ".join(text.split())
+    """A conversation's first title: its first question as plain words (no markdown, no
+    demo scripting line), cut at 80 characters."""
+    line = plain_text(text) or " ".join(SCRIPT_LINE_RE.sub("", text).split())
     return line[:80] + ("…" if len(line) > 80 else "")
 
 

@@ -82,6 +82,11 @@ urlpatterns = [
         name="message_inspect",
     ),
     path(
+        "c/<uuid:conversation_id>/m/<int:message_id>/source/",
+        request.message_source,
+        name="message_source",
+    ),
+    path(
         "c/<uuid:conversation_id>/m/<int:message_id>/code/",
         request.message_code,
         name="message_code",

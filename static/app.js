@@ -88,11 +88,25 @@
     var toggle = e.target.closest && e.target.closest("[data-toggle-panel]");
     if (toggle) {
       var grid = document.querySelector(".conv-grid");
-      if (grid) {
+      if (grid && NARROW.matches) {
+        // A sheet over the conversation: opened here, closed by its ✕, the backdrop or Esc.
+        setSheet(grid, !grid.classList.contains("sheet-open"));
+      } else if (grid) {
         var hidden = grid.classList.toggle("panel-hidden");
         toggle.setAttribute("aria-pressed", String(hidden));
         try { localStorage.setItem("playground.panelHidden", hidden ? "1" : ""); } catch (err) { /* private mode */ }
       }
+      return;
+    }
+    var more = e.target.closest && e.target.closest("[data-lanes-more]");
+    if (more) {
+      more.closest(".lanes-head").setAttribute("data-more", "");
+      more.setAttribute("aria-expanded", "true");
+      return;
+    }
+    if (e.target.closest && e.target.closest("[data-drawer-toggle]")) {
+      var app = document.getElementById("app");
+      if (app) setDrawer(app, !app.hasAttribute("data-drawer-open"));
       return;
     }
     // Edit a sent question: a copy of the page's one edit box, under the question.
@@ -125,6 +139,8 @@
     if (confirmer && !window.confirm(confirmer.getAttribute("data-confirm-click"))) {
       e.preventDefault(); e.stopImmediatePropagation(); return;
     }
+    var whole = e.target.closest && e.target.closest("[data-copy-message]");
+    if (whole) { copyMessage(whole); return; }
     var btn = e.target.closest && e.target.closest("[data-copy]");
     if (!btn) return;
     var block = btn.closest(".code-block");
@@ -135,6 +151,70 @@
       setTimeout(function () { btn.textContent = "Copy"; }, 1500);
     });
   }, true);
+
+  // Phone and tablet: the parameter panel is a sheet, the sidebar a drawer (app.css).
+  var NARROW = window.matchMedia("(max-width: 1100px)");
+  function setSheet(grid, open) {
+    grid.classList.toggle("sheet-open", open);
+    var head = document.querySelector(".conv-actions [data-toggle-panel]");
+    if (head) head.setAttribute("aria-expanded", String(open));
+    var target = open ? document.querySelector("#side-panel .sheet-head button") : head;
+    if (target) target.focus();
+  }
+  function setDrawer(app, open) {
+    app.toggleAttribute("data-drawer-open", open);
+    var button = app.querySelector(".topbar [data-drawer-toggle]");
+    if (button) button.setAttribute("aria-expanded", String(open));
+    var target = open ? document.getElementById("conv-search-q") : button;
+    if (target) target.focus();
+  }
+  document.addEventListener("keydown", function (e) {
+    if (e.key !== "Escape") return;
+    var app = document.getElementById("app");
+    var grid = document.querySelector(".conv-grid.sheet-open");
+    if (app && app.hasAttribute("data-drawer-open")) setDrawer(app, false);
+    else if (grid) setSheet(grid, false);
+  });
+
+  function toast(text) {
+    var box = document.getElementById("toasts");
+    if (!box) return;
+    var el = document.createElement("div");
+    el.className = "toast";
+    el.textContent = text;
+    box.appendChild(el);
+    setTimeout(function () { el.remove(); }, 6000);
+  }
+
+  // A whole message's Copy: its markdown source from the server (the page holds only the
+  // rendered form) as plain text, and, for a rendered answer, that HTML too, so pasting
+  // into a document keeps the formatting and into an editor gives the markdown.
+  function copyMessage(btn) {
+    if (!navigator.clipboard) { toast("Copying needs a secure (https) page."); return; }
+    var msg = btn.closest(".msg");
+    var body = msg && (msg.querySelector(".choice.chosen .msg-body") || msg.querySelector(".msg-body"));
+    var source = fetch(btn.getAttribute("data-copy-message"), { credentials: "same-origin" })
+      .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.text(); });
+    var written;
+    if (window.ClipboardItem && navigator.clipboard.write && body && body.classList.contains("md")) {
+      var parts = {
+        "text/plain": source.then(function (t) { return new Blob([t], { type: "text/plain" }); }),
+        "text/html": new Blob([body.innerHTML], { type: "text/html" }),
+      };
+      written = navigator.clipboard.write([new ClipboardItem(parts)]);
+    } else {
+      written = source.then(function (t) { return navigator.clipboard.writeText(t); });
+    }
+    written.then(function () {
+      var use = btn.querySelector("use");
+      btn.setAttribute("data-copied", "");
+      if (use) use.setAttribute("href", "#i-check");
+      setTimeout(function () {
+        btn.removeAttribute("data-copied");
+        if (use) use.setAttribute("href", "#i-copy");
+      }, 1500);
+    }, function (err) { toast("Could not copy: " + (err && err.message ? err.message : err)); });
+  }
 
   // The hot path: a delta frame (`<span id="t-12" hx-swap-oob="beforeend">new text</span>`,
   // ~25 a second per streaming answer) is applied here rather than by htmx, which parsed
@@ -417,10 +497,41 @@
     } catch (err) { /* storage unavailable: the panel stays shown */ }
     syncBusy();
     var el = messages();
-    if (el) el.scrollTop = el.scrollHeight;
+    if (el && !showFound(el)) el.scrollTop = el.scrollHeight;
     var ta = document.querySelector("textarea[data-enter-sends]");
-    if (ta && !document.querySelector(".field-error")) ta.focus();
+    if (ta && !document.querySelector(".field-error") && !(el && el.hasAttribute("data-found"))) ta.focus();
   });
+
+  // Opened from a search hit (/c/<id>/?q=words#m-12): that message, not the end, is shown,
+  // marked, with the words highlighted (CSS Custom Highlight API: no change to the DOM).
+  function showFound(list) {
+    var match = /^#m-(\d+)$/.exec(location.hash);
+    var target = match && document.getElementById("m-" + match[1]);
+    if (!target || !list.contains(target)) return false;
+    stickToBottom = false;
+    list.setAttribute("data-found", "");
+    target.classList.add("found");
+    target.scrollIntoView({ block: "center" });
+    var words = (new URLSearchParams(location.search).get("q") || "").toLowerCase().split(/\s+/).filter(function (w) { return w.length > 1; });
+    if (!words.length || !window.CSS || !CSS.highlights || typeof Highlight === "undefined") return true;
+    var ranges = [];
+    var walker = document.createTreeWalker(target.querySelector(".msg-body") || target, NodeFilter.SHOW_TEXT);
+    for (var node = walker.nextNode(); node; node = walker.nextNode()) {
+      var text = node.data.toLowerCase();
+      words.forEach(function (word) {
+        for (var at = text.indexOf(word); at !== -1; at = text.indexOf(word, at + word.length)) {
+          var range = new Range();
+          range.setStart(node, at);
+          range.setEnd(node, at + word.length);
+          ranges.push(range);
+        }
+      });
+    }
+    var found = new Highlight();
+    ranges.forEach(function (range) { found.add(range); });
+    if (ranges.length) CSS.highlights.set("search-hit", found);
+    return true;
+  }
 
   // ---- History sidebar, share links, keyboard shortcuts -------------------------------
 
@@ -464,6 +575,19 @@
     if (!box.matches || !box.matches("[data-send-key-toggle]")) return;
     try { window.localStorage.setItem(SEND_KEY, box.checked ? "mod" : "enter"); } catch (err) { /* private mode */ }
     syncSendKey();
+  });
+
+  // Theme: system (no cookie) -> dark -> light -> system. A cookie rather than
+  // localStorage so the server renders data-theme on <html> and the first paint is right.
+  var THEMES = ["", "dark", "light"];
+  document.addEventListener("click", function (e) {
+    var btn = e.target.closest && e.target.closest("[data-theme-toggle]");
+    if (!btn) return;
+    var root = document.documentElement;
+    var next = THEMES[(THEMES.indexOf(root.getAttribute("data-theme") || "") + 1) % THEMES.length];
+    if (next) root.setAttribute("data-theme", next); else root.removeAttribute("data-theme");
+    document.cookie = "playground_theme=" + next + "; path=/; SameSite=Lax; max-age=" + (next ? 31536000 : 0);
+    document.querySelectorAll("[data-theme-label]").forEach(function (el) { setText(el, next || "system"); });
   });
 
   function typingIn(t) {

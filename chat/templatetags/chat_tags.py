@@ -136,3 +136,41 @@ def redacted(text: Any, message: Any) -> str:
     from chat.compare import redact_identity
 
     return redact_identity(str(text or ""), message.lane, message.model)
+
+
+ICONS = frozenset(
+    (
+        "copy",
+        "check",
+        "inspect",
+        "code",
+        "regenerate",
+        "edit",
+        "branch",
+        "delete",
+        "stop",
+        "menu",
+        "close",
+    )  # fmt: skip
+)
+
+
+@register.simple_tag
+def icon(name: str) -> SafeString:
+    """An icon of the page's sprite (templates/_icons.html): decorative, so hidden from
+    screen readers; the button around it carries the words (aria-label, data-tip)."""
+    if name not in ICONS:
+        raise template.TemplateSyntaxError(f"unknown icon {name!r}")
+    return SafeString(
+        f'<svg class="icon" aria-hidden="true" focusable="false"><use href="#i-{name}"/></svg>'
+    )
+
+
+@register.simple_tag
+def lane_chips(lane: Any) -> list[dict[str, Any]]:
+    """The lane head's parameter chips (chat.compare.lane_chips), against its siblings."""
+    from chat.compare import lane_chips as chips
+    from chat.models import Lane
+
+    siblings = list(Lane.objects.filter(conversation_id=lane.conversation_id).only("pk", "params"))
+    return chips(lane, siblings)

@@ -109,6 +109,8 @@ def params_save(request: HttpRequest, conversation_id: uuid.UUID) -> HttpRespons
         _save_to(request, lane, cleaned)
     context = panel_context(lane, values=raw, errors=errors)
     context["saved"] = not errors
+    if not errors:  # the lane heads' parameter chips follow
+        context["chip_lanes"] = list(lane.conversation.lanes.all())
     # 200 even with errors: htmx swaps only successful responses, and the errors are
     # the content here.
     return render(request, "chat/_params_status.html", context)
@@ -158,6 +160,7 @@ def preset_apply(request: HttpRequest, conversation_id: uuid.UUID) -> HttpRespon
     context = panel_context(lane)
     context["preset_message"] = f"Applied “{preset.name}”."
     context["selected_preset"] = preset.pk
+    context["chip_lanes"] = list(lane.conversation.lanes.all())
     # The system prompt and the tools editor are elsewhere on the page: swap them too.
     context["oob_system"] = "system_prompt" in changed
     if "tools" in changed and lane.conversation.mode == Conversation.Mode.CHAT:
@@ -239,6 +242,18 @@ def message_inspect(request: HttpRequest, conversation_id: uuid.UUID, message_id
             "raw_lines": message.raw_response or [],
         },
     )
+
+
+@require_GET
+def message_source(request: HttpRequest, conversation_id: uuid.UUID, message_id: int):
+    """A message as it was typed or generated (the markdown source), for its Copy button."""
+    message = get_object_or_404(
+        Message.objects.only("content"),
+        pk=message_id,
+        conversation_id=conversation_id,
+        conversation__owner=request.user,
+    )
+    return HttpResponse(message.content, content_type="text/plain; charset=utf-8")
 
 
 @require_GET

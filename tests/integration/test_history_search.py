@@ -175,7 +175,8 @@ def test_the_sidebar_search_answers_htmx_with_results(owner_client, owner):
     assert "<html" not in html  # a partial
     assert 'class="conv-hit active"' in html
     message = conversation.messages.get()
-    assert f'href="/c/{conversation.pk}/#m-{message.pk}"' in html
+    # It opens at the message, with the words to highlight there.
+    assert f'href="/c/{conversation.pk}/?q=filter#m-{message.pk}"' in html
 
 
 def test_an_empty_search_shows_the_history_again(owner_client, owner):

@@ -94,6 +94,7 @@ ROUTES: dict[str, Route] = {
     "chat:draft_code": Route(post={"content": "hi"}),
     "chat:message_inspect": Route(),
     "chat:message_code": Route(),
+    "chat:message_source": Route(),
     "chat:message_branch": Route(),
     "chat:message_delete": Route(),
     "chat:message_choose": Route(fixed={"index": 1}),

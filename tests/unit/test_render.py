@@ -414,3 +414,23 @@ def test_logprobs_tolerate_odd_items() -> None:
         ("lp lp-9", "a"),
     ]
     assert render_logprobs([]) == ""
+
+
+def test_plain_text_keeps_the_words_and_drops_markdown_and_scripting_lines():
+    from chat.render import plain_text
+
+    text = (
+        '# Title\n\n**Bold** and _it_ `code` [link](https://x.test/y)\n@fake {"tokens": 4}\n'
+        "- one\n- two\n\n```py\nx = 1\n```\n<b>raw</b>"
+    )
+    assert plain_text(text) == "Title Bold and it code link one two x = 1 <b>raw</b>"
+    assert plain_text('@fake {"reply": "hi"}') == ""
+    assert plain_text("") == ""
+
+
+def test_a_title_is_the_first_question_as_words():
+    from chat.services import title_from
+
+    assert title_from('**Why** is `WAL` faster?\n@fake {"tokens": 5}') == "Why is WAL faster?"
+    long = title_from("word " * 30)
+    assert len(long) == 81 and long.endswith("…") and long.startswith("word word")

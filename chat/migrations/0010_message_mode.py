@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('chat', '0007_preset_tools_optional'),
+        ('chat', '0009_login_failure'),
     ]
 
     operations = [

@@ -1,0 +1,168 @@
+"""A phone (390 x 844): everything reachable from a menu drawer, a compact header, the
+parameter panel as a sheet; and the composer that does not move while an answer streams."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser.conftest import ARTIFACTS
+from tests.browser.test_chat_flow import answers, create_first_account
+from tests.browser.test_theme_browser import send_and_wait
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+PHONE = {"width": 390, "height": 844}
+
+
+def slid_in(page, element_id: str) -> None:
+    page.wait_for_function(
+        "id => getComputedStyle(document.getElementById(id)).transform === 'none'", arg=element_id
+    )
+
+
+def on_screen_and_clickable(page, locator) -> bool:
+    box = locator.bounding_box()
+    if not box or box["x"] < 0 or box["x"] + box["width"] > PHONE["width"] + 0.5:
+        return False
+    hit = page.evaluate(
+        "([x, y]) => document.elementFromPoint(x, y)",
+        [box["x"] + box["width"] / 2, box["y"] + box["height"] / 2],
+    )
+    return hit is not None and locator.evaluate(
+        "(el, [x, y]) => el.contains(document.elementFromPoint(x, y))",
+        [box["x"] + box["width"] / 2, box["y"] + box["height"] / 2],
+    )
+
+
+def test_the_drawer_reaches_history_search_and_every_page(app_server, page):
+    page.set_viewport_size(PHONE)
+    create_first_account(page, app_server)
+    send_and_wait(page, "How do I read a large CSV file lazily in Python?", 1)
+    sidebar = page.locator("#sidebar")
+    links = ["Endpoints", "Leaderboard", "Import", "Export all (JSON)", "Password"]
+    # Closed: nothing of it is on screen or reachable by Tab.
+    assert not sidebar.is_visible()
+    menu = page.locator(".topbar").get_by_role("button", name="Menu")
+    assert menu.get_attribute("aria-expanded") == "false"
+    menu.click()
+    assert menu.get_attribute("aria-expanded") == "true"
+    slid_in(page, "sidebar")
+    for name in links:
+        assert on_screen_and_clickable(page, sidebar.get_by_role("link", name=name)), name
+    assert on_screen_and_clickable(page, sidebar.get_by_role("button", name="Log out ada"))
+    search = sidebar.get_by_role("searchbox", name="Search conversations")
+    assert search.evaluate("el => el === document.activeElement")  # focus moved in
+    conversation = sidebar.locator(".conv-link").first
+    assert on_screen_and_clickable(page, conversation)
+    page.screenshot(path=str(ARTIFACTS / "phone-drawer.png"))
+    # Esc closes it; the backdrop too.
+    page.keyboard.press("Escape")
+    sidebar.wait_for(state="hidden")
+    menu.click()
+    page.mouse.click(370, 400)  # the backdrop, right of the drawer
+    sidebar.wait_for(state="hidden")
+    # Search from the drawer finds the conversation.
+    menu.click()
+    search.fill("CSV")
+    page.locator("#conv-list .conv-hit").first.wait_for()
+    sidebar.get_by_role("button", name="Close menu").click()
+    sidebar.wait_for(state="hidden")
+    assert menu.evaluate("el => el === document.activeElement")  # focus back on the button
+    menu.click()
+    sidebar.get_by_role("link", name="Endpoints").click()
+    page.wait_for_url("**/endpoints/")
+    assert not page.problems, page.problems
+
+
+@pytest.mark.parametrize("lanes", [1, 2])
+def test_header_and_lane_heads_leave_the_screen_to_the_messages(app_server, page, lanes):
+    page.set_viewport_size(PHONE)
+    create_first_account(page, app_server)
+    send_and_wait(page, "Hello there", 1)
+    if lanes == 2:
+        page.get_by_role("button", name="+ Lane").click()
+        page.locator(".lane-head").nth(1).wait_for()
+    top = page.locator("#messages").bounding_box()["y"]
+    # Top bar, title, actions and the lane heads: at most a quarter of the screen
+    # (they took 45-53 % before).
+    assert top <= PHONE["height"] * 0.25, top
+    overflow = page.evaluate("document.documentElement.scrollWidth - innerWidth")
+    assert overflow <= 0
+    page.screenshot(path=str(ARTIFACTS / f"phone-{lanes}-lane.png"))
+
+
+def test_the_panel_is_a_sheet_over_the_conversation(app_server, page):
+    page.set_viewport_size(PHONE)
+    create_first_account(page, app_server)
+    send_and_wait(page, "Hello there", 1)
+    side = page.locator("#side-panel")
+    assert not side.is_visible()
+    page.locator(".conv-actions").get_by_role("button", name="Panel").click()
+    slid_in(page, "side-panel")
+    box = side.bounding_box()
+    # A sheet from the bottom edge, over the composer, not a scroll area under it.
+    assert abs(box["y"] + box["height"] - PHONE["height"]) <= 1, box
+    assert box["height"] >= PHONE["height"] * 0.5 and box["width"] >= PHONE["width"] - 1
+    composer = page.locator("#composer-input").bounding_box()
+    assert box["y"] < composer["y"]
+    temperature = page.locator("#param-temperature")
+    assert on_screen_and_clickable(page, temperature)
+    temperature.fill("0.4")
+    temperature.press("Tab")
+    page.locator("#params-status").get_by_text("Saved").wait_for()
+    # caret="initial": hiding the caret leaves style="" on every input, which an htmx swap
+    # then copies (a CSP report that is Playwright's, not the page's).
+    page.screenshot(path=str(ARTIFACTS / "phone-sheet.png"), caret="initial")
+    page.get_by_role("button", name="Close parameters").click()
+    side.wait_for(state="hidden")
+    page.locator(".conv-actions").get_by_role("button", name="Panel").click()
+    page.keyboard.press("Escape")
+    side.wait_for(state="hidden")
+    # What the sheet saved is what the next turn sends.
+    send_and_wait(page, "Again", 2)
+    answers(page).nth(1).get_by_role("button", name="Inspect this answer").click()
+    page.locator("#inspector-request").wait_for()
+    assert '"temperature": 0.4' in page.locator("#inspector-request").inner_text()
+    assert not page.problems, page.problems
+
+
+@pytest.mark.parametrize("viewport", [{"width": 1440, "height": 900}, PHONE])
+def test_send_and_stop_share_one_place_and_nothing_moves(app_server, page, viewport):
+    page.set_viewport_size(viewport)
+    create_first_account(page, app_server)
+    send_and_wait(page, "Warm up", 1)
+    wide = viewport["width"] > 1100
+    assert page.locator(".topbar").is_visible() is not wide
+    if wide:  # the phone's chrome never shows on a desktop
+        for selector in (".drawer-close", ".sheet-head", ".drawer-backdrop"):
+            assert not page.locator(selector).is_visible(), selector
+    send = page.get_by_role("button", name="Send", exact=True)
+    before = send.bounding_box()
+    box_before = page.locator("#composer-input").bounding_box()
+    page.get_by_label("Message").fill('Long one\n@fake {"tokens": 200, "tps": 20}')
+    send.click()
+    stop = page.locator(".composer-side").get_by_role("button", name="Stop")
+    stop.wait_for()
+    during = stop.bounding_box()
+    for key in ("x", "y", "width", "height"):
+        assert abs(during[key] - before[key]) <= 1, (key, before, during)
+    assert page.locator("#composer-input").bounding_box() == box_before
+    # A toast (e.g. "Edited…") never covers Stop.
+    page.evaluate(
+        """() => { const t = document.createElement('div'); t.className = 'toast';
+        t.textContent = 'A toast with a long message in it, as long as they get';
+        document.getElementById('toasts').appendChild(t); }"""
+    )
+    toast = page.locator("#toasts .toast").last.bounding_box()
+    assert (
+        toast["x"] + toast["width"] <= during["x"]
+        or toast["x"] >= during["x"] + during["width"]
+        or toast["y"] + toast["height"] <= during["y"]
+        or toast["y"] >= during["y"] + during["height"]
+    ), (toast, during)
+    stop.click()
+    answers(page).nth(1).and_(page.locator('[data-status="stopped"]')).wait_for()
+    after = send.bounding_box()
+    for key in ("x", "y", "width", "height"):
+        assert abs(after[key] - before[key]) <= 1, (key, before, after)
+    assert not page.problems, page.problems
