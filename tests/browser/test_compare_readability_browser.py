@@ -21,7 +21,9 @@ def test_chips_follow_the_panel_and_blind_hides_the_tells_until_the_vote(app_ser
     heads = page.locator(".lane-head")
     assert heads.nth(1).locator(".chip-param").count() == 0
 
-    page.locator("#panel-lane-select").select_option(index=1)
+    with page.expect_response(lambda r: "/params/panel" in r.url):
+        page.locator("#panel-lane-select").select_option(index=1)
+    page.locator("#params-panel #param-temperature").wait_for()
     page.locator("#param-temperature").fill("0.3")
     page.locator("#param-temperature").press("Tab")
     page.locator("#params-status").get_by_text("Saved").wait_for()
