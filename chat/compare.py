@@ -404,7 +404,7 @@ def leaderboard(*, owner: Any) -> list[dict[str, Any]]:
     table: dict[str, dict[str, Any]] = {}
     for vote in Vote.objects.filter(owner=owner):
         for lane in vote.lanes:
-            key = f"{lane['profile']} · {lane['model']}"
+            key = f"{lane['profile']} · {lane['model'] or 'endpoint default'}"
             row = table.setdefault(
                 key, {"name": key, "votes": 0, "wins": 0, "losses": 0, "ties": 0, "bad": 0}
             )
