@@ -282,6 +282,11 @@ def _python(
     named = {k: v for k, v in body.items() if k in accepted}
     extra = {k: v for k, v in body.items() if k not in accepted}
     args = [f"{k}={_format(v, 'py', _INDENT, 1)}" for k, v in named.items()]
+    # No model in the body (the endpoint's default): the SDK requires the argument, and
+    # `omit` sends none.
+    no_model = "model" in accepted and "model" not in body
+    if no_model:
+        args.append("model=omit")
     if extra:
         args.append(f"extra_body={_format(extra, 'py', _INDENT, 1)}")
 
@@ -289,7 +294,7 @@ def _python(
         "# pip install openai",
         "import os",
         "",
-        "from openai import OpenAI",
+        "from openai import OpenAI, omit" if no_model else "from openai import OpenAI",
         "",
         "client = OpenAI(",
         *(f"{_INDENT}{line}," for line in client),

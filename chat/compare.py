@@ -468,7 +468,7 @@ def leaderboard(*, owner: Any) -> list[dict[str, Any]]:
     table: dict[tuple[str, str], dict[str, Any]] = {}
     for vote in Vote.objects.filter(owner=owner):
         for lane in vote.lanes:
-            name = f"{lane.get('profile', '')} · {lane.get('model', '')}"
+            name = f"{lane.get('profile', '')} · {lane.get('model') or 'endpoint default'}"
             settings = params_text(lane.get("params") or {})
             row = table.setdefault(
                 (name, settings),

@@ -126,11 +126,19 @@ def test_a_value_typed_just_before_switching_the_panel_lane_is_saved_to_its_lane
     add_lane(page, 2)
     lane_select = page.locator("#panel-lane-select")
     expect(lane_select.locator("option:checked")).to_have_text("A · demo")
+    # When each change happened, to show the switch came within the panel's 250 ms delay.
+    page.evaluate(
+        """() => { window.changedAt = {};
+        document.addEventListener('change', e => {
+            window.changedAt[e.target.id] = performance.now(); }, true); }"""
+    )
     max_tokens = page.locator("#param-max_tokens")
     max_tokens.fill("77")
     max_tokens.press("Tab")
-    lane_select.select_option(label="B · demo")  # well within the panel's 250 ms delay
+    lane_select.select_option(label="B · demo")
     expect(lane_select.locator("option:checked")).to_have_text("B · demo")
+    gap = page.evaluate("changedAt['panel-lane-select'] - changedAt['param-max_tokens']")
+    assert 0 < gap < 250, gap
     expect(page.locator("#param-max_tokens")).to_have_value("")  # B's own: untouched
     page.wait_for_timeout(600)  # any late save of the old panel has happened by now
     lane_select.select_option(label="A · demo")

@@ -195,6 +195,26 @@ def test_generated_code_prints_the_fakes_answer(
         assert output == expected + "\n"
 
 
+@pytest.mark.parametrize("language", ["python", "curl", "javascript"])
+def test_generated_code_without_a_model_lets_the_endpoint_pick(
+    fake_upstream_url: str, tmp_path: Path, language: str
+) -> None:
+    """A body without `model` (an endpoint with a default model): the code sends none,
+    though the Python SDK requires the argument (it gets `omit`)."""
+    base = fake_upstream_url.removesuffix("/v1") + "/default-model/v1"
+    body = {k: v for k, v in chat_body(False).items() if k != "model"}
+    expected_reply = httpx.post(f"{base}/chat/completions", json=body, timeout=30, trust_env=False)
+    expected_reply.raise_for_status()
+    expected = answer_of(expected_reply.json(), "chat/completions")
+    code = export_request(base_url=base, path="chat/completions", body=body)[language]
+    assert '"model"' not in code and "model=" not in code.replace("model=omit", "")
+    output = run_program(language, code, tmp_path, clean_env(OPENAI_API_KEY="dummy"))
+    if language == "curl":
+        assert answer_of(json.loads(output), "chat/completions") == expected
+    else:
+        assert output == expected + "\n"
+
+
 # --------------------------------------------------------------------------- a saved answer
 
 PRE = re.compile(r"<pre>(.*?)</pre>", re.S)

@@ -628,3 +628,20 @@ def test_an_all_bad_vote_lands_in_the_leaderboard(owner, owner_client):
     ]  # fmt: skip
     page = owner_client.get(reverse("chat:conversation", args=[conversation.pk])).content.decode()
     assert "Voted: all bad" in page.split('id="summary-1"')[1]
+
+
+def test_a_lane_without_a_model_is_on_the_leaderboard_as_the_endpoint_default(owner):
+    profile = EndpointProfile.objects.create(
+        owner=owner, name="Local", base_url="http://fake.invalid/default-model/v1",
+        quirks={"model_optional": True},
+    )  # fmt: skip
+    conversation = services.conversation_create(owner=owner, profile=profile, model="")
+    Lane.objects.create(conversation=conversation, position=1, profile=profile, model="demo")
+    conversation.blind = True
+    conversation.save()
+    _, answers = services.turn_send(conversation=conversation, content="Q")
+    Message.objects.filter(pk__in=[a.pk for a in answers]).update(status="complete")
+    compare.vote_cast(conversation=conversation, turn=1, verdict="winner", winner=0)
+    rows = {r["name"]: r for r in compare.leaderboard(owner=owner)}
+    assert rows["Local · endpoint default"]["wins"] == 1
+    assert rows["Local · demo"]["losses"] == 1

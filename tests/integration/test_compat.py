@@ -30,6 +30,7 @@ U, D, X = UNSUPPORTED, DIFFERENT, INCONCLUSIVE
 # What each personality of the fake must yield: every probe is "supported" but these.
 EXPECTED: dict[str, dict[str, str]] = {
     "full": {},
+    "default-model": {},  # answers without `model` too; the report always names one
     "no-stream-options": {"stream_usage": U},
     "max-completion-tokens": {"max_tokens": U},
     "no-tools": {"tools_auto": U, "tools_required": U, "tools_parallel": U, "tool_stream": U},
@@ -44,6 +45,7 @@ EXPECTED: dict[str, dict[str, str]] = {
 # The settings each personality's report suggests for a profile with default quirks.
 SUGGESTED: dict[str, dict[str, Any]] = {
     "full": {},
+    "default-model": {},
     "no-stream-options": {"include_usage": False},
     "max-completion-tokens": {"max_tokens_field": "max_completion_tokens"},
     "no-tools": {},

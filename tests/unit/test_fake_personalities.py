@@ -108,3 +108,11 @@ def test_personalities_differ_from_the_default_in_what_their_name_says():
     assert PERSONALITIES["max-completion-tokens"].max_tokens_field == "max_completion_tokens"
     assert PERSONALITIES["plain-errors"].error_shape == "plain"
     assert PERSONALITIES["tool-index-missing"].tool_style == "no_index"
+
+
+async def test_the_default_model_personality_answers_a_request_without_a_model():
+    request = {"messages": [{"role": "user", "content": "Hi"}]}
+    assert "model parameter" in await refusal(None, request)  # as OpenAI does
+    answer = await chat_once(endpoint("default-model"), request)
+    assert answer["model"] == "demo-fast"  # and says which model answered
+    assert answer["choices"][0]["message"]["content"]
