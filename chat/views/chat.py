@@ -16,6 +16,7 @@ from chat import branching, runs, services
 from chat.compare import turn_rows
 from chat.forms import NewConversationForm
 from chat.models import Conversation, EndpointProfile, Message
+from chat.versions import path_of
 from chat.views.compare import lane_form
 from chat.views.request import panel_context
 from chat.views.tools import tools_context
@@ -99,8 +100,11 @@ def conversation_detail(request: HttpRequest, conversation_id: uuid.UUID) -> Htt
     conversation = _owned_conversation(request, conversation_id)
     services.messages_mark_interrupted(conversation=conversation)
     lanes = list(conversation.lanes.select_related("profile"))
-    # Raw responses are big and only the inspector needs them.
-    history = list(conversation.messages.select_related("lane").defer("raw_response"))
+    path = path_of(conversation)
+    # Raw responses are big and only the inspector needs them; other versions wait for ‹ ›.
+    history = list(
+        conversation.messages.filter(path.q()).select_related("lane").defer("raw_response")
+    )
     visible = [m for m in history if not m.hidden]
     context = panel_context(lanes[0]) if lanes else {}
     context.update(tools_context(conversation))
@@ -122,7 +126,7 @@ def conversation_detail(request: HttpRequest, conversation_id: uuid.UUID) -> Htt
             "conversation": conversation,
             "lanes": lanes,
             "lane_heads": [{"lane": lane, "form": lane_form(request, lane)} for lane in lanes],
-            "rows": turn_rows(conversation, lanes, history, votes),
+            "rows": turn_rows(conversation, lanes, history, votes, path),
             "voted_turns": set(votes),
             "last_turn": max((m.turn for m in history), default=0),
             "streaming": any(m.status == Message.Status.STREAMING for m in history),
@@ -185,6 +189,53 @@ def message_branch(
         return _toast(str(exc))
     messages.success(request, f"Branched from “{conversation}”.")
     return HttpResponseClientRedirect(reverse("chat:conversation", args=[branch.pk]))
+
+
+@require_POST
+def version_show(
+    request: HttpRequest, conversation_id: uuid.UUID, turn: int, branch: int
+) -> HttpResponse:
+    """Show another version of an edited question: the turns from it down are replaced
+    (out of band, so the page keeps its place), and the composer continues this one."""
+    conversation = _owned_conversation(request, conversation_id)
+    try:
+        last_turn, path = branching.version_show(
+            conversation=conversation, turn=turn, branch=branch
+        )
+    except services.ActionError as exc:
+        return _toast(str(exc))
+    lanes = list(conversation.lanes.select_related("profile"))
+    history = list(
+        conversation.messages.filter(path.q(), turn__gte=turn)
+        .select_related("lane")
+        .defer("raw_response")
+    )
+    votes = {vote.turn: vote for vote in conversation.votes.filter(turn__gte=turn)}
+    rows = turn_rows(conversation, lanes, history, votes, path)
+    last_by_lane: dict[int, Message] = {}
+    for message in history:
+        if message.lane_id and not message.hidden:
+            last_by_lane[message.lane_id] = message
+    awaiting = {
+        m.pk for m in last_by_lane.values() if m.role == Message.Role.ASSISTANT and m.tool_calls
+    }
+    gone = "".join(
+        format_html('<div id="turn-{}" hx-swap-oob="delete"></div>', t)
+        for t in range(turn, max([last_turn, *(r["turn"] for r in rows)]) + 1)
+    )
+    html = render_to_string(
+        "chat/_turns_oob.html",
+        {
+            "rows": rows,
+            "conversation": conversation,
+            "lanes": lanes,
+            "voted_turns": set(votes),
+            "awaiting_ids": awaiting,
+        },
+        request=request,
+    )
+    totals = services.usage_totals_html(conversation=conversation)
+    return HttpResponse(gone + html + totals)
 
 
 @require_POST
