@@ -12,6 +12,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Max
 
+from chat.history import sidebar_changed
 from chat.models import Conversation, EndpointProfile, Lane, Message, Vote
 from chat.params import BY_NAME, clean_value
 from chat.versions import Path, path_of
@@ -158,6 +159,7 @@ def conversation_from_setup(*, owner: Any, setup: list[dict[str, Any]]) -> Conve
     fallback = next((p for p in profiles if p.is_demo), profiles[0])
     with transaction.atomic():
         conversation = Conversation.objects.create(owner=owner, title="Comparison")
+        sidebar_changed(owner_id=conversation.owner_id)
         for position, item in enumerate(setup):
             if not isinstance(item, dict):
                 raise CompareError(f"Lane {position + 1} is not an object.")

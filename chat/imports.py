@@ -26,7 +26,7 @@ from django.db import transaction
 from django.db.models import Case, DateTimeField, Value, When
 from django.utils.dateparse import parse_datetime
 
-from chat import versions
+from chat import history, versions
 from chat.exports import FORMAT, VERSION
 from chat.models import Conversation, EndpointProfile, Lane, Message, Vote
 from chat.params import check_params
@@ -654,6 +654,8 @@ def _write(owner: AbstractBaseUser, plans: list[_Plan]) -> ImportResult:
             if plan.default_profile and not lanes[0].profile:
                 result.notes.append(f"“{conversation}”: add an endpoint to continue it.")
             result.conversations.append(conversation)
+        if result.conversations:
+            history.sidebar_changed(owner_id=owner.pk)
     return result
 
 

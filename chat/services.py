@@ -22,6 +22,7 @@ from django.db.models import Max, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from chat.history import sidebar_changed
 from chat.models import Conversation, EndpointProfile, Lane, Message, Preset
 from chat.params import request_params
 from chat.tools import enabled_tools
@@ -221,6 +222,8 @@ def turn_send(
         )
         if not conversation.title:
             conversation.title = title_from(content)
+            # A new conversation (or one that was untitled) shows up in every open page.
+            sidebar_changed(owner_id=conversation.owner_id)
         conversation.save(update_fields=["title", "updated_at"])
         now = timezone.now()
         placeholders = [

@@ -12,7 +12,7 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from chat import branching, runs, services
+from chat import branching, history, runs, services
 from chat.compare import turn_rows
 from chat.forms import NewConversationForm
 from chat.models import Conversation, EndpointProfile, Message
@@ -160,7 +160,7 @@ def model_options(request: HttpRequest) -> HttpResponse:
 @require_POST
 def conversation_delete(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
     conversation = _owned_conversation(request, conversation_id)
-    conversation.delete()
+    history.conversation_remove(conversation=conversation)
     messages.success(request, "Conversation deleted.")
     url = reverse("chat:index")
     if request.headers.get("HX-Request"):
