@@ -221,7 +221,7 @@ def version_show(
     }
     gone = "".join(
         format_html('<div id="turn-{}" hx-swap-oob="delete"></div>', t)
-        for t in range(turn, max([last_turn, *(r["turn"] for r in rows)]) + 1)
+        for t in range(turn, last_turn + 1)
     )
     html = render_to_string(
         "chat/_turns_oob.html",
