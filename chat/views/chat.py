@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import uuid
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import async_to_sync, sync_to_async
+from channels.layers import get_channel_layer
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -196,7 +197,10 @@ def version_show(
     request: HttpRequest, conversation_id: uuid.UUID, turn: int, branch: int
 ) -> HttpResponse:
     """Show another version of an edited question: the turns from it down are replaced
-    (out of band, so the page keeps its place), and the composer continues this one."""
+    (out of band, so the page keeps its place), and the composer continues this one. Every
+    tab on the conversation gets the change through its socket, like an edit: a tab still
+    showing the old version would otherwise send its next turn into a version it does not
+    show."""
     conversation = _owned_conversation(request, conversation_id)
     try:
         last_turn, path = branching.version_show(
@@ -232,10 +236,12 @@ def version_show(
             "voted_turns": set(votes),
             "awaiting_ids": awaiting,
         },
-        request=request,
     )
     totals = services.usage_totals_html(conversation=conversation)
-    return HttpResponse(gone + html + totals)
+    async_to_sync(get_channel_layer().group_send)(
+        conversation.group_name, {"type": "turn.started", "html": gone + html + totals}
+    )
+    return HttpResponse(status=204)
 
 
 @require_POST

@@ -57,6 +57,12 @@ def test_edit_makes_a_version_and_the_old_one_stays_reachable(app_server, page):
     page.screenshot(path=str(ARTIFACTS / "edit-version-2.png"), full_page=True, caret="initial")
     assert page.get_by_role("button", name="Next version of this question").is_disabled()
 
+    # A second tab on the conversation, to see it follow the switch.
+    second = new_tab(page.context)
+    second.goto(page.url)
+    second.get_by_role("navigation", name="Versions of this question").get_by_text("2/2").wait_for()
+    second.wait_for_timeout(300)  # its socket opens
+
     # Back to version 1, from the keyboard: the old answers and the later turn return,
     # the regenerated answer still at its second try.
     url = page.url
@@ -68,6 +74,9 @@ def test_edit_makes_a_version_and_the_old_one_stays_reachable(app_server, page):
     assert questions(page) == ["First question", "Second question", "Third question"]
     page.locator("#turn-2 .lane-cell .versions").get_by_text("2/2").wait_for()
     assert page.url == url and page.evaluate("() => window.notReloaded")  # no reload
+    second.get_by_role("navigation", name="Versions of this question").get_by_text("1/2").wait_for()
+    assert questions(second) == questions(page)
+    second.close()
     page.screenshot(path=str(ARTIFACTS / "edit-version-1.png"), full_page=True, caret="initial")
 
     # The composer continues version 1: a fourth turn after the third.
@@ -97,6 +106,7 @@ def test_edit_makes_a_version_and_the_old_one_stays_reachable(app_server, page):
     } <= texts
     assert conversation["versions"]["branches"] == {"1": [0, 2]}
     assert not page.problems, page.problems
+    assert not second.problems, second.problems
 
 
 def test_the_sidebar_of_another_page_follows_new_renamed_and_deleted_conversations(

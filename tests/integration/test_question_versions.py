@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -46,9 +48,18 @@ def send(conversation: Conversation, text: str) -> list[Message]:
 
 
 def switch(client, conversation: Conversation, turn: int, branch: int):
-    return client.post(
+    """Switch as a tab does; `response.frames` is what every tab of the conversation got."""
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(conversation.group_name, channel)
+    response = client.post(
         reverse("chat:version_show", args=[conversation.pk, turn, branch]), HTTP_HX_REQUEST="true"
     )
+    response.frames = ""
+    if response.status_code == 204:
+        response.frames = async_to_sync(layer.receive)(channel)["html"]
+    async_to_sync(layer.group_discard)(conversation.group_name, channel)
+    return response
 
 
 def page_texts(conversation: Conversation) -> list[str]:
@@ -110,10 +121,15 @@ def test_switching_back_shows_the_old_answers_and_later_turns_and_continues_ther
     assert page_texts(conversation)[2:] == ["Question 2, v2", "A:Question 2, v2"]
 
     response = switch(owner_client, conversation, 2, 0)
-    assert response.status_code == 200
-    html = response.text
-    # the turns below are replaced out of band: old turns 2 and 3 back, at ‹ 1/2 ›
-    assert 'id="turn-2" hx-swap-oob="delete"' in html and 'id="turn-3" hx-swap-oob="delete"' in html
+    assert response.status_code == 204  # the page's socket, like every other tab's, gets it
+    html = response.frames
+    # the turns the page showed from turn 2 down go (version 2 had no turn 3), old turns
+    # 2 and 3 come back, at ‹ 1/2 ›
+    assert 'id="turn-2" hx-swap-oob="delete"' in html
+    assert (
+        'id="turn-3" hx-swap-oob="delete"' not in html
+        and '<section class="turn" id="turn-3"' in html
+    )
     assert '<div id="messages" hx-swap-oob="beforeend">' in html
     assert "Answer 2 lane 0" in html and "Question 3" in html and "1/2" in html
     assert "Question 2, v2" not in html
@@ -160,7 +176,7 @@ def test_nested_edits_remember_the_version_chosen_further_down(owner, owner_clie
     assert group_at(conversation, 3) is None
     # back to version 2: turn 3 is still at its second version, as left
     response = switch(owner_client, conversation, 1, group_at(conversation, 1).next)
-    assert response.text.count("2/2") == 2  # turn 1's versions and turn 3's
+    assert response.frames.count("2/2") == 2  # turn 1's versions and turn 3's
     assert page_texts(conversation) == edited
     # the first version of turn 3 inside version 2 is one switch away
     switch(owner_client, conversation, 3, group_at(conversation, 3).prev)
@@ -196,7 +212,7 @@ def test_switching_takes_the_same_queries_however_long_the_conversation(owner, o
         conversation = chat_with_turns(owner, turns)
         edit(conversation, 1, "edited")
         with CaptureQueriesContext(connection) as queries:
-            assert switch(owner_client, conversation, 1, 0).status_code == 200
+            assert switch(owner_client, conversation, 1, 0).status_code == 204
         counts.append(len(queries))
     assert counts[0] == counts[1], counts
 
