@@ -12,12 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 
 from chat import exports, imports, services
 from chat.models import Conversation, Lane, Message
 from chat.services import ActionError
-from chat.versions import Path, Tree, path_of
+from chat.versions import Group, Path, Tree, path_of
 
 BRANCH_SUFFIX = " (branch)"
 BUSY = "An answer is still streaming: wait for it or press Stop."
@@ -154,22 +154,41 @@ def version_show(*, conversation: Conversation, turn: int, branch: int) -> tuple
     return last_turn, tree.path()
 
 
+def _version_delete(
+    conversation: Conversation, path: Path, group: Group, member: int
+) -> tuple[int, int, Path]:
+    """One version of an edited question goes, with what followed it in that version;
+    the one before it is shown. Returns (turn, last turn shown before, the new path)."""
+    last_turn = services.next_turn(conversation=conversation, path=path) - 1
+    tree = Tree(conversation.versions)
+    gone, promoted = tree.remove(group=group, member=member)
+    doomed = Q(branch__in=gone)
+    if promoted is not None:
+        doomed |= Q(branch=group.origin, turn__gte=group.turn)
+    conversation.messages.filter(doomed).delete()
+    if promoted is not None:
+        conversation.messages.filter(branch=promoted).update(branch=group.origin)
+    conversation.versions = tree.data()
+    conversation.save(update_fields=["versions", "updated_at"])
+    return group.turn, last_turn, tree.path()
+
+
 def message_delete(*, conversation: Conversation, message_id: Any) -> tuple[str, Any]:
     """Delete one message. A user message takes its turn's answers with it (an answer
     without its question would be sent as context without one); an answer that called
-    tools takes its tool results (a result without its call is refused by the API).
-    Returns ("turn", turn) when the whole turn went, else ("cell", (lane, turn))."""
+    tools takes its tool results (a result without its call is refused by the API). A
+    question with versions takes its version: what followed it there goes too.
+    Returns ("turn", turn) when the whole turn went, ("version", (turn, last turn, path))
+    when a version did, else ("cell", (lane, turn))."""
     with transaction.atomic():
+        _locked(conversation)
         _refuse_if_busy(conversation)
         path = path_of(conversation)
         message = _message(conversation, message_id, path)
         if message.role == Message.Role.USER or message.lane_id is None:
             group = path.groups.get(message.turn)
             if group is not None:
-                raise ActionError(
-                    f"This question has {group.count} versions, each with what followed it: "
-                    "edit it again, or Branch to keep one as its own conversation."
-                )
+                return "version", _version_delete(conversation, path, group, message.branch)
             conversation.messages.filter(turn=message.turn, branch=message.branch).delete()
             conversation.votes.filter(turn=message.turn).delete()
             conversation.save(update_fields=["updated_at"])

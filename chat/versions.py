@@ -168,6 +168,61 @@ class Tree:
         self.children.setdefault(parent, []).append((turn, branch))
         return branch
 
+    def descendants(self, branch: int, *, after: int) -> set[int]:
+        """The branches that live inside `branch`'s version below `after`: its children
+        forked later, and all of theirs."""
+        found: set[int] = set()
+        todo = [c for t, c in self.children.get(branch, []) if t > after]
+        while todo:
+            child = todo.pop()
+            found.add(child)
+            todo += [c for _, c in self.children.get(child, [])]
+        return found
+
+    def remove(self, *, group: Group, member: int) -> tuple[set[int], int | None]:
+        """Take one version out of the group at `group.turn`, with what followed it.
+
+        Returns (the branches whose messages all go, the branch whose messages move into
+        the origin's when the origin's own version goes: the origin keeps the turns
+        before, the oldest other version takes its place). The version before the removed
+        one is shown (or the first)."""
+        turn, origin = group.turn, group.origin
+        gone = self.descendants(member, after=turn)
+        promoted = None
+        if member != origin:
+            gone.add(member)
+            parent = self.branches[member][0]
+            # Versions edited from this one stay versions of the question.
+            for child in [c for t, c in self.children.get(member, []) if t == turn]:
+                self.branches[child] = (parent, turn)
+            before = group.members[group.members.index(member) - 1]
+        else:
+            promoted = min(m for m in group.members if m != origin)
+            for _, child in self.children.get(promoted, []):
+                self.branches[child] = (origin, self.branches[child][1])
+
+            def renamed(key: str) -> str:
+                owner, _, at = key.partition(":")
+                return f"{origin}:{at}" if owner == str(promoted) else key
+
+            self.shown = {
+                renamed(k): (origin if v == promoted else v) for k, v in self.shown.items()
+            }
+            self.branches.pop(promoted)
+            before = origin
+        for branch in gone:
+            self.branches.pop(branch, None)
+        self.shown = {
+            k: v
+            for k, v in self.shown.items()
+            if int(k.partition(":")[0]) not in gone and v not in gone
+        }
+        self.children = {}
+        for branch, (parent, fork) in sorted(self.branches.items()):
+            self.children.setdefault(parent, []).append((fork, branch))
+        self.show(origin=origin, turn=turn, branch=before)
+        return gone, promoted
+
     def show(self, *, origin: int, turn: int, branch: int) -> None:
         if branch == origin:
             self.shown.pop(f"{origin}:{turn}", None)

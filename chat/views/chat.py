@@ -192,22 +192,10 @@ def message_branch(
     return HttpResponseClientRedirect(reverse("chat:conversation", args=[branch.pk]))
 
 
-@require_POST
-def version_show(
-    request: HttpRequest, conversation_id: uuid.UUID, turn: int, branch: int
-) -> HttpResponse:
-    """Show another version of an edited question: the turns from it down are replaced
-    (out of band, so the page keeps its place), and the composer continues this one. Every
-    tab on the conversation gets the change through its socket, like an edit: a tab still
-    showing the old version would otherwise send its next turn into a version it does not
-    show."""
-    conversation = _owned_conversation(request, conversation_id)
-    try:
-        last_turn, path = branching.version_show(
-            conversation=conversation, turn=turn, branch=branch
-        )
-    except services.ActionError as exc:
-        return _toast(str(exc))
+def _versions_broadcast(conversation: Conversation, turn: int, last_turn: int, path) -> None:
+    """Every tab on the conversation drops the turns it showed from `turn` down and gets
+    the shown version's, through its socket (like an edit): a tab left on the old version
+    would send its next turn into a version it does not show."""
     lanes = list(conversation.lanes.select_related("profile"))
     history = list(
         conversation.messages.filter(path.q(), turn__gte=turn)
@@ -241,6 +229,23 @@ def version_show(
     async_to_sync(get_channel_layer().group_send)(
         conversation.group_name, {"type": "turn.started", "html": gone + html + totals}
     )
+
+
+@require_POST
+def version_show(
+    request: HttpRequest, conversation_id: uuid.UUID, turn: int, branch: int
+) -> HttpResponse:
+    """Show another version of an edited question: the turns from it down are replaced
+    in every tab (out of band, so the page keeps its place), and the composer continues
+    this one."""
+    conversation = _owned_conversation(request, conversation_id)
+    try:
+        last_turn, path = branching.version_show(
+            conversation=conversation, turn=turn, branch=branch
+        )
+    except services.ActionError as exc:
+        return _toast(str(exc))
+    _versions_broadcast(conversation, turn, last_turn, path)
     return HttpResponse(status=204)
 
 
@@ -256,5 +261,8 @@ def message_delete(
         return _toast(str(exc))
     if kind == "turn":
         return HttpResponse(format_html('<div id="turn-{}" hx-swap-oob="delete"></div>', where))
+    if kind == "version":
+        _versions_broadcast(conversation, *where)
+        return HttpResponse(status=204)
     lane, turn = where
     return HttpResponse(runs.cell_html(lane, turn))

@@ -233,12 +233,7 @@ def test_answers_and_regenerate_stay_in_their_version(owner, owner_client):
     # a cell re-render shows this version's attempts, not the other version's answer
     html = runs.cell_html(lane, 2)
     assert "A:Q2 v2" in html and "Answer 2 lane 1" not in html and "1/2" in html
-    # a question with versions cannot be deleted on its own; an answer in it can
-    question = conversation.messages.get(turn=2, branch=1, role="user")
-    response = owner_client.post(
-        reverse("chat:message_delete", args=[conversation.pk, question.pk])
-    )
-    assert "2 versions" in response.text and Message.objects.filter(pk=question.pk).exists()
+    # an answer of a version can be deleted alone, the other version's stays
     answer = conversation.messages.get(turn=2, branch=1, lane__position=0)
     owner_client.post(reverse("chat:message_delete", args=[conversation.pk, answer.pk]))
     assert not Message.objects.filter(pk=answer.pk).exists()
@@ -249,6 +244,50 @@ def test_answers_and_regenerate_stay_in_their_version(owner, owner_client):
         branching.message_edit(
             conversation=conversation, message_id=hidden_question.pk, content="x"
         )
+
+
+def test_deleting_a_question_with_versions_deletes_that_version_only(owner, owner_client):
+    conversation = chat_with_turns(owner, 3)
+    edit(conversation, 2, "Q2 v2")
+    send(conversation, "Q3 in v2")
+    question = conversation.messages.get(turn=2, branch=1, role="user")
+    delete = reverse("chat:message_delete", args=[conversation.pk, question.pk])
+    response = owner_client.post(delete, HTTP_HX_REQUEST="true")
+    assert response.status_code == 204
+    # version 2 and what followed it are gone; version 1 is shown, with no ‹ › left
+    assert not conversation.messages.filter(branch=1).exists()
+    assert page_texts(conversation) == [
+        "Question 1", "Answer 1 lane 0", "Question 2", "Answer 2 lane 0", "Question 3",
+        "Answer 3 lane 0",
+    ]  # fmt: skip
+    assert conversation.versions == {} and group_at(conversation, 2) is None
+
+
+def test_deleting_the_original_version_keeps_the_turns_before_and_the_other_versions(
+    owner, owner_client
+):
+    conversation = chat_with_turns(owner, 3)
+    edit(conversation, 2, "Q2 v2")
+    send(conversation, "Q3 in v2")
+    edit(conversation, 3, "Q3 in v2, edited")
+    edit(conversation, 2, "Q2 v3")
+    switch(owner_client, conversation, 2, 0)
+    question = conversation.messages.get(turn=2, branch=0, role="user")
+    owner_client.post(reverse("chat:message_delete", args=[conversation.pk, question.pk]))
+    # turn 1 stays; the original turns 2-3 go; version 2 (with its own versions of turn 3,
+    # the edited one still shown) takes the original's place, version 3 stays beside it
+    assert page_texts(conversation) == ["Question 1", "Answer 1 lane 0", "Q2 v2", "A:Q2 v2",
+                                        "Q3 in v2, edited", "A:Q3 in v2, edited"]  # fmt: skip
+    group = group_at(conversation, 2)
+    assert (group.index, group.count) == (1, 2)
+    assert group_at(conversation, 3).count == 2
+    assert not conversation.messages.filter(content__in=["Question 2", "Question 3"]).exists()
+    switch(owner_client, conversation, 2, group.next)
+    assert page_texts(conversation)[2:] == ["Q2 v3", "A:Q2 v3"]
+    # and the tree is still one an import accepts
+    document = exports.conversation_export(conversation=conversation)
+    copy = imports.import_data(owner=owner, data=document).conversations[0]
+    assert page_texts(copy) == page_texts(conversation)
 
 
 def test_export_and_import_keep_every_version(owner, owner_client):
