@@ -369,3 +369,20 @@ def _upload(text: str):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     return SimpleUploadedFile("export.json", text.encode(), content_type="application/json")
+
+
+def test_the_migration_keeps_what_sqlite_loses_when_it_rebuilds_a_table():
+    """Adding the NOT NULL columns rebuilds chat_message and chat_conversation on SQLite,
+    which drops the search triggers and the sidebar's index made outside the models."""
+    if connection.vendor != "sqlite":
+        pytest.skip("PostgreSQL adds the columns in place")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT name FROM sqlite_master WHERE name LIKE 'chat_message_fts_%' "
+            "AND type = 'trigger' OR name = 'chat_conv_owner_pin_upd'"
+        )
+        names = {row[0] for row in cursor.fetchall()}
+    assert names == {
+        "chat_message_fts_ai", "chat_message_fts_ad", "chat_message_fts_au",
+        "chat_conv_owner_pin_upd",
+    }  # fmt: skip
