@@ -255,9 +255,10 @@ def tool_results_submit(
         )
         if answer is None or not answer.tool_calls or answer.lane is None:
             raise ActionError("That answer has no tool calls to answer.")
-        later = Message.objects.filter(
-            path_of(conversation).q(), lane=answer.lane, id__gt=answer.pk
-        ).exists()
+        path = path_of(conversation)
+        if not path.contains(answer):
+            raise ActionError("That answer belongs to a version not shown; reload the page.")
+        later = Message.objects.filter(path.q(), lane=answer.lane, id__gt=answer.pk).exists()
         if later or answer.status != Message.Status.COMPLETE:
             raise ActionError("These tool calls were already answered.")
         busy = conversation.messages.filter(status=Message.Status.STREAMING)

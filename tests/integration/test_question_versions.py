@@ -386,3 +386,17 @@ def test_the_migration_keeps_what_sqlite_loses_when_it_rebuilds_a_table():
         "chat_message_fts_ai", "chat_message_fts_ad", "chat_message_fts_au",
         "chat_conv_owner_pin_upd",
     }  # fmt: skip
+
+
+def test_tool_results_for_an_answer_of_a_version_not_shown_are_refused(owner):
+    conversation = chat_with_turns(owner, 1)
+    caller = conversation.messages.get(turn=1, role="assistant")
+    caller.tool_calls = [{"id": "call_1", "type": "function",
+                          "function": {"name": "f", "arguments": "{}"}}]  # fmt: skip
+    caller.save()
+    edit(conversation, 1, "Asked differently")
+    with pytest.raises(services.ActionError, match="version not shown"):
+        services.tool_results_submit(
+            conversation=conversation, assistant_id=caller.pk, results={"call_1": "42"}
+        )
+    assert not conversation.messages.filter(role="tool").exists()
