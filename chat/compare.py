@@ -12,8 +12,10 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Max
 
+from chat.history import sidebar_changed
 from chat.models import Conversation, EndpointProfile, Lane, Message, Vote
 from chat.params import BY_NAME, clean_value, params_for
+from chat.versions import Path, path_of
 
 MAX_LANES = 6
 LABELS = "ABCDEF"
@@ -157,6 +159,7 @@ def conversation_from_setup(*, owner: Any, setup: list[dict[str, Any]]) -> Conve
     fallback = next((p for p in profiles if p.is_demo), profiles[0])
     with transaction.atomic():
         conversation = Conversation.objects.create(owner=owner, title="Comparison")
+        sidebar_changed(owner_id=conversation.owner_id)
         for position, item in enumerate(setup):
             if not isinstance(item, dict):
                 raise CompareError(f"Lane {position + 1} is not an object.")
@@ -216,8 +219,10 @@ def turn_rows(
     lanes: list[Lane],
     history: list[Message],
     votes: dict[int, Vote] | None = None,
+    path: Path | None = None,
 ) -> list[dict[str, Any]]:
-    """Turns as rows: the shared user message, then one cell per lane."""
+    """Turns as rows: the shared user message, then one cell per lane. With the shown
+    `path`, an edited question's row carries its versions (`row["versions"]`)."""
     votes = votes or {}
     turns: dict[int, dict[str, Any]] = {}
     for message in history:
@@ -236,6 +241,7 @@ def turn_rows(
             shown = next((m.attempt for m in mine if not m.hidden), attempts[-1] if attempts else 0)
             cells.append(Cell(lane, [m for m in mine if m.attempt == shown], attempts, shown))
         row["cells"] = cells
+        row["versions"] = path.groups.get(number) if path is not None else None
         row["summary"] = summary(lanes, row["all"], votes.get(number)) if len(lanes) > 1 else None
         rows.append(row)
     return rows
@@ -432,7 +438,11 @@ def vote_cast(
     if verdict == Vote.Verdict.WINNER and winner not in {lane.position for lane in lanes}:
         raise CompareError("Pick one of the lanes.")
     answers = Message.objects.filter(
-        conversation=conversation, turn=turn, role=Message.Role.ASSISTANT, hidden=False
+        conversation=conversation,
+        turn=turn,
+        branch=path_of(conversation).branch_at(turn),
+        role=Message.Role.ASSISTANT,
+        hidden=False,
     )
     if not answers.exists():
         raise CompareError("There is nothing to vote on in that turn.")

@@ -19,7 +19,6 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.template.loader import render_to_string
-from django.urls import reverse
 from django.utils.html import format_html
 
 from chat import branching, runs, services
@@ -27,6 +26,7 @@ from chat.compare import turn_rows
 from chat.models import Conversation, Message
 from chat.params import check_params
 from chat.tools import tools_from_form
+from chat.versions import path_of
 
 log = logging.getLogger(__name__)
 
@@ -238,20 +238,12 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             problem="That message is not part of this conversation.",
         )  # fmt: skip
         try:
-            branch, prepared, html = await self._edit_db(message_id, text)
+            prepared, html = await self._edit_db(message_id, text)
         except services.ActionError as exc:
             # The edit box is left open with the text as typed.
             await self._toast(str(exc))
             return
         await self.channel_layer.group_send(self.group, {"type": "turn.started", "html": html})
-        if branch is not None:
-            await self._toast(
-                format_html(
-                    'Edited. What followed is kept in <a href="{}">{}</a>.',
-                    reverse("chat:conversation", args=[branch.pk]),
-                    branch.title,
-                )
-            )
         for run in prepared:
             runs.run_launch(run)
 
@@ -502,7 +494,8 @@ class ConversationConsumer(AsyncWebsocketConsumer):
     ) -> str:
         if lanes is None:
             lanes = list(self.conversation.lanes.select_related("profile"))
-        row = turn_rows(self.conversation, lanes, [user_message, *placeholders])[0]
+        path = path_of(self.conversation)
+        row = turn_rows(self.conversation, lanes, [user_message, *placeholders], path=path)[0]
         return render_to_string(
             "chat/_turn.html",
             {"row": row, "conversation": self.conversation, "lanes": lanes, "oob": True},
@@ -521,23 +514,21 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         return prepared, "".join(runs.cell_html(p.lane, p.turn) for p in placeholders)
 
     @database_sync_to_async
-    def _edit_db(
-        self, message_id: Any, text: str
-    ) -> tuple[Conversation | None, list[runs.Run], str]:
+    def _edit_db(self, message_id: Any, text: str) -> tuple[list[runs.Run], str]:
         conversation = Conversation.objects.get(pk=self.conversation.pk)
         self.conversation = conversation
-        branch, user_message, placeholders, last_turn = branching.message_edit(
+        user_message, placeholders, last_turn = branching.message_edit(
             conversation=conversation, message_id=message_id, content=text
         )
         prepared = [runs.run_build_by_id(p.pk) for p in placeholders]
         for placeholder, run in zip(placeholders, prepared, strict=True):
             placeholder.request_body = run.body
-        # Every tab drops the replaced turns, then gets the new one.
+        # Every tab drops the turns of the version it showed, then gets the new one.
         gone = "".join(
             f'<div id="turn-{t}" hx-swap-oob="delete"></div>'
             for t in range(user_message.turn, last_turn + 1)
         )
-        return branch, prepared, gone + self._render_turn(user_message, placeholders)
+        return prepared, gone + self._render_turn(user_message, placeholders)
 
     @database_sync_to_async
     def _render_message(self, message_id: int) -> str:
@@ -546,8 +537,12 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         if message is None:
             return ""
         # Its lane's latest with tool calls: the results form, as the page would show it.
+        self.conversation.refresh_from_db(fields=["versions"])  # another tab may have switched
         latest = not Message.objects.filter(
-            conversation=self.conversation, lane_id=message.lane_id, pk__gt=message.pk
+            path_of(self.conversation).q(),
+            conversation=self.conversation,
+            lane_id=message.lane_id,
+            pk__gt=message.pk,
         ).exists()
         awaiting = {message.pk} if message.tool_calls and latest else set()
         html = render_to_string(

@@ -12,8 +12,12 @@ The JSON format (``"format": "playground.conversations"``, ``"version": 1``)::
                       "content_parts", "reasoning", "tool_calls", "choices", "chosen",
                       "logprobs", "raw_response", "tool_call_id", "name", "status",
                       "finish_reason", "usage", "metrics", "request_body", "error",
-                      "attempt", "hidden", "created_at"}],
-        "votes": [{"turn", "verdict", "winner_position", "lanes", "created_at"}]}]}
+                      "attempt", "hidden", "branch", "created_at"}],
+        "votes": [{"turn", "verdict", "winner_position", "lanes", "created_at"}],
+        "versions": {"branches": {"<id>": [<parent>, <turn>]}, "shown": {...}}}]}
+
+``branch`` and ``versions`` (optional: a file without them has one version of each
+question) carry the edited questions' versions, see chat/versions.py.
 
 An endpoint is named by its name and base URL, never by its key or headers. Left out on
 purpose: the share token (a capability, not content), heartbeats, and HTML rendered from
@@ -34,6 +38,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 
 from chat.models import Conversation, Lane, Message, Vote
+from chat.versions import path_of
 
 FORMAT = "playground.conversations"
 VERSION = 1
@@ -43,6 +48,7 @@ MESSAGE_FIELDS = (
     "turn", "role", "model", "content", "content_parts", "reasoning", "tool_calls",
     "choices", "chosen", "logprobs", "raw_response", "tool_call_id", "name", "status",
     "finish_reason", "usage", "metrics", "request_body", "error", "attempt", "hidden",
+    "branch",
 )  # fmt: skip
 LANE_FIELDS = ("position", "model", "params", "system_prompt", "tools")
 
@@ -103,6 +109,7 @@ def conversation_data(
             }
             for vote in votes
         ],
+        "versions": conversation.versions or {},
     }
 
 
@@ -242,7 +249,10 @@ def conversation_markdown(*, conversation: Conversation) -> str:
     lanes = {lane.pk: lane for lane in conversation.lanes.select_related("profile")}
     many = len(lanes) > 1
     blind = conversation.blind
-    messages = conversation.messages.filter(hidden=False).order_by("turn", "id")
+    # The version shown of each edited question, like the page.
+    messages = conversation.messages.filter(path_of(conversation).q(), hidden=False).order_by(
+        "turn", "id"
+    )
     out = [f"# {conversation.title or 'Untitled'}", ""]
     lane_bits = []
     for lane in sorted(lanes.values(), key=lambda lane: lane.position):

@@ -6,14 +6,20 @@ already scoped to their owner (a foreign id is a 404 before it gets here).
 
 from __future__ import annotations
 
+import logging
 import secrets
 from typing import Any
 
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from chat.models import Conversation
+
+log = logging.getLogger(__name__)
 
 SIDEBAR_PAGE = 200
 TITLE_MAX = 200
@@ -21,6 +27,26 @@ TITLE_MAX = 200
 
 class HistoryError(ValueError):
     """A user-facing refusal (an empty title...)."""
+
+
+def sidebar_group(owner_id: Any) -> str:
+    return f"sidebar.{owner_id}"
+
+
+def sidebar_changed(*, owner_id: Any) -> None:
+    """Tell every open page of this user to refresh its history list, after the commit
+    (a rolled-back change tells nobody). Call from synchronous code."""
+
+    def send() -> None:
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        try:
+            async_to_sync(layer.group_send)(sidebar_group(owner_id), {"type": "sidebar.changed"})
+        except Exception:  # a live sidebar is a nicety: never fail the action for it
+            log.warning("could not notify the sidebar of user %s", owner_id, exc_info=True)
+
+    transaction.on_commit(send)
 
 
 def sidebar_conversations(*, owner: AbstractBaseUser) -> QuerySet[Conversation]:
@@ -52,15 +78,18 @@ def conversation_rename(*, conversation: Conversation, title: str) -> None:
     # Renaming is not activity: the conversation keeps its place in the list.
     Conversation.objects.filter(pk=conversation.pk).update(title=title)
     conversation.title = title
+    sidebar_changed(owner_id=conversation.owner_id)
 
 
 def conversation_pin(*, conversation: Conversation, pinned: bool) -> None:
     Conversation.objects.filter(pk=conversation.pk).update(pinned=pinned)
     conversation.pinned = pinned
+    sidebar_changed(owner_id=conversation.owner_id)
 
 
 def conversation_remove(*, conversation: Conversation) -> None:
     conversation.delete()
+    sidebar_changed(owner_id=conversation.owner_id)
 
 
 def share_create(*, conversation: Conversation) -> str:

@@ -26,6 +26,7 @@ from django.db import transaction
 from django.db.models import Case, DateTimeField, Value, When
 from django.utils.dateparse import parse_datetime
 
+from chat import history, versions
 from chat.exports import FORMAT, VERSION
 from chat.models import Conversation, EndpointProfile, Lane, Message, Vote
 from chat.params import check_params
@@ -160,6 +161,7 @@ NATIVE_SCHEMA: dict[str, Any] = {
                 },
                 "messages": {"type": "array", "items": {"$ref": "#/$defs/message"}},
                 "votes": {"type": "array", "items": {"$ref": "#/$defs/vote"}},
+                "versions": versions.SCHEMA,
             },
         },
         "tool_entry": {
@@ -223,6 +225,7 @@ NATIVE_SCHEMA: dict[str, Any] = {
                 "error": _object_or_null,
                 "attempt": {"type": "integer", "minimum": 0, "maximum": 32767},
                 "hidden": {"type": "boolean"},
+                "branch": {"type": "integer", "minimum": 0, "maximum": 2_147_483_647},
                 "created_at": _timestamp,
             },
         },
@@ -474,9 +477,13 @@ def _native_plans(data: dict[str, Any]) -> list[_Plan]:
                     "tools": _clean_tools(lane.get("tools"), f"{lw}.tools", errors),
                 }
             )
+        tree = versions.clean(conv.get("versions"), f"{where}.versions", errors)
+        branches = {versions.ROOT, *(int(k) for k in tree.get("branches", {}))}
         messages = []
         for m, message in enumerate(conv["messages"]):
             mw = f"{where}.messages[{m}]"
+            if message.get("branch", versions.ROOT) not in branches:
+                errors.append(f"{mw}.branch: no version {message['branch']} in versions")
             if message.get("lane") is not None and message["lane"] not in positions:
                 errors.append(f"{mw}.lane: no lane has position {message['lane']}")
             if message["role"] == "tool" and not message.get("tool_call_id"):
@@ -506,6 +513,7 @@ def _native_plans(data: dict[str, Any]) -> list[_Plan]:
                     "tool_choice": conv.get("tool_choice"),
                     "pinned": conv.get("pinned", False),
                     "blind": conv.get("blind", False),
+                    "versions": tree,
                 },
                 lanes=lanes,
                 messages=messages,
@@ -677,7 +685,7 @@ def _write(owner: AbstractBaseUser, plans: list[_Plan]) -> ImportResult:
                     "turn", "role", "model", "content", "content_parts", "reasoning",
                     "tool_calls", "chosen", "logprobs", "raw_response", "tool_call_id", "name",
                     "finish_reason", "usage", "metrics", "request_body", "error", "attempt",
-                    "hidden",
+                    "hidden", "branch",
                 ):  # fmt: skip
                     if name in spec and spec[name] is not None:
                         setattr(row, name, spec[name])
@@ -704,6 +712,8 @@ def _write(owner: AbstractBaseUser, plans: list[_Plan]) -> ImportResult:
             if plan.default_profile and not lanes[0].profile:
                 result.notes.append(f"“{conversation}”: add an endpoint to continue it.")
             result.conversations.append(conversation)
+        if result.conversations:
+            history.sidebar_changed(owner_id=owner.pk)
     return result
 
 

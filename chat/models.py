@@ -130,6 +130,8 @@ class Conversation(models.Model):
     # Read-only share link: an unguessable token, revocable (None = not shared).
     share_token = models.CharField(max_length=64, unique=True, null=True, blank=True)
     shared_at = models.DateTimeField(null=True, blank=True)
+    # Edited questions: the tree of branches and the version shown of each (chat/versions.py).
+    versions = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -225,6 +227,8 @@ class Message(models.Model):
     # turn is an attempt; only the shown attempt's messages are in the lane's context.
     attempt = models.PositiveSmallIntegerField(default=0)
     hidden = models.BooleanField(default=False)
+    # Which version of the conversation (chat/versions.py) holds it; 0 = the original.
+    branch = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

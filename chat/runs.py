@@ -332,7 +332,7 @@ class Run:
         from chat.services import answer_attempt_new
 
         done = Message.objects.select_related("lane").get(pk=self.message_id)
-        placeholder = answer_attempt_new(lane=done.lane, turn=done.turn)
+        placeholder = answer_attempt_new(lane=done.lane, turn=done.turn, branch=done.branch)
         placeholder.request_body = self.body
         return cell_html(done.lane, done.turn), placeholder.pk
 
@@ -676,11 +676,15 @@ class RunControl:
 def cell_html(lane: Lane, turn: int) -> str:
     """A lane's cell of a turn, re-rendered (after a new attempt or a version switch)."""
     from chat.compare import turn_rows
+    from chat.versions import path_of
 
     conversation = lane.conversation
     lanes = list(conversation.lanes.select_related("profile"))
+    branch = path_of(conversation).branch_at(turn)
     history = list(
-        Message.objects.filter(conversation=conversation, turn=turn).defer("raw_response")
+        Message.objects.filter(conversation=conversation, turn=turn, branch=branch).defer(
+            "raw_response"
+        )
     )
     (row,) = turn_rows(conversation, lanes, history)
     cell = next(c for c in row["cells"] if c.lane.pk == lane.pk)
@@ -693,12 +697,16 @@ def cell_html(lane: Lane, turn: int) -> str:
 def summary_html(conversation: Any, turn: int) -> str:
     """The turn's comparison summary, refreshed as each lane finishes."""
     from chat.compare import summary
+    from chat.versions import path_of
 
     lanes = list(conversation.lanes.all())
     if len(lanes) < 2:
         return ""
+    branch = path_of(conversation).branch_at(turn)
     answers = list(
-        Message.objects.filter(conversation=conversation, turn=turn, lane__isnull=False).only(
+        Message.objects.filter(
+            conversation=conversation, turn=turn, branch=branch, lane__isnull=False
+        ).only(
             "id", "lane_id", "role", "status", "hidden", "metrics", "usage", "finish_reason",
             "attempt", "turn",
         )

@@ -22,10 +22,12 @@ from django.db.models import Max, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from chat.history import sidebar_changed
 from chat.models import Conversation, EndpointProfile, Lane, Message, Preset
 from chat.params import BY_NAME, request_params
 from chat.render import SCRIPT_LINE_RE, plain_text
 from chat.tools import enabled_tools
+from chat.versions import Path, Tree, path_of
 
 DEMO_BASE_URL = "http://fake.invalid/v1"
 # Ids given to legacy function_call answers (which carry none).
@@ -210,9 +212,11 @@ def turn_send(
     conversation: Conversation,
     content: str,
     images: list[dict[str, Any]] | None = None,
+    turn: int | None = None,
 ) -> tuple[Message, list[Message]]:
     """Save the user's message (before anything goes upstream) and one streaming
-    placeholder per lane. The caller starts the runs."""
+    placeholder per lane, at the end of the shown version (or at `turn`, an edit's
+    first). The caller starts the runs."""
     # PostgreSQL refuses U+0000 in text; keep the rest of what was typed.
     content = content.strip("\n").replace("\x00", "\ufffd")
     if not content.strip():
@@ -243,9 +247,12 @@ def turn_send(
         if any(not m.is_stale() for m in busy):
             raise ActionError("An answer is still streaming: wait for it or press Stop.")
         quota_check(conversation=conversation, new_runs=len(lanes))
-        turn = (conversation.messages.aggregate(m=Max("turn"))["m"] or 0) + 1
+        path = path_of(conversation)
+        if turn is None:
+            turn = max(next_turn(conversation=conversation, path=path), path.leaf_start)
         user_message = Message.objects.create(
             conversation=conversation,
+            branch=path.leaf,
             turn=turn,
             role=Message.Role.USER,
             content=content,
@@ -253,12 +260,15 @@ def turn_send(
         )
         if not conversation.title:
             conversation.title = title_from(content)
+            # A new conversation (or one that was untitled) shows up in every open page.
+            sidebar_changed(owner_id=conversation.owner_id)
         conversation.save(update_fields=["title", "updated_at"])
         now = timezone.now()
         placeholders = [
             Message.objects.create(
                 conversation=conversation,
                 lane=lane,
+                branch=path.leaf,
                 turn=turn,
                 role=Message.Role.ASSISTANT,
                 model=lane.model,
@@ -283,7 +293,10 @@ def tool_results_submit(
         )
         if answer is None or not answer.tool_calls or answer.lane is None:
             raise ActionError("That answer has no tool calls to answer.")
-        later = Message.objects.filter(lane=answer.lane, id__gt=answer.pk).exists()
+        path = path_of(conversation)
+        if not path.contains(answer):
+            raise ActionError("That answer belongs to a version not shown; reload the page.")
+        later = Message.objects.filter(path.q(), lane=answer.lane, id__gt=answer.pk).exists()
         if later or answer.status != Message.Status.COMPLETE:
             raise ActionError("These tool calls were already answered.")
         busy = conversation.messages.filter(status=Message.Status.STREAMING)
@@ -301,6 +314,7 @@ def tool_results_submit(
             Message.objects.create(
                 conversation=conversation,
                 lane=answer.lane,
+                branch=answer.branch,
                 turn=answer.turn,
                 role=Message.Role.TOOL,
                 tool_call_id=call["id"],
@@ -312,6 +326,7 @@ def tool_results_submit(
         placeholder = Message.objects.create(
             conversation=conversation,
             lane=answer.lane,
+            branch=answer.branch,
             turn=answer.turn,
             role=Message.Role.ASSISTANT,
             model=answer.lane.model,
@@ -338,14 +353,21 @@ def _busy(conversation: Conversation) -> bool:
     return any(not m.is_stale() for m in streaming)
 
 
-def answer_attempt_new(*, lane: Lane, turn: int) -> Message:
+def next_turn(*, conversation: Conversation, path: Path | None = None) -> int:
+    """The number the next question of the shown version gets."""
+    path = path or path_of(conversation)
+    return (conversation.messages.filter(path.q()).aggregate(m=Max("turn"))["m"] or 0) + 1
+
+
+def answer_attempt_new(*, lane: Lane, turn: int, branch: int) -> Message:
     """A new try at a lane's answer to a turn; the earlier ones stay as alternatives."""
-    previous = Message.objects.filter(lane=lane, turn=turn)
+    previous = Message.objects.filter(lane=lane, turn=turn, branch=branch)
     attempt = (previous.aggregate(m=Max("attempt"))["m"] or 0) + 1
     previous.update(hidden=True)
     return Message.objects.create(
         conversation_id=lane.conversation_id,
         lane=lane,
+        branch=branch,
         turn=turn,
         role=Message.Role.ASSISTANT,
         model=lane.model,
@@ -363,9 +385,12 @@ def answers_regenerate(
     with transaction.atomic():
         if _busy(conversation):
             raise ActionError("An answer is still streaming: wait for it or press Stop.")
+        path = path_of(conversation)
         if turn is None:
-            turn = conversation.messages.aggregate(m=Max("turn"))["m"]
-        if not turn or not conversation.messages.filter(turn=turn, lane__isnull=True).exists():
+            turn = next_turn(conversation=conversation, path=path) - 1
+        branch = path.branch_at(turn)
+        asked = conversation.messages.filter(turn=turn, branch=branch, lane__isnull=True)
+        if not turn or not asked.exists():
             raise ActionError("There is no message to answer again yet.")
         lanes = list(conversation.lanes.select_related("profile"))
         if positions is not None:
@@ -376,7 +401,7 @@ def answers_regenerate(
             if not lane_ready(lane):
                 raise ActionError(f"Lane {lane.position + 1}: pick an endpoint and a model.")
         quota_check(conversation=conversation, new_runs=len(lanes))
-        placeholders = [answer_attempt_new(lane=lane, turn=turn) for lane in lanes]
+        placeholders = [answer_attempt_new(lane=lane, turn=turn, branch=branch) for lane in lanes]
         conversation.save(update_fields=["updated_at"])
     return placeholders
 
@@ -384,7 +409,8 @@ def answers_regenerate(
 def attempt_show(*, lane: Lane, turn: int, attempt: int) -> None:
     """Show another attempt of a lane's answer: it becomes the lane's context."""
     with transaction.atomic():
-        answers = Message.objects.filter(lane=lane, turn=turn)
+        branch = path_of(lane.conversation).branch_at(turn)
+        answers = Message.objects.filter(lane=lane, turn=turn, branch=branch)
         if not answers.filter(attempt=attempt).exists():
             raise ActionError("No such version.")
         if answers.filter(status=Message.Status.STREAMING).exists():
@@ -431,9 +457,9 @@ def usage_totals(*, messages: Iterable[Message]) -> dict[str, Any]:
 
 def usage_totals_html(*, conversation: Conversation) -> str:
     """The conversation's totals line, to swap in as an answer completes."""
-    answers = conversation.messages.filter(hidden=False, usage__isnull=False).only(
-        "usage", "metrics"
-    )
+    answers = conversation.messages.filter(
+        path_of(conversation).q(), hidden=False, usage__isnull=False
+    ).only("conversation_id", "usage", "metrics")  # the id: no query per row
     totals = usage_totals(messages=answers)
     return render_to_string("chat/_totals.html", {"totals": totals, "oob": True})
 
@@ -502,11 +528,14 @@ HISTORY_FIELDS = (
 )  # fmt: skip
 
 
-def lane_history(*, lane: Lane, before_turn: int) -> list[Message]:
-    """A lane's context: the shared turns plus its own answers, in turn order."""
+def lane_history(*, lane: Lane, before_turn: int, branch: int | None = None) -> list[Message]:
+    """A lane's context: the shared turns plus its own answers, in turn order, of the
+    version that leads to `branch` (None: the shown one) and no other."""
+    tree = Tree(lane.conversation.versions)
+    path = tree.path() if branch is None else tree.ancestors(branch)
     return list(
         Message.objects.filter(
-            conversation_id=lane.conversation_id, turn__lt=before_turn, hidden=False
+            path.q(), conversation_id=lane.conversation_id, turn__lt=before_turn, hidden=False
         )
         .filter(Q(lane__isnull=True) | Q(lane=lane))
         .only(*HISTORY_FIELDS)
@@ -554,7 +583,10 @@ def request_body_build(*, lane: Lane, assistant: Message, stream: bool = True) -
     if conversation.mode == Conversation.Mode.COMPLETION:
         prompt = (
             Message.objects.filter(
-                conversation_id=conversation.pk, turn=assistant.turn, role=Message.Role.USER
+                conversation_id=conversation.pk,
+                turn=assistant.turn,
+                branch=assistant.branch,
+                role=Message.Role.USER,
             )
             .values_list("content", flat=True)
             .first()
@@ -567,7 +599,7 @@ def request_body_build(*, lane: Lane, assistant: Message, stream: bool = True) -
     messages: list[dict[str, Any]] = []
     if system_prompt:
         messages.append({"role": quirks.get("system_role", "system"), "content": system_prompt})
-    for message in lane_history(lane=lane, before_turn=assistant.turn + 1):
+    for message in lane_history(lane=lane, before_turn=assistant.turn + 1, branch=assistant.branch):
         if message.pk == assistant.pk:
             continue
         payload = message_payload(message)
@@ -592,8 +624,15 @@ def draft_body_build(*, lane: Lane, content: str) -> dict[str, Any]:
     conversation = lane.conversation
     if conversation.mode == Conversation.Mode.COMPLETION:
         return completion_body_build(lane=lane, prompt=content)
-    turn = (conversation.messages.aggregate(m=Max("turn"))["m"] or 0) + 1
-    draft = Message(conversation=conversation, lane=lane, turn=turn, role=Message.Role.ASSISTANT)
+    path = path_of(conversation)
+    turn = max(next_turn(conversation=conversation, path=path), path.leaf_start)
+    draft = Message(
+        conversation=conversation,
+        lane=lane,
+        branch=path.leaf,
+        turn=turn,
+        role=Message.Role.ASSISTANT,
+    )
     body = request_body_build(lane=lane, assistant=draft)
     if content.strip():
         body["messages"].append({"role": "user", "content": content})

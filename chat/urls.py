@@ -29,6 +29,11 @@ urlpatterns = [
         chat.message_delete,
         name="message_delete",
     ),
+    path(
+        "c/<uuid:conversation_id>/turn/<int:turn>/version/<int:branch>/",
+        chat.version_show,
+        name="version_show",
+    ),
     path("c/<uuid:conversation_id>/params/", request.params_save, name="params_save"),
     path("c/<uuid:conversation_id>/params/panel/", request.params_panel, name="params_panel"),
     path("c/<uuid:conversation_id>/presets/save/", request.preset_save, name="preset_save"),

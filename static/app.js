@@ -694,4 +694,20 @@
   });
   document.addEventListener("htmx:wsAfterMessage", syncSendKey);
   document.addEventListener("DOMContentLoaded", syncSendKey);
+
+  // The sidebar's own socket (chat/sidebar.py) refreshes the history list when another
+  // tab changes it. Its events are not the conversation's (busy state, socket status,
+  // composer focus), and it leaves the list alone while a search or a rename is typed.
+  var sidebarSocket = document.querySelector("[data-sidebar-socket]");
+  if (sidebarSocket) {
+    ["htmx:wsOpen", "htmx:wsClose", "htmx:wsError", "htmx:wsAfterMessage"].forEach(function (name) {
+      sidebarSocket.addEventListener(name, function (e) { e.stopPropagation(); });
+    });
+    sidebarSocket.addEventListener("htmx:wsBeforeMessage", function (e) {
+      e.stopPropagation();
+      var q = document.getElementById("conv-search-q");
+      var list = document.getElementById("conv-list");
+      if ((q && q.value.trim()) || (list && list.querySelector("[data-rename-input]"))) e.preventDefault();
+    });
+  }
 })();

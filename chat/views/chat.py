@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import uuid
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import async_to_sync, sync_to_async
+from channels.layers import get_channel_layer
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -12,10 +13,11 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from chat import branching, runs, services
+from chat import branching, history, runs, services
 from chat.compare import turn_rows
 from chat.forms import NewConversationForm
 from chat.models import Conversation, EndpointProfile, Message
+from chat.versions import path_of
 from chat.views.compare import lane_form
 from chat.views.request import panel_context
 from chat.views.tools import tools_context
@@ -100,8 +102,11 @@ def conversation_detail(request: HttpRequest, conversation_id: uuid.UUID) -> Htt
     conversation = _owned_conversation(request, conversation_id)
     services.messages_mark_interrupted(conversation=conversation)
     lanes = list(conversation.lanes.select_related("profile"))
-    # Raw responses are big and only the inspector needs them.
-    history = list(conversation.messages.select_related("lane").defer("raw_response"))
+    path = path_of(conversation)
+    # Raw responses are big and only the inspector needs them; other versions wait for ‹ ›.
+    history = list(
+        conversation.messages.filter(path.q()).select_related("lane").defer("raw_response")
+    )
     visible = [m for m in history if not m.hidden]
     context = panel_context(lanes[0]) if lanes else {}
     context.update(tools_context(conversation))
@@ -123,7 +128,7 @@ def conversation_detail(request: HttpRequest, conversation_id: uuid.UUID) -> Htt
             "conversation": conversation,
             "lanes": lanes,
             "lane_heads": [{"lane": lane, "form": lane_form(request, lane)} for lane in lanes],
-            "rows": turn_rows(conversation, lanes, history, votes),
+            "rows": turn_rows(conversation, lanes, history, votes, path),
             "voted_turns": set(votes),
             "last_turn": max((m.turn for m in history), default=0),
             "streaming": any(m.status == Message.Status.STREAMING for m in history),
@@ -179,7 +184,7 @@ def model_options(request: HttpRequest) -> HttpResponse:
 @require_POST
 def conversation_delete(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
     conversation = _owned_conversation(request, conversation_id)
-    conversation.delete()
+    history.conversation_remove(conversation=conversation)
     messages.success(request, "Conversation deleted.")
     url = reverse("chat:index")
     if request.headers.get("HX-Request"):
@@ -210,6 +215,63 @@ def message_branch(
     return HttpResponseClientRedirect(reverse("chat:conversation", args=[branch.pk]))
 
 
+def _versions_broadcast(conversation: Conversation, turn: int, last_turn: int, path) -> None:
+    """Every tab on the conversation drops the turns it showed from `turn` down and gets
+    the shown version's, through its socket (like an edit): a tab left on the old version
+    would send its next turn into a version it does not show."""
+    lanes = list(conversation.lanes.select_related("profile"))
+    history = list(
+        conversation.messages.filter(path.q(), turn__gte=turn)
+        .select_related("lane")
+        .defer("raw_response")
+    )
+    votes = {vote.turn: vote for vote in conversation.votes.filter(turn__gte=turn)}
+    rows = turn_rows(conversation, lanes, history, votes, path)
+    last_by_lane: dict[int, Message] = {}
+    for message in history:
+        if message.lane_id and not message.hidden:
+            last_by_lane[message.lane_id] = message
+    awaiting = {
+        m.pk for m in last_by_lane.values() if m.role == Message.Role.ASSISTANT and m.tool_calls
+    }
+    gone = "".join(
+        format_html('<div id="turn-{}" hx-swap-oob="delete"></div>', t)
+        for t in range(turn, last_turn + 1)
+    )
+    html = render_to_string(
+        "chat/_turns_oob.html",
+        {
+            "rows": rows,
+            "conversation": conversation,
+            "lanes": lanes,
+            "voted_turns": set(votes),
+            "awaiting_ids": awaiting,
+        },
+    )
+    totals = services.usage_totals_html(conversation=conversation)
+    async_to_sync(get_channel_layer().group_send)(
+        conversation.group_name, {"type": "turn.started", "html": gone + html + totals}
+    )
+
+
+@require_POST
+def version_show(
+    request: HttpRequest, conversation_id: uuid.UUID, turn: int, branch: int
+) -> HttpResponse:
+    """Show another version of an edited question: the turns from it down are replaced
+    in every tab (out of band, so the page keeps its place), and the composer continues
+    this one."""
+    conversation = _owned_conversation(request, conversation_id)
+    try:
+        last_turn, path = branching.version_show(
+            conversation=conversation, turn=turn, branch=branch
+        )
+    except services.ActionError as exc:
+        return _toast(str(exc))
+    _versions_broadcast(conversation, turn, last_turn, path)
+    return HttpResponse(status=204)
+
+
 @require_POST
 def message_delete(
     request: HttpRequest, conversation_id: uuid.UUID, message_id: int
@@ -222,5 +284,8 @@ def message_delete(
         return _toast(str(exc))
     if kind == "turn":
         return HttpResponse(format_html('<div id="turn-{}" hx-swap-oob="delete"></div>', where))
+    if kind == "version":
+        _versions_broadcast(conversation, *where)
+        return HttpResponse(status=204)
     lane, turn = where
     return HttpResponse(runs.cell_html(lane, turn))

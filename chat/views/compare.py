@@ -19,6 +19,7 @@ from chat import compare, runs, services
 from chat.forms import LaneSettingsForm
 from chat.models import Conversation, Lane, Message
 from chat.params import BY_NAME, ParamError
+from chat.versions import path_of
 
 
 def _conversation(request: HttpRequest, conversation_id: uuid.UUID) -> Conversation:
@@ -225,7 +226,11 @@ def diff(request: HttpRequest, conversation_id: uuid.UUID, turn: int) -> HttpRes
     answers = {
         m.lane_id: m
         for m in Message.objects.filter(
-            conversation=conversation, turn=turn, role=Message.Role.ASSISTANT, hidden=False
+            conversation=conversation,
+            turn=turn,
+            branch=path_of(conversation).branch_at(turn),
+            role=Message.Role.ASSISTANT,
+            hidden=False,
         ).order_by("id")
     }
     try:

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from chat import history
 from chat.exports import label
 from chat.models import Conversation, Message
+from chat.versions import path_of
 
 TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # What the public page reads of a message: never the request body, the raw response,
@@ -64,7 +65,9 @@ def shared(request: HttpRequest, token: str) -> HttpResponse:
     if not TOKEN.fullmatch(token):
         raise Http404  # not one of ours (token_urlsafe's alphabet), whatever it holds
     conversation = get_object_or_404(
-        Conversation.objects.only("id", "title", "mode", "system_prompt", "blind", "share_token"),
+        Conversation.objects.only(
+            "id", "title", "mode", "system_prompt", "blind", "share_token", "versions"
+        ),
         share_token=token,
     )
     lanes = {
@@ -72,7 +75,7 @@ def shared(request: HttpRequest, token: str) -> HttpResponse:
         for lane in conversation.lanes.only("id", "position", "model")
     }
     shown = list(
-        Message.objects.filter(conversation=conversation, hidden=False)
+        Message.objects.filter(path_of(conversation).q(), conversation=conversation, hidden=False)
         .only(*SHARED_FIELDS)
         .order_by("turn", "id")
     )

@@ -10,6 +10,7 @@ from django.urls import reverse
 
 from chat import branching, services
 from chat.models import Conversation, EndpointProfile, Lane, Message
+from chat.versions import path_of
 from tests.integration.test_compare import comparison, run_turn
 from tests.integration.test_consumer import connect, messages_of
 
@@ -41,7 +42,17 @@ def shown(conversation: Conversation) -> list[tuple[int, str, str]]:
     ]
 
 
-async def test_edit_resends_and_keeps_what_followed_in_a_branch(owner):
+def shown_path(conversation: Conversation) -> list[tuple[int, str, str]]:
+    """`shown`, of the version shown of each edited question."""
+    conversation.refresh_from_db()
+    path = path_of(conversation)
+    return [
+        (m.turn, m.role, m.content)
+        for m in conversation.messages.filter(path.q(), hidden=False).order_by("turn", "id")
+    ]
+
+
+async def test_edit_resends_and_keeps_what_followed_as_a_version(owner):
     conversation = await database_sync_to_async(chat_with_turns)(owner, 3)
     second = await database_sync_to_async(lambda: conversation.messages.get(turn=2, role="user"))()
     comm = await connect(owner, conversation)
@@ -55,31 +66,34 @@ async def test_edit_resends_and_keeps_what_followed_in_a_branch(owner):
         frames.append(await comm.receive_from(timeout=10))
     await comm.disconnect()
     page = "".join(frames)
-    # every tab drops the replaced turns and gets the new one
+    # every tab drops the replaced turns and gets the new one, as version 2 of 2
     assert 'id="turn-2" hx-swap-oob="delete"' in page and 'id="turn-3" hx-swap-oob="delete"' in page
-    assert "kept in <a href=" in page
+    assert "2/2" in page and "kept in <a href=" not in page
 
-    after = await database_sync_to_async(shown)(conversation)
+    after = await database_sync_to_async(shown_path)(conversation)
     assert [(t, r) for t, r, _ in after] == [(1, "user"), (1, "assistant"), (2, "user"),
                                              (2, "assistant")]  # fmt: skip
     assert after[2][2].startswith("Question 2, better")
     # the new answer's context is turn 1 plus the edited message, nothing from the old turns
     answer = await database_sync_to_async(
-        lambda: conversation.messages.get(turn=2, role="assistant")
+        lambda: conversation.messages.get(turn=2, role="assistant", branch=1)
     )()
     sent = [m["content"] for m in answer.request_body["messages"]]
     assert sent[:2] == ["Question 1", "Answer 1 lane 0"] and "Question 3" not in sent
 
-    # the conversation as it was lives on in a branch, with its usage
-    branch = await database_sync_to_async(
-        lambda: Conversation.objects.get(owner=owner, title__endswith="(before edit)")
+    # the conversation as it was is version 1, in the same conversation, with its usage;
+    # no "(before edit)" copy is made any more
+    assert await database_sync_to_async(Conversation.objects.filter(owner=owner).count)() == 1
+    before = await database_sync_to_async(
+        lambda: [m.content for m in conversation.messages.filter(branch=0)]
     )()
-    before = await database_sync_to_async(shown)(branch)
-    assert [c for _, _, c in before] == [
+    assert before == [
         "Question 1", "Answer 1 lane 0", "Question 2", "Answer 2 lane 0",
         "Question 3", "Answer 3 lane 0",
     ]  # fmt: skip
-    old = await database_sync_to_async(lambda: branch.messages.get(turn=3, role="assistant"))()
+    old = await database_sync_to_async(
+        lambda: conversation.messages.get(turn=3, role="assistant", branch=0)
+    )()
     assert old.usage == {"prompt_tokens": 3, "completion_tokens": 4}
 
 
@@ -95,17 +109,20 @@ def test_a_bad_edit_changes_nothing(owner):
     with pytest.raises(services.ActionError, match="not part of this conversation"):
         branching.message_edit(conversation=conversation, message_id="nope", content="x")
     assert shown(conversation) == before
-    assert Conversation.objects.filter(owner=owner).count() == 1  # no branch left behind
+    assert Conversation.objects.filter(owner=owner).count() == 1  # no copy left behind
+    conversation.refresh_from_db()
+    assert conversation.versions == {}  # no version left behind either
 
 
-def test_editing_the_last_unanswered_message_makes_no_branch(owner):
+def test_editing_the_last_unanswered_message_makes_a_version_at_that_turn(owner):
     conversation = chat_with_turns(owner, 1)
     user, _ = services.turn_send(conversation=conversation, content="Unanswered")
     Message.objects.filter(conversation=conversation, turn=2, role="assistant").delete()
-    branch, new, placeholders, _ = branching.message_edit(
+    new, placeholders, _ = branching.message_edit(
         conversation=conversation, message_id=user.pk, content="Answer this"
     )
-    assert branch is None and new.turn == 2 and len(placeholders) == 1
+    assert new.turn == 2 and new.branch == 1 and len(placeholders) == 1
+    assert Conversation.objects.filter(owner=owner).count() == 1
 
 
 def test_an_edit_waits_for_the_streaming_answer(owner):
@@ -167,7 +184,7 @@ def test_deleting_the_shown_version_shows_the_newest_other_one(owner, owner_clie
     conversation = chat_with_turns(owner, 1)
     lane = conversation.lanes.get()
     first = conversation.messages.get(turn=1, role="assistant")
-    second = services.answer_attempt_new(lane=lane, turn=1)
+    second = services.answer_attempt_new(lane=lane, turn=1, branch=0)
     Message.objects.filter(pk=second.pk).update(status="complete", content="second try")
     owner_client.post(reverse("chat:message_delete", args=[conversation.pk, second.pk]))
     first.refresh_from_db()
