@@ -95,6 +95,7 @@ ROUTES: dict[str, Route] = {
     "chat:message_inspect": Route(),
     "chat:message_code": Route(),
     "chat:message_source": Route(),
+    "chat:version_show": Route(fixed={"turn": 1, "branch": 0}),
     "chat:message_branch": Route(),
     "chat:message_delete": Route(),
     "chat:message_choose": Route(fixed={"index": 1}),
