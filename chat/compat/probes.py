@@ -43,6 +43,7 @@ JSON_LIMIT = 48  # room for a small JSON object
 TOOL_LIMIT = 64  # room for one or two tool calls
 BAD_MODEL = "playground-compat-probe-no-such-model"
 CUT_BY_LIMIT = ", cut by the token limit: can't tell"
+AUTO_TEXT = "Answered in text, which tool_choice auto allows: can't tell (see the required row)"
 
 CHAT_PROMPT = "Reply with the single word: OK"
 COUNT_PROMPT = "Count from 1 to 100, separated by spaces."
@@ -397,9 +398,10 @@ def _tool_probe(
 ) -> Callable[[Context], Awaitable[Outcome]]:
     async def probe(ctx: Context) -> Outcome:
         """Tools offered with a tool_choice: supported when the answer calls them (``want``
-        calls at once) with JSON arguments; a text answer, fewer calls, or arguments that
-        are not JSON is different (can't tell when the token limit cut the answer); a
-        refusal is unsupported."""
+        calls at once) with JSON arguments; fewer calls, or arguments that are not JSON,
+        is different, and so is a text answer to tool_choice "required" (under "auto" the
+        model may answer in text: can't tell); can't tell either when the token limit cut
+        the answer; a refusal is unsupported."""
         body = chat_body(ctx, prompt, limit=TOOL_LIMIT, tools=tools, tool_choice=choice)
         reply = await once(ctx, body)
         if reply.error is not None:
@@ -410,6 +412,10 @@ def _tool_probe(
         status = INCONCLUSIVE if reply.finish_reason == "length" else DIFFERENT
         cut = CUT_BY_LIMIT if status == INCONCLUSIVE else ""
         if not calls:
+            if choice == "auto" and not cut:
+                # The model may answer in text under "auto": nothing to conclude (a server
+                # that ignores tools shows in the "required" row).
+                return _ok(INCONCLUSIVE, AUTO_TEXT, reply, calls=0)
             return _ok(status, "Answered in text, without a tool call" + cut, reply, calls=0)
         names = {t["function"]["name"] for t in tools}
         bad = [c for c in calls if c["name"] not in names or _json_args(c["arguments"]) is None]
@@ -429,9 +435,10 @@ def _tool_probe(
 async def probe_tool_stream(ctx: Context) -> Outcome:
     """Two tool calls streamed: supported when every fragment carries an ``index`` and
     each index belongs to one call id; fragments without an index, or one index reused by
-    calls with different ids (both seen in real servers), are different; no fragments, or
-    fragments that do not join into JSON, are different too unless the token limit cut
-    the answer (can't tell)."""
+    calls with different ids (both seen in real servers), are different; fragments that do
+    not join into JSON are different too unless the token limit cut the answer (can't
+    tell); no fragments at all (a text answer, which tool_choice auto allows): can't
+    tell."""
     body = chat_body(ctx, PARALLEL_PROMPT, limit=TOOL_LIMIT, tools=[WEATHER, CLOCK],
                      tool_choice="auto", stream=True)  # fmt: skip
     result = await stream(ctx, body)
@@ -446,9 +453,9 @@ async def probe_tool_stream(ctx: Context) -> Outcome:
         delta = choice_of(chunk).get("delta")
         calls = delta.get("tool_calls") if isinstance(delta, dict) else None
         fragments += [c for c in calls if isinstance(c, dict)] if isinstance(calls, list) else []
-    if not fragments:
-        return Outcome(different, "No tool-call fragments were streamed" + tail, 200, None,
-                       short(result.text), result.sent)  # fmt: skip
+    if not fragments:  # under tool_choice "auto" the model may answer in text
+        summary = "No tool-call fragments were streamed" + (tail or f": {AUTO_TEXT.lower()}")
+        return Outcome(INCONCLUSIVE, summary, 200, None, short(result.text), result.sent)
     missing = sum(1 for f in fragments if not isinstance(f.get("index"), int))
     ids: dict[int, set[str]] = {}
     for f in fragments:
