@@ -5,6 +5,7 @@ How each decides its status is in its docstring; ``base`` says what the statuses
 
 from __future__ import annotations
 
+import asyncio
 import re
 import struct
 import zlib
@@ -285,10 +286,12 @@ async def probe_n(ctx: Context) -> Outcome:
 
 
 async def probe_seed(ctx: Context) -> Outcome:
-    """The same seed twice, then other seeds: the same text twice and another text for
-    another seed is supported; two different texts for one seed is different. When every
-    seed gives the same text (greedy decoding, a fixed reply) the seed made no difference
-    that could be seen: can't tell."""
+    """The same seed twice, then other seeds, then the same seed twice at once (this probe
+    runs when nothing else of the check does): the same text every time for the one seed
+    and another text for another seed is supported; two different texts for one seed is
+    different, also when they differ only when sent at once (llama.cpp batches concurrent
+    requests, which changes the numbers). When every seed gives the same text (greedy
+    decoding, a fixed reply) the seed made no difference that could be seen: can't tell."""
     texts = []
     sent = ""
     # The same seed twice, then other seeds until one answers differently (short answers
@@ -304,10 +307,29 @@ async def probe_seed(ctx: Context) -> Outcome:
             return Outcome(DIFFERENT, "The same seed gave two different answers", 200, None,
                            snippet, sent)  # fmt: skip
         if len(texts) > 2 and texts[-1] != texts[0]:
-            summary = "The same seed gave the same answer; another seed a different one"
-            return Outcome(SUPPORTED, summary, 200, None, short(texts[0]), sent)
-    summary = "Every seed gave the same answer: the seed changed nothing that could be seen"
-    return Outcome(INCONCLUSIVE, summary, 200, None, short(texts[0]), sent)
+            break
+    else:
+        summary = "Every seed gave the same answer: the seed changed nothing that could be seen"
+        return Outcome(INCONCLUSIVE, summary, 200, None, short(texts[0]), sent)
+    together = await asyncio.gather(
+        *(once(ctx, chat_body(ctx, SEED_PROMPT, seed=4242)) for _ in range(2))
+    )
+    failed = next((r for r in together if r.error is not None), None)
+    if failed is not None:
+        summary = (
+            f"Same seed, same answer one at a time; two at once failed: {failed.error.message}"
+        )
+        return Outcome(INCONCLUSIVE, short(summary), 200, None, short(texts[0]), sent)
+    odd = [r.text for r in together if r.text != texts[0]]
+    if odd:
+        summary = (
+            "The same seed gave the same answer one request at a time, but another one "
+            "when two were sent at once"
+        )
+        snippet = f"{short(texts[0], 95)} | at once: {short(odd[0], 95)}"
+        return Outcome(DIFFERENT, summary, 200, None, snippet, sent)
+    summary = "The same seed gave the same answer, also two at once; another seed a different one"
+    return Outcome(SUPPORTED, summary, 200, None, short(texts[0]), sent)
 
 
 async def probe_logprobs(ctx: Context) -> Outcome:
@@ -419,6 +441,11 @@ def _tool_probe(
             return _ok(status, "Answered in text, without a tool call" + cut, reply, calls=0)
         names = {t["function"]["name"] for t in tools}
         bad = [c for c in calls if c["name"] not in names or _json_args(c["arguments"]) is None]
+        if bad and cut and len(calls) - len(bad) >= want:
+            # Enough whole calls, then one the limit cut (llama.cpp keeps calling).
+            whole = ", ".join(str(c["name"]) for c in calls if c not in bad)
+            summary = f"Called {whole} with JSON arguments; a further call was cut by the limit"
+            return _ok(SUPPORTED, summary, reply, calls, calls=len(calls) - len(bad))
         if bad:
             summary = "A tool call with an unknown name or arguments that are not JSON" + cut
             return _ok(status, summary, reply, calls, calls=len(calls))
@@ -594,7 +621,9 @@ PROBES: tuple[Probe, ...] = (
     ),
     Probe("stop", "stop sequences", probe_stop),
     Probe("n", "n > 1 (several choices)", probe_n),
-    Probe("seed", "seed (same seed, same text)", probe_seed),
+    # Alone, after the others: concurrent requests may change the text on some servers,
+    # which the probe tests on purpose, with two requests of its own.
+    Probe("seed", "seed (same seed, same text)", probe_seed, phase=3),
     Probe("logprobs", "logprobs / top_logprobs", probe_logprobs),
     Probe("json_object", "response_format json_object", probe_json_object),
     Probe("json_schema", "response_format json_schema", probe_json_schema),

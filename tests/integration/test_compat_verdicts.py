@@ -3,6 +3,7 @@ scripted server (httpx MockTransport) that does what a real one was seen to do."
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -94,7 +95,44 @@ async def test_the_same_text_for_one_seed_and_another_for_another_is_supported()
     assert rows["seed"]["status"] == SUPPORTED
 
 
+async def test_the_same_seed_that_differs_only_when_sent_at_once_is_different():
+    # llama-server with --parallel: one request at a time, a seed gives one text; two at
+    # once are batched together and the numbers (so the text) change.
+    in_flight = 0
+
+    async def batching(request: httpx.Request) -> httpx.Response:
+        nonlocal in_flight
+        in_flight += 1
+        try:
+            await asyncio.sleep(0.05)
+            seed = json.loads(request.content)["seed"]
+            together = " (batched)" if in_flight > 1 else ""
+            return reply(f"The sea, seed {seed}{together}.")
+        finally:
+            in_flight -= 1
+
+    set_transport(httpx.MockTransport(batching))
+    probes = [p for p in PROBES if p.key in ("seed", "chat", "stream", "logprobs", "n")]
+    report = await run_check(Endpoint("http://peer.test/v1"), "m", probes=probes)
+    rows = {r["key"]: r for r in report["results"]}
+    assert rows["seed"]["status"] == DIFFERENT
+    assert "two were sent at once" in rows["seed"]["summary"]
+    # Run alone, after the other probes: their requests did not batch its first ones.
+    assert rows["seed"]["snippet"] == "The sea, seed 4242. | at once: The sea, seed 4242 (batched)."
+
+
 # --------------------------------------------------------------------------- tools
+
+
+async def test_whole_calls_then_one_cut_by_the_limit_is_supported():
+    # llama-server keeps writing calls until the limit: the first ones are whole.
+    def calls_on(body: dict[str, Any]) -> httpx.Response:
+        whole = [call('{"city": "Paris"}', index=0), call('{"city": "Tokyo"}', "get_time", 1)]
+        return reply(None, finish="length", calls=[*whole, call('{"city": "', index=2)])
+
+    rows, _ = await check(calls_on, *TOOL_KEYS)
+    assert {rows[k]["status"] for k in TOOL_KEYS} == {SUPPORTED}
+    assert "further call was cut" in rows["tools_required"]["summary"]
 
 
 TOOL_KEYS = ("tools_auto", "tools_required", "tools_parallel")
