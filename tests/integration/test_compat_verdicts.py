@@ -233,3 +233,12 @@ async def test_other_wordings_of_no_images_are_not_supported_too(message):
 async def test_a_500_about_something_else_is_still_could_not_tell():
     rows, _ = await check(error(500, "CUDA out of memory"), "image")
     assert rows["image"]["status"] == INCONCLUSIVE
+
+
+async def test_one_call_where_two_were_asked_under_auto_is_could_not_tell():
+    one = [call('{"city": "Paris"}')]
+    rows, _ = await check(
+        lambda body: reply(None, finish="tool_calls", calls=one), "tools_parallel"
+    )
+    assert rows["tools_parallel"]["status"] == INCONCLUSIVE
+    assert "1 tool call where 2" in rows["tools_parallel"]["summary"]
