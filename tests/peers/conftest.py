@@ -100,6 +100,19 @@ def _stop(proc: subprocess.Popen) -> None:
             proc.wait(10)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _slow_server_settings() -> Iterator[None]:
+    """For the app servers these tests start: a CPU-only llama-server under four probes at
+    once needs more than the default 20 s a probe."""
+    saved = os.environ.get("COMPAT_PROBE_TIMEOUT")
+    os.environ["COMPAT_PROBE_TIMEOUT"] = "120"
+    yield
+    if saved is None:
+        os.environ.pop("COMPAT_PROBE_TIMEOUT", None)
+    else:
+        os.environ["COMPAT_PROBE_TIMEOUT"] = saved
+
+
 @pytest.fixture(scope="session")
 def relay_upstream() -> Iterator[str]:
     """The built-in fake endpoint on a port, for LiteLLM's relayed model."""
@@ -149,8 +162,7 @@ def litellm(relay_upstream) -> Iterator[Peer]:
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_"))},
         # Never reach outside: the cost map from the package, no telemetry.
-        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-        "LITELLM_TELEMETRY_DISABLED": "true",
+        **install.OFFLINE,
         "DO_NOT_TRACK": "1",
         "NO_COLOR": "1",
     }

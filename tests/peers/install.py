@@ -70,12 +70,17 @@ def pip(*args: str | Path, python: str | Path = sys.executable) -> None:
     run(python, "-m", "pip", "--disable-pip-version-check", "-q", *args)
 
 
+# LiteLLM must not reach outside, not even to check that it imports.
+OFFLINE = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_TELEMETRY_DISABLED": "true"}
+
+
 def runs(binary: Path, *args: str) -> bool:
     """Whether ``binary`` exists and runs (a binary built for another CPU would not)."""
     if not binary.exists():
         return False
     try:
-        done = subprocess.run([str(binary), *args], capture_output=True, timeout=60)
+        done = subprocess.run([str(binary), *args], capture_output=True, timeout=120,
+                              env={**os.environ, **OFFLINE})  # fmt: skip
     except (OSError, subprocess.TimeoutExpired):
         return False
     return done.returncode == 0
