@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 from playwright.sync_api import Page, expect
@@ -101,20 +102,43 @@ def run_compat(page: Page, base: str, endpoint: str, model: str) -> dict[str, tu
     rows = {}
     for row in compat.locator("tr.compat-row").all():
         rows[row.get_attribute("data-key")] = (row.get_attribute("data-status"), row.inner_text())
+    (ARTIFACTS / "peers").mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "peers" / f"compat-{model}.json").write_text(json.dumps(rows, indent=1))
     return rows
 
 
-def verdicts_agree(rows: dict[str, tuple[str, str]], truths: dict[str, Truth]) -> list[str]:
+def verdicts_agree(
+    rows: dict[str, tuple[str, str]], truths: dict[str, Truth], log: list[str] | None = None
+) -> list[str]:
     """Every row whose verdict differs from what the server really does, explained.
 
-    "Could not tell" because the probe's own answer was cut by its token limit is no
-    false claim (the row says so): it is accepted for any truth."""
+    "Could not tell" because the probe's own answer was cut by its token limit, or did not
+    come in time on a slow machine, is no false claim (the row says so): it is accepted for
+    any truth, and printed."""
     wrong = []
     for key, (truth, why) in truths.items():
         status, text = rows[key]
         allowed = {truth} if isinstance(truth, str) else set(truth)
-        if "token limit" in text:
+        if "token limit" in text or "No complete answer within" in text:
             allowed.add("inconclusive")
         if status not in allowed:
-            wrong.append(f"{key}: the report says {status}, the server: {truth} ({why})")
+            summary = " ".join(text.split())[:160]
+            wrong.append(
+                f"{key}: the report says {status} ({summary}); the server: {truth} ({why})"
+            )
+        if log is not None:
+            summary = " ".join(text.split()[1:])[:200]
+            log.append(f"{key}\treport: {status} ({summary})\tserver: {sorted(allowed)} ({why})")
     return wrong
+
+
+def assert_verdicts_agree(
+    rows: dict[str, tuple[str, str]], truths: dict[str, Truth], name: str
+) -> None:
+    """Every verdict agrees with what the server does; the row-by-row table is kept in
+    test-artifacts/peers/verdicts-<name>.tsv."""
+    log: list[str] = []
+    wrong = verdicts_agree(rows, truths, log)
+    (ARTIFACTS / "peers").mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "peers" / f"verdicts-{name}.tsv").write_text("\n".join(log) + "\n")
+    assert not wrong, "\n".join(["verdicts that disagree with the server:", *wrong])

@@ -144,8 +144,8 @@ def truth_n(o: Oracle) -> Truth:
 
 def truth_seed(o: Oracle) -> Truth:
     def one(seed: int) -> str:
-        return text_of(o.chat(prompt="Tell me a story.", max_tokens=24, temperature=1.0,
-                              seed=seed))  # fmt: skip
+        prompt = "Write one short sentence about a river."
+        return text_of(o.chat(prompt=prompt, max_tokens=16, seed=seed))
 
     a, b, c = one(11), one(11), one(12)
     if a != b:
@@ -158,7 +158,7 @@ def truth_seed(o: Oracle) -> Truth:
         odd = [t for t in together if t != a]
         if odd:
             return DIFFERENT, f"seed 11: {a[:30]!r} alone, {odd[0][:30]!r} sent with others"
-    return SUPPORTED, f"seed 11: {a[:30]!r}, alone or two at once; seed 12: {c[:30]!r}"
+    return SUPPORTED, f"seed 11: {a[:30]!r}, alone or three at once; seed 12: {c[:30]!r}"
 
 
 def truth_logprobs(o: Oracle) -> Truth:
