@@ -145,13 +145,15 @@ def truth_n(o: Oracle) -> Truth:
 def truth_seed(o: Oracle) -> Truth:
     def one(seed: int) -> str:
         prompt = "Write one short sentence about a river."
-        return text_of(o.chat(prompt=prompt, max_tokens=16, seed=seed))
+        return text_of(o.chat(prompt=prompt, max_tokens=32, seed=seed))
 
-    a, b, c = one(11), one(11), one(12)
+    a, b = one(11), one(11)
     if a != b:
         return DIFFERENT, f"seed 11 twice gave {a!r} and {b!r}"
-    if a == c:
-        return INCONCLUSIVE, f"seeds 11 and 12 both gave {a!r}: the seed changes nothing"
+    others = [one(seed) for seed in (12, 13, 14)]
+    c = next((t for t in others if t != a), None)
+    if c is None:
+        return INCONCLUSIVE, f"seeds 11 to 14 all gave {a!r}: the seed changes nothing"
     for _ in range(3):  # three at once, up to three times: batching is a matter of timing
         with ThreadPoolExecutor(3) as pool:
             together = list(pool.map(one, [11, 11, 11]))
