@@ -105,33 +105,40 @@ def test_chat_stop_and_compare_on_llama_cpp(app_server, page, llama):
 
 
 def test_a_tool_round_trip_on_llama_cpp(app_server, page, llama):
-    # The pretrained model copies the user's words first: asked with a call written out,
-    # it writes that call, and llama.cpp parses it through the <tool_call> markers of our
-    # chat template. The first answer comes without tools; once the tool is defined, the
-    # user regenerates it (a long first answer in the history would be copied instead).
-    start_chat(page, app_server, llama, ECHO_CALL)
-    set_max_tokens(page, 48)  # room for a call or two
+    start_chat(page, app_server, llama, "Hello")
+    # A short first answer: a long one in the history is what the model would copy.
+    set_max_tokens(page, 4)
+    answers(page).first.get_by_role("button", name="Regenerate this answer").click()
+    page.locator("#turn-1 .versions").get_by_text("2/2").wait_for(timeout=ANSWER_TIMEOUT)
+    answers(page).first.and_(page.locator('[data-status="complete"]')).wait_for(
+        timeout=ANSWER_TIMEOUT
+    )
+    set_max_tokens(page, 64)  # room for a call or two
     page.get_by_role("button", name="Weather").click()
     page.get_by_label("Tool 1 JSON").wait_for()
     page.locator("#tools-status").get_by_text("Saved").wait_for()
-    first = answers(page).first
-    first.get_by_role("button", name="Regenerate this answer").click()
-    page.locator("#turn-1 .versions").get_by_text("2/2").wait_for(timeout=ANSWER_TIMEOUT)
-    first = answers(page).first
-    first.and_(page.locator('[data-status="complete"]')).wait_for(timeout=ANSWER_TIMEOUT)
-    calls = first.locator(".tool-call")
+    with page.expect_response(lambda r: r.url.endswith("/tools/") and r.ok):
+        page.locator("#tool-choice").select_option("required")
+    # The pretrained model copies the user's words first: asked with a call written out,
+    # it writes that call, and llama.cpp parses it through the <tool_call> markers of our
+    # chat template ("required": it may not end without one).
+    send(page, ECHO_CALL, 2)
+    second = answers(page).nth(1)
+    calls = second.locator(".tool-call")
     assert calls.count() >= 1  # llama.cpp does not stop at one (parallel_tool_calls ignored)
     assert calls.first.locator("code").first.inner_text() == "get_weather"
     assert '"city": "Paris"' in calls.first.locator("pre").inner_text()  # JSON, parsed
-    assert finish_of(page, 1) in ("tool_calls", "length")
+    assert finish_of(page, 2) in ("tool_calls", "length")
 
-    # Answer every call with its mock result, then the model answers in words.
-    for button in first.get_by_role("button", name="Use mock result").all():
+    # Answer every call with its mock result, then the model answers (in words: auto).
+    with page.expect_response(lambda r: r.url.endswith("/tools/") and r.ok):
+        page.locator("#tool-choice").select_option("auto")
+    for button in second.get_by_role("button", name="Use mock result").all():
         button.click()
-    first.get_by_role("button", name="Send results").click()
+    second.get_by_role("button", name="Send results").click()
     page.locator('[data-role="tool"]').first.wait_for()
     assert page.locator('[data-role="tool"]').count() == calls.count()
-    final = answers(page).nth(1)
+    final = answers(page).nth(2)
     final.and_(page.locator('[data-status="complete"]')).wait_for(timeout=ANSWER_TIMEOUT)
     final.get_by_role("button", name="Inspect this answer").click()
     request = page.locator("#inspector-request").inner_text()
