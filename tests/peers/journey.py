@@ -74,7 +74,7 @@ def send(page: Page, text: str, number: int, *, status: str = "complete") -> str
     page.get_by_role("button", name="Send", exact=True).click()
     answer = answers(page).nth(number - 1)
     answer.and_(page.locator(f'[data-status="{status}"]')).wait_for(timeout=ANSWER_TIMEOUT)
-    return answer.locator(".msg-body").inner_text()
+    return "".join(answer.locator(".msg-body").all_inner_texts())  # none: only tool calls
 
 
 def usage_of(page: Page, number: int) -> tuple[int, int, int]:
