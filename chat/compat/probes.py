@@ -5,6 +5,8 @@ How each decides its status is in its docstring; ``base`` says what the statuses
 
 from __future__ import annotations
 
+import asyncio
+import re
 import struct
 import zlib
 from base64 import b64encode
@@ -13,7 +15,7 @@ from typing import Any
 
 import jsonschema
 
-from chat.upstream import ToolCallDelta, UpstreamFailure, Usage, chat_once
+from chat.upstream import Finish, ToolCallDelta, UpstreamFailure, Usage, chat_once
 from chat.upstream import client as upstream_client
 
 from .base import (
@@ -41,6 +43,8 @@ from .base import (
 JSON_LIMIT = 48  # room for a small JSON object
 TOOL_LIMIT = 64  # room for one or two tool calls
 BAD_MODEL = "playground-compat-probe-no-such-model"
+CUT_BY_LIMIT = ", cut by the token limit: can't tell"
+AUTO_TEXT = "Answered in text, which tool_choice auto allows: can't tell (see the required row)"
 
 CHAT_PROMPT = "Reply with the single word: OK"
 COUNT_PROMPT = "Count from 1 to 100, separated by spaces."
@@ -246,8 +250,10 @@ def _limit_probe(name: str) -> Callable[[Context], Awaitable[Outcome]]:
 
 
 async def probe_stop(ctx: Context) -> Outcome:
-    """``stop: [","]`` on a prompt whose answer has commas: no comma in the text is
-    supported; a comma is different (ignored); no comma but cut by the limit: can't tell."""
+    """``stop: [","]`` on a prompt whose answer has commas: a comma in the text is
+    different (ignored). No comma proves something only when the same prompt without
+    ``stop`` does answer with a comma (a short answer may have none anyway): then it is
+    supported, else, or when cut by the token limit, can't tell."""
     reply = await once(ctx, chat_body(ctx, STOP_PROMPT, stop=[","]))
     if reply.error is not None:
         return refused(reply.error, reply.sent, what="stop")
@@ -255,7 +261,16 @@ async def probe_stop(ctx: Context) -> Outcome:
         return _ok(DIFFERENT, 'The stop sequence "," is in the answer: stop was ignored', reply)
     if reply.finish_reason == "length":
         return _ok(INCONCLUSIVE, "The answer hit the token limit before any comma", reply)
-    return _ok(SUPPORTED, f'Stopped before "," (finish_reason {reply.finish_reason})', reply)
+    free = await once(ctx, chat_body(ctx, STOP_PROMPT))
+    shown = f"{short(reply.text, 95)} | without stop: {short(free.text, 95)}"
+    if free.error is not None:
+        summary = f"No comma, but the same prompt without stop failed: {short(free.error.message)}"
+        return _ok(INCONCLUSIVE, summary, reply, shown)
+    if "," not in free.text:
+        summary = 'No "," in the answer, but none without stop either: nothing to stop'
+        return _ok(INCONCLUSIVE, summary, reply, shown)
+    summary = f'Stopped before "," (finish_reason {reply.finish_reason}), which it has without stop'
+    return _ok(SUPPORTED, summary, reply, shown)
 
 
 async def probe_n(ctx: Context) -> Outcome:
@@ -271,8 +286,12 @@ async def probe_n(ctx: Context) -> Outcome:
 
 
 async def probe_seed(ctx: Context) -> Outcome:
-    """The same seed twice, then other seeds: the same text twice is supported (noted
-    when other seeds give it too); two different texts for one seed is different."""
+    """The same seed twice, then other seeds, then the same seed twice at once (this probe
+    runs when nothing else of the check does): the same text every time for the one seed
+    and another text for another seed is supported; two different texts for one seed is
+    different, also when they differ only when sent at once (llama.cpp batches concurrent
+    requests, which changes the numbers). When every seed gives the same text (greedy
+    decoding, a fixed reply) the seed made no difference that could be seen: can't tell."""
     texts = []
     sent = ""
     # The same seed twice, then other seeds until one answers differently (short answers
@@ -288,9 +307,29 @@ async def probe_seed(ctx: Context) -> Outcome:
             return Outcome(DIFFERENT, "The same seed gave two different answers", 200, None,
                            snippet, sent)  # fmt: skip
         if len(texts) > 2 and texts[-1] != texts[0]:
-            summary = "The same seed gave the same answer; another seed a different one"
-            return Outcome(SUPPORTED, summary, 200, None, short(texts[0]), sent)
-    summary = "The same seed gave the same answer (so did two other seeds)"
+            break
+    else:
+        summary = "Every seed gave the same answer: the seed changed nothing that could be seen"
+        return Outcome(INCONCLUSIVE, summary, 200, None, short(texts[0]), sent)
+    for _ in range(2):  # whether batched requests change the text is a matter of timing
+        together = await asyncio.gather(
+            *(once(ctx, chat_body(ctx, SEED_PROMPT, seed=4242)) for _ in range(2))
+        )
+        failed = next((r.error for r in together if r.error is not None), None)
+        if failed is not None:
+            summary = f"Same seed, same answer one at a time; two at once failed: {failed.message}"
+            return Outcome(INCONCLUSIVE, short(summary), 200, None, short(texts[0]), sent)
+        odd = [r.text for r in together if r.text != texts[0]]
+        if odd:
+            break
+    if odd:
+        summary = (
+            "The same seed gave the same answer one request at a time, but another one "
+            "when two were sent at once"
+        )
+        snippet = f"{short(texts[0], 95)} | at once: {short(odd[0], 95)}"
+        return Outcome(DIFFERENT, summary, 200, None, snippet, sent)
+    summary = "The same seed gave the same answer, also two at once; another seed a different one"
     return Outcome(SUPPORTED, summary, 200, None, short(texts[0]), sent)
 
 
@@ -382,23 +421,42 @@ def _tool_probe(
 ) -> Callable[[Context], Awaitable[Outcome]]:
     async def probe(ctx: Context) -> Outcome:
         """Tools offered with a tool_choice: supported when the answer calls them (``want``
-        calls at once) with JSON arguments; a text answer, fewer calls, or arguments that
-        are not JSON is different; a refusal is unsupported."""
+        calls at once) with JSON arguments; fewer calls, or arguments that are not JSON,
+        is different, and so is a text answer to tool_choice "required" (under "auto" the
+        model may answer in text: can't tell); can't tell either when the token limit cut
+        the answer; a refusal is unsupported."""
         body = chat_body(ctx, prompt, limit=TOOL_LIMIT, tools=tools, tool_choice=choice)
         reply = await once(ctx, body)
         if reply.error is not None:
             return refused(reply.error, reply.sent, what=what)
         calls = _tool_calls(reply)
+        # Like the JSON probes: an answer the token limit cut says nothing about the
+        # feature (the call may have been on its way), so it is "can't tell", not different.
+        status = INCONCLUSIVE if reply.finish_reason == "length" else DIFFERENT
+        cut = CUT_BY_LIMIT if status == INCONCLUSIVE else ""
         if not calls:
-            return _ok(DIFFERENT, "Answered in text, without a tool call", reply, calls=0)
+            if choice == "auto" and not cut:
+                # The model may answer in text under "auto": nothing to conclude (a server
+                # that ignores tools shows in the "required" row).
+                return _ok(INCONCLUSIVE, AUTO_TEXT, reply, calls=0)
+            return _ok(status, "Answered in text, without a tool call" + cut, reply, calls=0)
         names = {t["function"]["name"] for t in tools}
         bad = [c for c in calls if c["name"] not in names or _json_args(c["arguments"]) is None]
+        if bad and cut and len(calls) - len(bad) >= want:
+            # Enough whole calls, then one the limit cut (llama.cpp keeps calling).
+            whole = ", ".join(str(c["name"]) for c in calls if c not in bad)
+            summary = f"Called {whole} with JSON arguments; a further call was cut by the limit"
+            return _ok(SUPPORTED, summary, reply, calls, calls=len(calls) - len(bad))
         if bad:
-            summary = "A tool call with an unknown name or arguments that are not JSON"
-            return _ok(DIFFERENT, summary, reply, calls, calls=len(calls))
+            summary = "A tool call with an unknown name or arguments that are not JSON" + cut
+            return _ok(status, summary, reply, calls, calls=len(calls))
         if len(calls) < want:
             summary = f"{_plural(len(calls), 'tool call')} where {want} were asked for at once"
-            return _ok(DIFFERENT, summary, reply, calls, calls=len(calls))
+            if choice == "auto" and not cut:
+                # How many calls to make is the model's choice too.
+                summary += ", which tool_choice auto allows: can't tell"
+                return _ok(INCONCLUSIVE, summary, reply, calls, calls=len(calls))
+            return _ok(status, summary + cut, reply, calls, calls=len(calls))
         shown = ", ".join(str(c["name"]) for c in calls)
         return _ok(SUPPORTED, f"Called {shown} with JSON arguments", reply, calls,
                    calls=len(calls))  # fmt: skip
@@ -409,20 +467,27 @@ def _tool_probe(
 async def probe_tool_stream(ctx: Context) -> Outcome:
     """Two tool calls streamed: supported when every fragment carries an ``index`` and
     each index belongs to one call id; fragments without an index, or one index reused by
-    calls with different ids (both seen in real servers), are different."""
+    calls with different ids (both seen in real servers), are different; fragments that do
+    not join into JSON are different too unless the token limit cut the answer (can't
+    tell); no fragments at all (a text answer, which tool_choice auto allows): can't
+    tell."""
     body = chat_body(ctx, PARALLEL_PROMPT, limit=TOOL_LIMIT, tools=[WEATHER, CLOCK],
                      tool_choice="auto", stream=True)  # fmt: skip
     result = await stream(ctx, body)
     if result.error is not None and not result.answered:
         return refused(result.error, result.sent, what="streamed tool calls")
+    cut = any(isinstance(e, Finish) and e.choice == 0 and e.reason == "length"
+              for e in result.events)  # fmt: skip
+    # A call cut by the token limit is "can't tell", as in the one-shot tool probes.
+    different, tail = (INCONCLUSIVE, CUT_BY_LIMIT) if cut else (DIFFERENT, "")
     fragments: list[dict[str, Any]] = []
     for chunk in result.chunks():
         delta = choice_of(chunk).get("delta")
         calls = delta.get("tool_calls") if isinstance(delta, dict) else None
         fragments += [c for c in calls if isinstance(c, dict)] if isinstance(calls, list) else []
-    if not fragments:
-        return Outcome(DIFFERENT, "No tool-call fragments were streamed", 200, None,
-                       short(result.text), result.sent)  # fmt: skip
+    if not fragments:  # under tool_choice "auto" the model may answer in text
+        summary = "No tool-call fragments were streamed" + (tail or f": {AUTO_TEXT.lower()}")
+        return Outcome(INCONCLUSIVE, summary, 200, None, short(result.text), result.sent)
     missing = sum(1 for f in fragments if not isinstance(f.get("index"), int))
     ids: dict[int, set[str]] = {}
     for f in fragments:
@@ -447,8 +512,8 @@ async def probe_tool_stream(ctx: Context) -> Outcome:
         return Outcome(DIFFERENT, summary[0].upper() + summary[1:], 200, None, snippet,
                        result.sent, facts)  # fmt: skip
     if any(_json_args(args) is None for args in joined.values()):
-        return Outcome(DIFFERENT, "The fragments of a call do not join into JSON", 200, None,
-                       snippet, result.sent, facts)  # fmt: skip
+        return Outcome(different, "The fragments of a call do not join into JSON" + tail, 200,
+                       None, snippet, result.sent, facts)  # fmt: skip
     summary = f"{_plural(calls, 'call')} in {_plural(len(fragments), 'fragment')}, one index each"
     return Outcome(SUPPORTED, summary, 200, None, snippet, result.sent, facts)
 
@@ -470,16 +535,30 @@ def _role_probe(role: str) -> Callable[[Context], Awaitable[Outcome]]:
     return probe
 
 
+# An error that says the server takes no images, whatever its status (llama.cpp without
+# a vision projector answers HTTP 500 "image input is not supported").
+NO_IMAGES = re.compile(
+    r"\b(image|images|vision|multimodal)\b[^.]*\bnot (supported|enabled|available|allowed)"
+    r"|\b(not|n't|never) (support|accept|take|handle)s?\b[^.]*\b(image|images|vision)\b",
+    re.IGNORECASE,
+)
+
+
 async def probe_image(ctx: Context) -> Outcome:
     """A text part and a 1x1 PNG data URL part: accepted is supported, refused
-    unsupported."""
+    unsupported; so is a server error whose message says images are not supported."""
     parts = [
         {"type": "text", "text": "What colour is this image? Answer in one word."},
         {"type": "image_url", "image_url": {"url": PNG_DATA_URL}},
     ]
     reply = await once(ctx, chat_body(ctx, parts), hide=(PNG_DATA_URL,))
-    if reply.error is not None:
-        return refused(reply.error, reply.sent, what="an image part")
+    error = reply.error
+    if error is not None and (error.status or 0) >= 500 and NO_IMAGES.search(error.message):
+        summary = f"Refused an image part (HTTP {error.status}): {short(error.message, 160)}"
+        return Outcome(UNSUPPORTED, summary, error.status, error_evidence(error),
+                       sent=reply.sent, facts={"rejected": True})  # fmt: skip
+    if error is not None:
+        return refused(error, reply.sent, what="an image part")
     return _ok(SUPPORTED, "A 1x1 PNG as a data URL is accepted", reply)
 
 
@@ -547,7 +626,9 @@ PROBES: tuple[Probe, ...] = (
     ),
     Probe("stop", "stop sequences", probe_stop),
     Probe("n", "n > 1 (several choices)", probe_n),
-    Probe("seed", "seed (same seed, same text)", probe_seed),
+    # Alone, after the others: concurrent requests may change the text on some servers,
+    # which the probe tests on purpose, with two requests of its own.
+    Probe("seed", "seed (same seed, same text)", probe_seed, phase=3),
     Probe("logprobs", "logprobs / top_logprobs", probe_logprobs),
     Probe("json_object", "response_format json_object", probe_json_object),
     Probe("json_schema", "response_format json_schema", probe_json_schema),

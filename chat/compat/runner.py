@@ -19,6 +19,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
+from django.conf import settings
 from django.db import transaction
 
 from chat.models import EndpointProfile
@@ -123,7 +124,9 @@ async def _main(profile_id: Any, endpoint: Any, model: str, running: dict[str, A
     progress = _Progress(profile_id, running)
     beat = asyncio.create_task(progress.beat())
     try:
-        outcome = await run_check(endpoint, model, on_result=progress.add)
+        outcome = await run_check(
+            endpoint, model, on_result=progress.add, timeout=settings.COMPAT_PROBE_TIMEOUT
+        )
     except asyncio.CancelledError:
         raise  # the process is stopping: the progress goes stale and shows interrupted
     except Exception:

@@ -568,8 +568,57 @@ def _payload_events(obj: dict[str, Any], reasoning_field: str = "auto") -> list[
             events.extend(_choice_events(choice, pos if index is None else index, reasoning_field))
     usage = obj.get("usage")
     if isinstance(usage, dict):
-        events.append(_usage(usage))
+        event = _usage(usage)
+        event.alone = choices == []
+        events.append(event)
     return events
+
+
+class _UsagePerChoice:
+    """The usage of a stream when the endpoint counts each choice apart.
+
+    llama.cpp's llama-server, asked for ``n`` > 1 while streaming, ends each choice with
+    its own usage chunk (``choices: []``, that choice's completion tokens, the prompt's
+    tokens each time). A usage chunk that follows the end of another choice is added to
+    the ones before it (the prompt counted once); any other replaces them, as before.
+    """
+
+    __slots__ = ("finished", "counted", "total")
+
+    def __init__(self) -> None:
+        self.finished: set[int] = set()
+        self.counted: set[int] = set()
+        self.total: Usage | None = None
+
+    def add(self, usage: Usage) -> Usage:
+        another_choice_ended = not self.finished <= self.counted
+        if self.total is not None and self.total.alone and usage.alone and another_choice_ended:
+            usage = _usage_sum(self.total, usage)
+        self.counted = set(self.finished)
+        self.total = usage
+        return usage
+
+
+def _usage_sum(a: Usage, b: Usage) -> Usage:
+    def added(x: int | None, y: int | None) -> int | None:
+        return None if x is None and y is None else (x or 0) + (y or 0)
+
+    prompts = [t for t in (a.prompt_tokens, b.prompt_tokens) if t is not None]
+    prompt = max(prompts) if prompts else None  # the same prompt for every choice
+    completion = added(a.completion_tokens, b.completion_tokens)
+    total = None if prompt is None or completion is None else prompt + completion
+    raw = dict(b.raw)
+    raw.update(prompt_tokens=prompt, completion_tokens=completion, total_tokens=total)
+    reasoning = [
+        u.raw.get("completion_tokens_details", {}).get("reasoning_tokens")
+        for u in (a, b)
+        if isinstance(u.raw.get("completion_tokens_details"), dict)
+    ]
+    if any(isinstance(r, int) for r in reasoning):
+        details = dict(raw.get("completion_tokens_details") or {})
+        details["reasoning_tokens"] = sum(r for r in reasoning if isinstance(r, int))
+        raw["completion_tokens_details"] = details
+    return Usage(prompt, completion, total, raw, alone=True)
 
 
 def _chunk_events(
@@ -745,6 +794,7 @@ async def _stream_events(
             if "event-stream" not in response.headers.get("content-type", ""):
                 response.headers["content-type"] = "text/event-stream"  # for httpx_sse's check
             watch = None
+            usage = _UsagePerChoice()
             try:
                 async for sse in httpx_sse.EventSource(response).aiter_sse():
                     if record is not None:
@@ -758,6 +808,11 @@ async def _stream_events(
                     if events:
                         watch.held = True
                         for event in events:
+                            kind = type(event)
+                            if kind is Finish:
+                                usage.finished.add(event.choice)
+                            elif kind is Usage:
+                                event = usage.add(event)
                             yield _clean(event, endpoint)
                         watch.held = False
                     if done:

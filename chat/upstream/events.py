@@ -54,6 +54,8 @@ class Usage:
     completion_tokens: int | None = None
     total_tokens: int | None = None
     raw: dict[str, Any] = field(default_factory=dict)
+    # Sent in a chunk of its own (``choices: []``), as OpenAI's final usage chunk is.
+    alone: bool = field(default=False, compare=False)
 
 
 @dataclass(slots=True)

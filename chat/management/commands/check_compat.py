@@ -13,6 +13,7 @@ import textwrap
 import uuid
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
@@ -51,7 +52,9 @@ class Command(BaseCommand):
 
         async def check() -> dict[str, Any]:
             try:
-                return await run_check(endpoint, model, on_result=printing)
+                return await run_check(
+                    endpoint, model, on_result=printing, timeout=settings.COMPAT_PROBE_TIMEOUT
+                )
             finally:
                 await aclose_client()
 

@@ -1,0 +1,103 @@
+"""A new user on a LiteLLM proxy, in Chromium: add it, fetch its models, chat, stop,
+compare two of its models, and check its compatibility report against what it does."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser.test_chat_flow import answers, create_first_account
+
+from .conftest import MOCK_TEXT
+from .journey import (
+    add_endpoint,
+    assert_verdicts_agree,
+    fetch_models,
+    model_follows,
+    open_new_conversation,
+    run_compat,
+    send,
+    set_model,
+    usage_of,
+)
+from .truth import find_truths
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.peers,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.timeout(600),  # the first test also starts the servers
+]
+NAME = "LiteLLM proxy"
+
+
+def setup_endpoint(page, app_server, litellm) -> None:
+    create_first_account(page, app_server)
+    add_endpoint(page, app_server, name=NAME, url=litellm.base_url, api_key=litellm.api_key)
+    fetch_models(page, litellm.models)
+
+
+def test_chat_stop_and_compare_on_litellm(app_server, page, litellm):
+    setup_endpoint(page, app_server, litellm)
+    open_new_conversation(page, app_server, NAME)
+    # Typed by hand: until defect 1 is fixed the field keeps the demo's model (see below).
+    page.get_by_label("Model").fill("mock-chat")
+
+    # Three streamed turns, each with the usage LiteLLM counted.
+    for number, prompt in enumerate(["Hello there", "And again?", "One more"], start=1):
+        assert send(page, prompt, number).strip() == MOCK_TEXT
+        usage_of(page, number)
+        assert "stop" in answers(page).nth(number - 1).locator(".metrics").inner_text()
+    assert page.locator('[data-role="user"]').count() == 3
+
+    # Stop, on the model LiteLLM relays to a slow upstream.
+    set_model(page, "relay-demo")
+    page.get_by_label("Message").fill('A long one\n@fake {"tokens": 400, "tps": 15}')
+    page.get_by_role("button", name="Send", exact=True).click()
+    fourth = answers(page).nth(3)
+    fourth.and_(page.locator('[data-status="streaming"]')).wait_for(timeout=30_000)
+    page.wait_for_function(
+        "el => el.innerText.split(/\\s+/).length > 5", arg=fourth.element_handle()
+    )
+    page.get_by_role("button", name="Stop").click()
+    fourth.and_(page.locator('[data-status="stopped"]')).wait_for()
+    kept = fourth.locator(".msg-body").inner_text()
+    assert len(kept.split()) < 300  # stopped well before the 400 tokens asked for
+
+    # Two lanes: the mock and the relayed model, side by side on one prompt.
+    page.get_by_role("button", name="+ Lane").click()
+    page.locator(".lane-head").nth(1).wait_for()
+    set_model(page, "mock-chat", 0, "Model A")
+    set_model(page, "relay-demo", 1, "Model B")
+    page.get_by_label("Message").fill("Compare, please")
+    page.get_by_role("button", name="Send", exact=True).click()
+    cells = page.locator("#turn-5 .lane-cell")
+    for index in (0, 1):
+        cells.nth(index).locator('[data-status="complete"]').wait_for(timeout=60_000)
+    assert cells.nth(0).locator(".msg-body").inner_text().strip() == MOCK_TEXT
+    assert "Compare, please" in cells.nth(1).locator(".msg-body").inner_text()  # the fake
+    assert "tokens" in cells.nth(1).locator(".metrics").inner_text()
+
+    # All of it is still there after a reload.
+    page.reload()
+    assert page.locator('[data-role="user"]').count() == 5
+    assert answers(page).nth(3).get_attribute("data-status") == "stopped"
+    assert not page.problems, page.problems
+
+
+@pytest.mark.xfail(strict=True, reason="issue 12 defect 1 (Model does not follow the endpoint "
+                   "on New conversation), fixed on branch wt-bugs")  # fmt: skip
+def test_new_conversation_model_follows_the_litellm_endpoint(app_server, page, litellm):
+    setup_endpoint(page, app_server, litellm)
+    open_new_conversation(page, app_server, NAME)
+    # Fetching the models made the first one the profile's default model.
+    model_follows(page, "mock-chat", litellm.models)
+
+
+@pytest.mark.parametrize("model", ["mock-chat", "relay-demo"])
+def test_the_compatibility_report_on_litellm_says_what_it_does(app_server, page, litellm, model):
+    setup_endpoint(page, app_server, litellm)
+    rows = run_compat(page, app_server, NAME, model)
+    assert all(status != "pending" for status, _ in rows.values())
+    truths = find_truths(litellm, model)
+    assert_verdicts_agree(rows, truths, f"litellm-{model}")
+    assert not page.problems, page.problems
