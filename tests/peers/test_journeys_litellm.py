@@ -84,8 +84,6 @@ def test_chat_stop_and_compare_on_litellm(app_server, page, litellm):
     assert not page.problems, page.problems
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12 defect 1 (Model does not follow the endpoint "
-                   "on New conversation), fixed on branch wt-bugs")  # fmt: skip
 def test_new_conversation_model_follows_the_litellm_endpoint(app_server, page, litellm):
     setup_endpoint(page, app_server, litellm)
     open_new_conversation(page, app_server, NAME)

@@ -183,8 +183,6 @@ def test_token_probabilities_are_shaded_on_llama_cpp(app_server, page, llama):
     assert not page.problems, page.problems
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12 defect 1 (Model does not follow the endpoint "
-                   "on New conversation), fixed on branch wt-bugs")  # fmt: skip
 def test_new_conversation_model_follows_the_llama_cpp_endpoint(app_server, page, llama):
     setup_endpoint(page, app_server, llama)
     open_new_conversation(page, app_server, NAME)
