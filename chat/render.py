@@ -23,7 +23,14 @@ from pygments.lexer import Lexer
 from pygments.lexers import find_lexer_class_by_name, find_lexer_class_for_filename
 from pygments.util import ClassNotFound
 
-__all__ = ["render_logprobs", "render_markdown", "render_plain"]
+__all__ = [
+    "markdown_env",
+    "parse_markdown",
+    "render_logprobs",
+    "render_markdown",
+    "render_plain",
+    "render_tokens",
+]
 
 # The language name ends up in a class attribute and a label; keep it to characters real
 # language names use (c++, c#, objective-c, shell-session) so it cannot smuggle anything.
@@ -126,11 +133,30 @@ _cleaner = nh3.Cleaner(
 )
 
 
+def markdown_env(*, highlight: bool = True) -> dict[str, Any]:
+    """The state one answer's render carries from block to block: its highlighting
+    budget and the link reference definitions seen so far."""
+    return {_BUDGET_KEY: _HIGHLIGHT_BUDGET if highlight else -1}
+
+
 def render_markdown(text: str) -> str:
     """Render model output as sanitised HTML, ready to insert into a template."""
     if not text:
         return mark_safe("")
-    return mark_safe(_cleaner.clean(_md.render(text, {_BUDGET_KEY: _HIGHLIGHT_BUDGET})))
+    return mark_safe(_cleaner.clean(_md.render(text, markdown_env())))
+
+
+def parse_markdown(text: str, env: dict[str, Any]) -> list[Any]:
+    """markdown-it's tokens for ``text`` (for chat.mdstream: block boundaries)."""
+    return _md.parse(text, env)
+
+
+def render_tokens(tokens: list[Any], env: dict[str, Any]) -> str:
+    """Sanitised HTML of some of ``parse_markdown``'s tokens: the same pipeline, with
+    the same options, as ``render_markdown``."""
+    if not tokens:
+        return ""
+    return _cleaner.clean(_md.renderer.render(tokens, _md.options, env))
 
 
 def render_plain(text: str) -> str:

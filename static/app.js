@@ -196,14 +196,79 @@
       }
     }
   }
+  function decode(text) {
+    if (STRAY_AMP.test(text)) return null;
+    if (text.indexOf("&") >= 0) text = text.replace(/&(?:amp|lt|gt|quot|#x27);/g, function (e) { return ENTITY[e]; });
+    return text;
+  }
   function applyDelta(frame) {
     var m = typeof frame === "string" && frame.charCodeAt(1) === 115 /* s */ ? DELTA.exec(frame) : null;
-    if (!m) return false;
+    if (!m) return applyBlocks(frame);
     var target = document.getElementById(m[1]);
-    var text = m[2];
-    if (!target || STRAY_AMP.test(text)) return false;
-    if (text.indexOf("&") >= 0) text = text.replace(/&(?:amp|lt|gt|quot|#x27);/g, function (e) { return ENTITY[e]; });
+    var text = decode(m[2]);
+    if (!target || text === null) return false;
     if (appendText(target, text) === false) return false;
+    scheduleScroll();
+    return true;
+  }
+
+  // Markdown while streaming (see chat/mdstream.py): a chat answer's text goes into its
+  // tail (<div class="md-tail">) as above; when blocks complete, the frame ends with
+  // <template data-keep="K">: the server's sanitised render of all of the tail but its
+  // last K characters (UTF-16 units, as JavaScript counts). With data-refs, each run of
+  // text in it is a reference (\ue000<from end>.<length>\ue001) to those characters,
+  // which are copied in as text: the text is not sent twice. With data-plain, the block
+  // was too long to lay out at once and stays text, as it is: the tail's nodes become it.
+  // A snapshot (hx-swap-oob="innerHTML") carries the whole text and all blocks so far.
+  // Rare (once per block), so the block's HTML may be parsed here.
+  var BLOCKS = /^<span id="([a-z]\w*-\d+)" hx-swap-oob="(beforeend|innerHTML)">([^<]*)<\/span><template data-keep="(\d+)"( data-refs)?( data-plain)?>([\s\S]*)<\/template>$/;
+  var REF = /\ue000(\d+)\.(\d+)\ue001/g;
+  function fillRefs(root, source) {
+    var walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT), node, found = [];
+    while ((node = walker.nextNode())) if (node.data.indexOf("\ue000") >= 0) found.push(node);
+    found.forEach(function (n) {
+      n.data = n.data.replace(REF, function (all, from, size) {
+        var start = source.length - Number(from);
+        return start < 0 ? "" : source.slice(start, start + Number(size));
+      });
+    });
+  }
+  function trimEnd(el, count) {
+    while (count > 0 && el.lastChild) {
+      var last = el.lastChild, node = last.nodeType === Node.TEXT_NODE ? last : last.firstChild;
+      if (!node || node.length <= count) { count -= node ? node.length : 0; last.remove(); }
+      else { node.deleteData(node.length - count, count); count = 0; }
+    }
+  }
+  function applyBlocks(frame) {
+    var m = typeof frame === "string" && frame.charCodeAt(1) === 115 ? BLOCKS.exec(frame) : null;
+    if (!m) return false;
+    var tail = document.getElementById(m[1]);
+    var text = decode(m[3]);
+    if (!tail || text === null) return false;
+    if (m[2] === "innerHTML") {
+      while (tail.previousSibling) tail.previousSibling.remove();
+      tail.replaceChildren();
+    }
+    if (text && appendText(tail, text) === false) return false;
+    var full = tail.textContent;
+    var keep = Math.min(Number(m[4]), full.length);
+    var rest = full.slice(full.length - keep);
+    if (m[6]) {
+      var fresh = tail.cloneNode(false);
+      tail.removeAttribute("id");
+      tail.className = "plain";
+      trimEnd(tail, keep);
+      tail.after(fresh);
+      if (rest) appendText(fresh, rest);
+    } else {
+      var template = document.createElement("template");
+      template.innerHTML = m[7];
+      if (m[5]) fillRefs(template.content, full.slice(0, full.length - keep));
+      tail.before(template.content);
+      tail.replaceChildren();
+      if (rest) appendText(tail, rest);
+    }
     scheduleScroll();
     return true;
   }

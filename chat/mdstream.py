@@ -1,0 +1,281 @@
+"""Markdown while an answer streams: each complete top-level block is rendered once.
+
+The text of a streaming answer is split in two: the blocks already complete (rendered by
+the same pipeline as the final render, ``chat.render``, so they are sanitised and look
+the same) and the open block after them, the *tail*, which the page shows as text. A
+block is complete when markdown-it, parsing the tail's complete lines, sees another
+top-level block begin after it, or when nothing can extend it any more (a heading, a
+rule, a closed code fence, or a paragraph, table or quote followed by a blank line).
+Lists and indented code continue across blank lines, so they wait for the next block.
+
+Cost stays linear in the answer: only the tail is parsed, and a long tail is parsed
+again only once it has grown by a quarter (an open code fence is instead scanned line
+by line for its closing fence). Bytes stay linear too: the page already has the block's
+text (it came as tail text), so the frame carries the block's markup with each run of
+text replaced by a reference into the tail (``\\ue000<from end>.<length>\\ue001``); the
+page copies those characters in as text nodes.
+
+Differences from the final render, by design: a link to a reference definition that
+comes later in the answer shows as text until the answer ends (definitions that come
+first are honoured), and a block longer than MAX_BLOCK stays text until then (laying out
+one such block at once would hold the page's main thread for more than 50 ms).
+"""
+
+from __future__ import annotations
+
+import html as html_lib
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from chat.render import markdown_env, parse_markdown, render_tokens
+
+MAX_BLOCK = 16_000
+# A tail up to this long is parsed again on each new line; a longer one only once it
+# grew by GROWTH since its last parse, so all parses of one block add up to ~5x its size.
+SMALL_TAIL = 2_000
+GROWTH = 1.25
+# Rendering a chunk this long, or one with code to highlight, is done off the event loop.
+CHEAP_RENDER = 4_000
+
+REF_OPEN, REF_CLOSE = "\ue000", "\ue001"
+_TAG = re.compile(r"(<[^>]*>)")
+# markdown-it's own line breaks (it normalises \r\n and \r to \n before parsing).
+_LINE_END = re.compile(r"\r\n?|\n")
+_FENCE_LINE = re.compile(r"^ {0,3}(`{3,}|~{3,})[ \t]*\r?$", re.MULTILINE)
+# A blank line, then a line that is neither indented nor a list item: likely the end of
+# a long list or indented code, worth a parse before the tail grew by GROWTH.
+_BOUNDARY = re.compile(r"\n[ \t]*\r?\n(?=[^\s*+\d-])")
+# How far past the previous run of text the next one is looked for in the block's source.
+_SEARCH_WINDOW = 512
+# Blocks that end at a blank line; headings, rules and closed fences end with their line.
+_ENDS_AT_BLANK = {"paragraph_open", "table_open", "blockquote_open"}
+_ENDS_AT_LINE = {"heading_open", "hr"}
+
+
+def utf16_len(text: str) -> int:
+    """Length as the browser counts it (JavaScript strings are UTF-16)."""
+    return len(text) if text.isascii() else len(text.encode("utf-16-le")) // 2
+
+
+@dataclass
+class Commit:
+    """Blocks that just became complete: ``text[start:end]`` of the answer."""
+
+    start: int
+    end: int
+    html: str  # sanitised HTML of the blocks (escaped text in a div when ``plain``)
+    wire: str  # what a frame carries: ``html``, its text runs as references when ``refs``
+    refs: bool
+    plain: bool
+    opened: bool  # the HTML ends with an open code fence's frame: the tail goes in it
+    keep: int  # UTF-16 units of the answer left in the tail after these blocks
+
+    def event(self) -> dict[str, Any]:
+        return {
+            "start": self.start,
+            "end": self.end,
+            "html": self.wire,
+            "refs": self.refs,
+            "plain": self.plain,
+            "open": self.opened,
+            "keep": self.keep,
+        }
+
+
+@dataclass
+class _Pending:
+    """A commit found by ``MarkdownStream.feed``, rendered by ``render``."""
+
+    stream: MarkdownStream
+    cut: int  # in the parsed text (the open fence's first line, then the tail)
+    tokens: list[Any]
+    fence: Any  # an open fence to show as an empty code block, the tail in it
+    opening: str  # that fence's first line
+    cheap: bool
+
+    def render(self) -> Commit:
+        return self.stream._commit(self)
+
+
+class MarkdownStream:
+    """One streaming field's split into committed blocks and tail."""
+
+    def __init__(self) -> None:
+        self.env = markdown_env()  # shared by all blocks: highlight budget, references
+        self.committed = 0  # characters of the answer the page shows as blocks
+        self.tail = ""
+        self.html: list[str] = []
+        self.parsed_chars = 0  # characters handed to the parser, for tests and the bench
+        # An open code fence is shown as a code block with the tail in it: its first line
+        # is then no longer in the tail, but parsed in front of it.
+        self._head = ""
+        self._lines = 0  # end of the tail's complete lines at the last parse
+        self._parsed = 0  # tail length at the last parse that committed nothing
+        self._fence: tuple[str, int] | None = None  # the open fence: char, length
+        self._scanned = 0  # tail characters searched for that fence's closing line
+
+    def snapshot(self, text: str) -> dict[str, Any]:
+        """The blocks so far, for a page that has ``text`` (the field's whole text, which
+        may run ahead of what was fed)."""
+        keep = utf16_len(text[self.committed :])
+        html = "".join(self.html)
+        return {"end": self.committed, "html": html, "keep": keep, "open": bool(self._head)}
+
+    def feed(self, chunk: str) -> _Pending | None:
+        """Add the next piece of the answer; returns the blocks it completed, if any."""
+        self.tail += chunk
+        lines = self.tail.rfind("\n") + 1  # complete lines only: "#" may become "#tag"
+        if lines <= self._lines:
+            return None
+        if self._fence is not None:
+            if not self._fence_closes(lines):
+                self._scanned = self._lines = lines
+                return None
+        elif (
+            lines > SMALL_TAIL
+            and lines < GROWTH * self._parsed
+            and not _BOUNDARY.search(self.tail, max(0, self._lines - 3), lines)
+        ):
+            return None
+        return self._parse(lines)
+
+    def _fence_closes(self, lines: int) -> bool:
+        char, size = self._fence
+        start = self._scanned  # always the start of a line
+        for match in _FENCE_LINE.finditer(self.tail, start, lines):
+            marker = match.group(1)
+            # The tail's first line opens the fence, unless that line is the head.
+            if (match.start() > 0 or self._head) and marker[0] == char and len(marker) >= size:
+                return True
+        return False
+
+    def _parse(self, lines: int) -> _Pending | None:
+        text = self._head + self.tail[:lines]
+        self.parsed_chars += len(text)
+        self._lines = self._scanned = lines
+        self._fence = None
+        tokens = parse_markdown(text, self.env)
+        starts = [(i, t) for i, t in enumerate(tokens) if t.level == 0 and t.map and t.nesting >= 0]
+        if not starts:
+            if text.strip():  # e.g. a reference definition, which a title may follow
+                self._parsed = lines
+                return None
+            return self._pending(len(text), [])  # blank lines: nothing to show
+        offsets = [0] + [m.end() for m in _LINE_END.finditer(text)]
+        count = len(offsets) - 1
+        index, last = starts[-1]
+        after = text[offsets[last.map[1]] :] if last.map[1] < count else ""
+        complete = not after.strip() and (
+            (last.type in _ENDS_AT_BLANK and after != "")
+            or last.type in _ENDS_AT_LINE
+            or (last.type == "fence" and self._closed(last, text, offsets))
+        )
+        if complete:
+            return self._pending(len(text), tokens)
+        fence = None
+        if last.type == "fence":
+            self._fence = (last.markup[0], len(last.markup))
+            if not self._head or last.map[0] > 0:
+                fence = last  # not shown as a code block yet
+        if len(starts) == 1 and last.map[0] == 0 and fence is None:
+            self._parsed = lines
+            return None
+        if fence is None:
+            return self._pending(offsets[last.map[0]], tokens[:index])
+        first = text[offsets[last.map[0]] : offsets[last.map[0] + 1]]
+        return self._pending(offsets[last.map[0] + 1], tokens[:index], fence, first)
+
+    @staticmethod
+    def _closed(fence: Any, text: str, offsets: list[int]) -> bool:
+        first, end = fence.map
+        if end - first < 2:
+            return False
+        line = text[offsets[end - 1] : offsets[end]]
+        match = _FENCE_LINE.match(line.rstrip("\r\n"))
+        marker = match.group(1) if match else ""
+        return marker[:1] == fence.markup[0] and len(marker) >= len(fence.markup)
+
+    def _pending(
+        self, cut: int, tokens: list[Any], fence: Any = None, opening: str = ""
+    ) -> _Pending:
+        heavy = cut > CHEAP_RENDER or any(t.type == "fence" for t in tokens)
+        return _Pending(self, cut, tokens, fence, opening, cheap=not heavy)
+
+    def _commit(self, pending: _Pending) -> Commit:
+        head = self._head
+        used = pending.cut - len(head)  # characters of the tail
+        source = self.tail[:used]
+        if head and pending.tokens:
+            self.html.pop()  # the open fence's empty frame: its render replaces it
+            self._head = ""
+        plain = used > MAX_BLOCK
+        fence = None if plain else pending.fence
+        if plain:
+            html = f'<div class="plain">{html_lib.escape(source)}</div>'
+            wire, refs = "", False
+            self._fence = None  # parse again: whatever is open is shown as text for now
+        else:
+            html = render_tokens(pending.tokens, self.env)
+            wire, refs = with_refs(html, source)
+        if html:
+            self.html.append(html)
+        if fence is not None:
+            # Its first line goes, with what precedes it; no highlighting until it closes.
+            frame = render_tokens([fence.copy(content="")], markdown_env(highlight=False))
+            self._head = pending.opening
+            self.html.append(frame)
+            wire += frame
+        start = self.committed
+        self.committed += used
+        self.tail = self.tail[used:]
+        self._lines = max(0, self._lines - used)
+        self._scanned = max(0, self._scanned - used)
+        self._parsed = 0
+        keep = utf16_len(self.tail)
+        return Commit(start, self.committed, html, wire, refs, plain, fence is not None, keep)
+
+
+def with_refs(html: str, source: str) -> tuple[str, bool]:
+    """``html`` with each run of text that is also in ``source`` (the block's markdown,
+    which the page already shows) replaced by a reference: its distance from the end of
+    ``source`` and its length, in UTF-16 units. Sanitising is untouched: only text
+    between tags changes, and the page puts the referenced characters in as text."""
+    if REF_OPEN in source or REF_CLOSE in source:
+        return html, False  # the text itself would read as references
+    total = utf16_len(source)
+    pos = pos16 = 0
+    out = []
+    used = False
+    for piece in _TAG.split(html):
+        if len(piece) < 6 or piece[0] == "<":
+            out.append(piece)
+            continue
+        text = html_lib.unescape(piece)
+        found = source.find(text, pos, pos + len(text) + _SEARCH_WINDOW)
+        if found < 0:
+            out.append(piece)
+            continue
+        start16 = pos16 + utf16_len(source[pos:found])
+        size16 = utf16_len(text)
+        pos, pos16 = found + len(text), start16 + size16
+        ref = f"{REF_OPEN}{total - start16}.{size16}{REF_CLOSE}"
+        if len(ref) + 4 < len(piece):  # the two markers take 3 bytes each in UTF-8
+            out.append(ref)
+            used = True
+        else:
+            out.append(piece)
+    return "".join(out), used
+
+
+def resolve_refs(wire: str, source: str) -> str:
+    """What the page does with a frame's references (for tests): the HTML they stand for,
+    with the referenced text escaped as a text node would serialise it."""
+    units = source.encode("utf-16-le")
+
+    def text(match: re.Match[str]) -> str:
+        start = len(units) // 2 - int(match.group(1))
+        chunk = units[2 * start : 2 * (start + int(match.group(2)))].decode("utf-16-le")
+        return html_lib.escape(chunk, quote=False)
+
+    return re.sub(f"{REF_OPEN}(\\d+)\\.(\\d+){REF_CLOSE}", text, wire)
