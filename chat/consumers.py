@@ -75,8 +75,8 @@ def block_frame(message_id: int, field: str, text: str, block: dict[str, Any]) -
     """New text and the markdown blocks it completed: the page appends the text to the
     field's tail, then turns all of the tail but its last ``keep`` characters into the
     blocks (``chat.mdstream``). A snapshot (``replace``) carries the whole text."""
-    flags = (" data-refs" if block.get("refs") else "") + (
-        " data-plain" if block.get("plain") else ""
+    flags = "".join(
+        f" data-{flag}" for flag in ("refs", "plain", "open", "fill") if block.get(flag)
     )
     return format_html(
         '<span id="{}-{}" hx-swap-oob="{}">{}</span><template data-keep="{}"{}>{}</template>',
@@ -85,7 +85,7 @@ def block_frame(message_id: int, field: str, text: str, block: dict[str, Any]) -
         "innerHTML" if block.get("replace") else "beforeend",
         text,
         int(block["keep"]),
-        mark_safe(flags),  # one of two fixed strings
+        mark_safe(flags),  # fixed names
         mark_safe(block["html"]),  # chat.render's sanitised output
     )
 
@@ -372,16 +372,20 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         if calls:
             frames.append(tool_call_frame(message_id, calls, replace=True))
         blocks = snapshot.get("blocks") or {}
+        markdown = []  # each a message of its own: the page applies it whole (app.js)
         for field, text in snapshot["fields"].items():
             self.sent[(message_id, field)] = len(text)
             if field in blocks:
                 self.committed[(message_id, field)] = blocks[field]["end"]
-                frames.append(
+                markdown.append(
                     block_frame(message_id, field, text, {**blocks[field], "replace": True})
                 )
             else:
                 frames.append(delta_frame(message_id, field, text, replace=True))
-        await self.send(text_data="".join(frames))
+        for frame in markdown:
+            await self.send(text_data=frame)
+        if frames:
+            await self.send(text_data="".join(frames))
 
     async def _snapshot(self, message_id: int) -> None:
         run = runs.local_run(message_id)

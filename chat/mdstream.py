@@ -39,6 +39,15 @@ GROWTH = 1.25
 CHEAP_RENDER = 4_000
 
 REF_OPEN, REF_CLOSE = "\ue000", "\ue001"
+RUNS_OPEN, RUNS_CLOSE = "\ue002", "\ue003"
+_MARKS = (REF_OPEN, REF_CLOSE, RUNS_OPEN, RUNS_CLOSE)
+# Highlighted code, and its tokens as pygments writes them (flat spans, or bare text).
+_CODE = re.compile(r'<code class="hl[^"]*">(?!</code>)(.*?)</code>', re.S)
+# A rendered fence: its frame (as the open fence's empty block has it) around its code.
+_FENCE_HTML = re.compile(
+    r'<div class="code-block">.*?<pre>(<code[^>]*>.*?</code>)</pre></div>\n', re.S
+)
+_TOKEN = re.compile(r'<span class="([a-z0-9]+)">([^<]*)</span>|([^<]+)')
 _TAG = re.compile(r"(<[^>]*>)")
 # markdown-it's own line breaks (it normalises \r\n and \r to \n before parsing).
 _LINE_END = re.compile(r"\r\n?|\n")
@@ -68,7 +77,8 @@ class Commit:
     wire: str  # what a frame carries: ``html``, its text runs as references when ``refs``
     refs: bool
     plain: bool
-    opened: bool  # the HTML ends with an open code fence's frame: the tail goes in it
+    opened: bool  # the HTML ends with an open code fence's empty block: the tail goes in it
+    filled: bool  # the wire starts with the code of the fence the page shows open
     keep: int  # UTF-16 units of the answer left in the tail after these blocks
 
     def event(self) -> dict[str, Any]:
@@ -79,6 +89,7 @@ class Commit:
             "refs": self.refs,
             "plain": self.plain,
             "open": self.opened,
+            "fill": self.filled,
             "keep": self.keep,
         }
 
@@ -206,9 +217,11 @@ class MarkdownStream:
         head = self._head
         used = pending.cut - len(head)  # characters of the tail
         source = self.tail[:used]
+        fill = False  # the open fence closed: the page's empty code block gets its code
         if head and pending.tokens:
-            self.html.pop()  # the open fence's empty frame: its render replaces it
+            self.html.pop()  # the open fence's empty block: its render replaces it
             self._head = ""
+            fill = True
         plain = used > MAX_BLOCK
         fence = None if plain else pending.fence
         if plain:
@@ -217,7 +230,14 @@ class MarkdownStream:
             self._fence = None  # parse again: whatever is open is shown as text for now
         else:
             html = render_tokens(pending.tokens, self.env)
-            wire, refs = with_refs(html, source)
+            shown = html
+            if fill:
+                # The page has the block's frame already: only its code element travels.
+                match = _FENCE_HTML.match(html)
+                fill = match is not None
+                if fill:
+                    shown = match.group(1) + html[match.end() :]
+            wire, refs = with_refs(shown, source)
         if html:
             self.html.append(html)
         if fence is not None:
@@ -233,39 +253,81 @@ class MarkdownStream:
         self._scanned = max(0, self._scanned - used)
         self._parsed = 0
         keep = utf16_len(self.tail)
-        return Commit(start, self.committed, html, wire, refs, plain, fence is not None, keep)
+        opened = fence is not None
+        return Commit(start, self.committed, html, wire, refs, plain, opened, fill, keep)
 
 
 def with_refs(html: str, source: str) -> tuple[str, bool]:
     """``html`` with each run of text that is also in ``source`` (the block's markdown,
     which the page already shows) replaced by a reference: its distance from the end of
-    ``source`` and its length, in UTF-16 units. Sanitising is untouched: only text
-    between tags changes, and the page puts the referenced characters in as text."""
-    if REF_OPEN in source or REF_CLOSE in source:
+    ``source`` and its length, in UTF-16 units. Highlighted code becomes one reference
+    with its tokens' classes and lengths (``\ue002<from end>.<length>:k.3 w.1 .2\ue003``).
+    Sanitising is untouched: only text between tags changes, classes are pygments' own
+    names, and the page puts the referenced characters in as text."""
+    if any(mark in source for mark in _MARKS):
         return html, False  # the text itself would read as references
-    total = utf16_len(source)
-    pos = pos16 = 0
+    refs = _Refs(source)
     out = []
-    used = False
-    for piece in _TAG.split(html):
-        if len(piece) < 6 or piece[0] == "<":
-            out.append(piece)
-            continue
-        text = html_lib.unescape(piece)
-        found = source.find(text, pos, pos + len(text) + _SEARCH_WINDOW)
+    last = 0
+    for code in _CODE.finditer(html):
+        out.append(refs.text(html[last : code.start(1)]))
+        out.append(refs.code(code.group(1)))
+        last = code.end(1)
+    out.append(refs.text(html[last:]))
+    return "".join(out), refs.used
+
+
+class _Refs:
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.total = utf16_len(source)
+        self.pos = self.pos16 = 0  # how far into the source the references got
+        self.used = False
+
+    def _find(self, text: str) -> tuple[int, int] | None:
+        """Where ``text`` is in the source, after the last reference: (from end, size)."""
+        found = self.source.find(text, self.pos, self.pos + len(text) + _SEARCH_WINDOW)
         if found < 0:
-            out.append(piece)
-            continue
-        start16 = pos16 + utf16_len(source[pos:found])
+            return None
+        start16 = self.pos16 + utf16_len(self.source[self.pos : found])
         size16 = utf16_len(text)
-        pos, pos16 = found + len(text), start16 + size16
-        ref = f"{REF_OPEN}{total - start16}.{size16}{REF_CLOSE}"
-        if len(ref) + 4 < len(piece):  # the two markers take 3 bytes each in UTF-8
-            out.append(ref)
-            used = True
-        else:
-            out.append(piece)
-    return "".join(out), used
+        self.pos, self.pos16 = found + len(text), start16 + size16
+        return self.total - start16, size16
+
+    def text(self, html: str) -> str:
+        out = []
+        for piece in _TAG.split(html):
+            if len(piece) < 6 or piece[0] == "<":
+                out.append(piece)
+                continue
+            found = self._find(html_lib.unescape(piece))
+            ref = f"{REF_OPEN}{found[0]}.{found[1]}{REF_CLOSE}" if found else piece
+            if len(ref) + 4 < len(piece):  # the two markers take 3 bytes each in UTF-8
+                out.append(ref)
+                self.used = True
+            else:
+                out.append(piece)
+        return "".join(out)
+
+    def code(self, inner: str) -> str:
+        runs = []
+        end = 0
+        for match in _TOKEN.finditer(inner):
+            if match.start() != end:
+                return self.text(inner)  # not pygments' flat output: leave it
+            end = match.end()
+            cls, text = match.group(1), match.group(2)
+            if cls is None:
+                cls, text = "", match.group(3)
+            runs.append((cls, html_lib.unescape(text)))
+        if end != len(inner) or len(runs) < 2:
+            return self.text(inner)
+        found = self._find("".join(text for _, text in runs))
+        if found is None:
+            return self.text(inner)
+        self.used = True
+        tokens = " ".join(f"{cls}.{utf16_len(text)}" for cls, text in runs)
+        return f"{RUNS_OPEN}{found[0]}.{found[1]}:{tokens}{RUNS_CLOSE}"
 
 
 def resolve_refs(wire: str, source: str) -> str:
@@ -273,9 +335,24 @@ def resolve_refs(wire: str, source: str) -> str:
     with the referenced text escaped as a text node would serialise it."""
     units = source.encode("utf-16-le")
 
-    def text(match: re.Match[str]) -> str:
-        start = len(units) // 2 - int(match.group(1))
-        chunk = units[2 * start : 2 * (start + int(match.group(2)))].decode("utf-16-le")
-        return html_lib.escape(chunk, quote=False)
+    def cut(start: int, size: int) -> str:
+        return units[2 * start : 2 * (start + size)].decode("utf-16-le")
 
+    def escape(text: str) -> str:
+        return html_lib.escape(text, quote=False).replace("\xa0", "&nbsp;")
+
+    def text(match: re.Match[str]) -> str:
+        return escape(cut(len(units) // 2 - int(match.group(1)), int(match.group(2))))
+
+    def code(match: re.Match[str]) -> str:
+        start = len(units) // 2 - int(match.group(1))
+        out = []
+        for token in match.group(3).split(" "):
+            cls, size = token.rsplit(".", 1)
+            piece = escape(cut(start, int(size)))
+            start += int(size)
+            out.append(f'<span class="{cls}">{piece}</span>' if cls else piece)
+        return "".join(out)
+
+    wire = re.sub(f"{RUNS_OPEN}(\\d+)\\.(\\d+):([^{RUNS_CLOSE}]*){RUNS_CLOSE}", code, wire)
     return re.sub(f"{REF_OPEN}(\\d+)\\.(\\d+){REF_CLOSE}", text, wire)

@@ -33,6 +33,9 @@ def replay(text: str, step: int | list[int]) -> tuple[MarkdownStream, list[mdstr
         assert commit.keep == utf16_len(text[commit.end : pos])
         if not commit.plain:
             shown = commit.html + (md.html[-1] if commit.opened else "")
+            if commit.filled:  # the page has the fence's frame: only its code travels
+                fence = mdstream._FENCE_HTML.match(shown)
+                shown = fence.group(1) + shown[fence.end() :]
             # The page's rebuild from references is the render itself.
             source = text[commit.start : commit.end]
             assert (resolve_refs(commit.wire, source) if commit.refs else commit.wire) == shown
