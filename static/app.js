@@ -280,12 +280,15 @@
     var full = tail.textContent;
     var keep = Math.min(Number(m[4]), full.length);
     var rest = full.slice(full.length - keep);
+    // The line break the render put after the open fence's block stays after it.
+    var gap = shell && shell.nextSibling;
+    var past = gap && gap.nodeType === Node.TEXT_NODE && !gap.data.trim() ? gap : shell;
     if (m[6]) {
       var fresh = tail.cloneNode(false);
       tail.removeAttribute("id");
       tail.className = "plain";
       trimEnd(tail, keep);
-      (shell || tail).after(fresh);
+      (past || tail).after(fresh);
       tail = fresh;
     } else {
       var template = document.createElement("template");
@@ -294,10 +297,11 @@
       if (shell && m[8]) {
         // The fence closed: the tail leaves it, its highlighted code goes in the block
         // already shown, and the blocks after it follow.
-        shell.after(tail);
+        past.after(tail);
         shell.querySelector("code").replaceWith(template.content.firstChild);
         tail.before(template.content);
       } else if (shell) {
+        if (past !== shell) past.remove();
         shell.before(template.content);
         shell.replaceWith(tail);  // the fence closed: its render took its place
       } else {
