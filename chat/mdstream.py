@@ -99,8 +99,10 @@ class _Pending:
     """A commit found by ``MarkdownStream.feed``, rendered by ``render``."""
 
     stream: MarkdownStream
-    cut: int  # in the parsed text (the open fence's first line, then the tail)
-    tokens: list[Any]
+    text: str  # what was parsed: the open fence's first line (if shown), then the tail
+    cut: int  # where in it these blocks end (after a newly opened fence's first line)
+    end: int  # where the blocks to render end (before that line)
+    tokens: list[Any]  # their block tokens
     fence: Any  # an open fence to show as an empty code block, the tail in it
     opening: str  # that fence's first line
     cheap: bool
@@ -166,13 +168,13 @@ class MarkdownStream:
         self.parsed_chars += len(text)
         self._lines = self._scanned = lines
         self._fence = None
-        tokens = parse_markdown(text, self.env)
+        tokens = parse_markdown(text, self.env, blocks_only=True)
         starts = [(i, t) for i, t in enumerate(tokens) if t.level == 0 and t.map and t.nesting >= 0]
         if not starts:
             if text.strip():  # e.g. a reference definition, which a title may follow
                 self._parsed = lines
                 return None
-            return self._pending(len(text), [])  # blank lines: nothing to show
+            return self._pending(text, len(text), [])  # blank lines: nothing to show
         offsets = [0] + [m.end() for m in _LINE_END.finditer(text)]
         count = len(offsets) - 1
         index, last = starts[-1]
@@ -183,7 +185,7 @@ class MarkdownStream:
             or (last.type == "fence" and self._closed(last, text, offsets))
         )
         if complete:
-            return self._pending(len(text), tokens)
+            return self._pending(text, len(text), tokens)
         fence = None
         if last.type == "fence":
             self._fence = (last.markup[0], len(last.markup))
@@ -193,9 +195,9 @@ class MarkdownStream:
             self._parsed = lines
             return None
         if fence is None:
-            return self._pending(offsets[last.map[0]], tokens[:index])
+            return self._pending(text, offsets[last.map[0]], tokens[:index])
         first = text[offsets[last.map[0]] : offsets[last.map[0] + 1]]
-        return self._pending(offsets[last.map[0] + 1], tokens[:index], fence, first)
+        return self._pending(text, offsets[last.map[0] + 1], tokens[:index], fence, first)
 
     @staticmethod
     def _closed(fence: Any, text: str, offsets: list[int]) -> bool:
@@ -208,10 +210,11 @@ class MarkdownStream:
         return marker[:1] == fence.markup[0] and len(marker) >= len(fence.markup)
 
     def _pending(
-        self, cut: int, tokens: list[Any], fence: Any = None, opening: str = ""
+        self, text: str, cut: int, tokens: list[Any], fence: Any = None, opening: str = ""
     ) -> _Pending:
         heavy = cut > CHEAP_RENDER or any(t.type == "fence" for t in tokens)
-        return _Pending(self, cut, tokens, fence, opening, cheap=not heavy)
+        end = cut - len(opening)
+        return _Pending(self, text, cut, end, tokens, fence, opening, cheap=not heavy)
 
     def _commit(self, pending: _Pending) -> Commit:
         head = self._head
@@ -229,7 +232,9 @@ class MarkdownStream:
             wire, refs = "", False
             self._fence = None  # parse again: whatever is open is shown as text for now
         else:
-            html = render_tokens(pending.tokens, self.env)
+            # Parsed again in full, inline content included: only the blocks, only once.
+            tokens = parse_markdown(pending.text[: pending.end], self.env) if pending.tokens else []
+            html = render_tokens(tokens, self.env)
             shown = html
             if fill:
                 # The page has the block's frame already: only its code element travels.
