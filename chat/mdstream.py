@@ -219,14 +219,16 @@ class MarkdownStream:
     def _commit(self, pending: _Pending) -> Commit:
         head = self._head
         used = pending.cut - len(head)  # characters of the tail
+        plain = pending.end - len(head) > MAX_BLOCK
+        fence = None if plain else pending.fence
+        if plain:
+            used = pending.end - len(head)  # a fence opening after it stays in the tail
         source = self.tail[:used]
         fill = False  # the open fence closed: the page's empty code block gets its code
         if head and pending.tokens:
             self.html.pop()  # the open fence's empty block: its render replaces it
             self._head = ""
-            fill = True
-        plain = used > MAX_BLOCK
-        fence = None if plain else pending.fence
+            fill = not plain
         if plain:
             html = f'<div class="plain">{html_lib.escape(source)}</div>'
             wire, refs = "", False

@@ -196,3 +196,11 @@ def test_text_that_looks_like_a_reference_is_not_one():
     text = "fake \ue0005.3\ue001 reference in a paragraph\n\nnext"
     md, (commit,) = replay(text, 6)
     assert not commit.refs and commit.wire == commit.html
+
+
+def test_a_fence_opening_after_a_block_too_long_is_still_shown_as_code():
+    text = "word " * 4000 + "\n\n```python\nx = 1\n```\n\nafter"
+    md, commits = replay(text, [7, 1, 1, 1, 1, 1])
+    assert commits[0].plain and commits[0].end == len("word " * 4000 + "\n\n")
+    # The fence after it is a block of its own, rendered and highlighted.
+    assert '<span class="n">x</span>' in commits[-1].html and not commits[-1].plain
