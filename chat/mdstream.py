@@ -106,8 +106,14 @@ class _Pending:
     fence: Any  # an open fence to show as an empty code block, the tail in it
     opening: str  # that fence's first line
     cheap: bool
+    rendered: tuple[Any, ...] | None = None
+
+    def prepare(self) -> None:
+        """Render the blocks (slow for code or long blocks: fine in a thread)."""
+        self.rendered = self.stream._render(self)
 
     def render(self) -> Commit:
+        """Render if not prepared, and move the split past these blocks (on the loop)."""
         return self.stream._commit(self)
 
 
@@ -216,37 +222,50 @@ class MarkdownStream:
         end = cut - len(opening)
         return _Pending(self, text, cut, end, tokens, fence, opening, cheap=not heavy)
 
-    def _commit(self, pending: _Pending) -> Commit:
+    def _render(self, pending: _Pending) -> tuple[Any, ...]:
+        """The expensive half of a commit (parse, highlight, sanitise): it changes nothing
+        a snapshot reads, so it may run in a thread while the event loop serves one."""
         head = self._head
         used = pending.cut - len(head)  # characters of the tail
         plain = pending.end - len(head) > MAX_BLOCK
-        fence = None if plain else pending.fence
         if plain:
             used = pending.end - len(head)  # a fence opening after it stays in the tail
         source = self.tail[:used]
-        fill = False  # the open fence closed: the page's empty code block gets its code
-        if head and pending.tokens:
+        fill = bool(head and pending.tokens) and not plain  # the open fence closed
+        if plain:
+            return (
+                used,
+                f'<div class="plain">{html_lib.escape(source)}</div>',
+                "",
+                False,
+                False,
+                True,
+            )
+        # Parsed again in full, inline content included: only the blocks, only once.
+        tokens = parse_markdown(pending.text[: pending.end], self.env) if pending.tokens else []
+        html = render_tokens(tokens, self.env)
+        shown = html
+        if fill:
+            # The page has the block's frame already: only its code element travels.
+            match = _FENCE_HTML.match(html)
+            fill = match is not None
+            if fill:
+                shown = match.group(1) + html[match.end() :]
+        wire, refs = with_refs(shown, source)
+        return used, html, wire, refs, fill, False
+
+    def _commit(self, pending: _Pending) -> Commit:
+        if pending.rendered is None:
+            pending.rendered = self._render(pending)
+        used, html, wire, refs, fill, plain = pending.rendered
+        if self._head and pending.tokens:
             self.html.pop()  # the open fence's empty block: its render replaces it
             self._head = ""
-            fill = not plain
         if plain:
-            html = f'<div class="plain">{html_lib.escape(source)}</div>'
-            wire, refs = "", False
             self._fence = None  # parse again: whatever is open is shown as text for now
-        else:
-            # Parsed again in full, inline content included: only the blocks, only once.
-            tokens = parse_markdown(pending.text[: pending.end], self.env) if pending.tokens else []
-            html = render_tokens(tokens, self.env)
-            shown = html
-            if fill:
-                # The page has the block's frame already: only its code element travels.
-                match = _FENCE_HTML.match(html)
-                fill = match is not None
-                if fill:
-                    shown = match.group(1) + html[match.end() :]
-            wire, refs = with_refs(shown, source)
         if html:
             self.html.append(html)
+        fence = None if plain else pending.fence
         if fence is not None:
             # Its first line goes, with what precedes it; no highlighting until it closes.
             frame = render_tokens([fence.copy(content="")], markdown_env(highlight=False))

@@ -215,9 +215,11 @@ class Run:
         pending = md.feed(chunk) if md is not None else None
         if pending is None:
             return None
-        # Highlighting code or a long block takes milliseconds: not on the event loop.
-        commit = pending.render() if pending.cheap else await asyncio.to_thread(pending.render)
-        return commit.event()
+        if not pending.cheap:
+            # Highlighting code or a long block takes milliseconds: not on the event loop
+            # (which may serve a snapshot meanwhile: the split itself moves on afterwards).
+            await asyncio.to_thread(pending.prepare)
+        return pending.render().event()
 
     # --- the run ----------------------------------------------------------------------
     async def main(self) -> None:
