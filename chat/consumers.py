@@ -20,6 +20,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 from chat import branching, runs, services
 from chat.compare import turn_rows
@@ -93,6 +94,25 @@ def delta_frame(message_id: int, field: str, text: str, *, replace: bool = False
     )
 
 
+def block_frame(message_id: int, field: str, text: str, block: dict[str, Any]) -> str:
+    """New text and the markdown blocks it completed: the page appends the text to the
+    field's tail, then turns all of the tail but its last ``keep`` characters into the
+    blocks (``chat.mdstream``). A snapshot (``replace``) carries the whole text."""
+    flags = "".join(
+        f" data-{flag}" for flag in ("refs", "plain", "open", "fill") if block.get(flag)
+    )
+    return format_html(
+        '<span id="{}-{}" hx-swap-oob="{}">{}</span><template data-keep="{}"{}>{}</template>',
+        field,
+        message_id,
+        "innerHTML" if block.get("replace") else "beforeend",
+        text,
+        int(block["keep"]),
+        mark_safe(flags),  # fixed names
+        mark_safe(block["html"]),  # chat.render's sanitised output
+    )
+
+
 def tool_call_frame(message_id: int, calls: list[dict[str, Any]], *, replace: bool = False) -> str:
     return render_to_string(
         "chat/_tool_call_live.html", {"message_id": message_id, "calls": calls, "replace": replace}
@@ -137,6 +157,8 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         self.group = self.conversation.group_name
         # Characters of each (message, field) this browser already shows.
         self.sent: dict[tuple[int, str], int] = {}
+        # Characters of each markdown field it shows as rendered blocks.
+        self.committed: dict[tuple[int, str], int] = {}
         # Deltas that arrive while we wait for a remote run's snapshot.
         self.waiting: dict[int, list[dict[str, Any]]] = {}
         await self.channel_layer.group_add(self.group, self.channel_name)
@@ -331,6 +353,8 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         self.waiting.pop(message_id, None)
         for key in [k for k in self.sent if k[0] == message_id]:
             del self.sent[key]
+        for key in [k for k in self.committed if k[0] == message_id]:
+            del self.committed[key]
         await self.send(text_data=event["html"])
 
     # --- helpers ----------------------------------------------------------------------
@@ -346,8 +370,21 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             await self._snapshot(event["message_id"])
             return
         text = text[have - offset :]
+        block = event.get("block")
+        if block is not None:
+            done = self.committed.get(key, 0)
+            if block["end"] <= done:
+                block = None  # this page has these blocks already (from a snapshot)
+            elif block["start"] != done:
+                await self._snapshot(event["message_id"])  # it missed some
+                return
+            else:
+                self.committed[key] = block["end"]
         if text:
             self.sent[key] = have + len(text)
+        if block is not None:
+            await self.send(text_data=block_frame(event["message_id"], event["field"], text, block))
+        elif text:
             await self.send(text_data=delta_frame(event["message_id"], event["field"], text))
 
     async def _apply_snapshot(self, message_id: int, snapshot: dict[str, Any]) -> None:
@@ -357,10 +394,21 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             self.sent[(message_id, f"call{call['slot']}")] = 1
         if calls:
             frames.append(tool_call_frame(message_id, calls, replace=True))
+        blocks = snapshot.get("blocks") or {}
+        markdown = []  # each a message of its own: the page applies it whole (app.js)
         for field, text in snapshot["fields"].items():
             self.sent[(message_id, field)] = len(text)
-            frames.append(delta_frame(message_id, field, text, replace=True))
-        await self.send(text_data="".join(frames))
+            if field in blocks:
+                self.committed[(message_id, field)] = blocks[field]["end"]
+                markdown.append(
+                    block_frame(message_id, field, text, {**blocks[field], "replace": True})
+                )
+            else:
+                frames.append(delta_frame(message_id, field, text, replace=True))
+        for frame in markdown:
+            await self.send(text_data=frame)
+        if frames:
+            await self.send(text_data="".join(frames))
 
     async def _snapshot(self, message_id: int) -> None:
         run = runs.local_run(message_id)

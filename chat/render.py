@@ -23,7 +23,14 @@ from pygments.lexer import Lexer
 from pygments.lexers import find_lexer_class_by_name, find_lexer_class_for_filename
 from pygments.util import ClassNotFound
 
-__all__ = ["render_logprobs", "render_markdown", "render_plain"]
+__all__ = [
+    "markdown_env",
+    "parse_markdown",
+    "render_logprobs",
+    "render_markdown",
+    "render_plain",
+    "render_tokens",
+]
 
 # The language name ends up in a class attribute and a label; keep it to characters real
 # language names use (c++, c#, objective-c, shell-session) so it cannot smuggle anything.
@@ -98,6 +105,11 @@ _md = MarkdownIt("commonmark", {"html": False, "linkify": False, "breaks": False
 )
 _md.add_render_rule("fence", _render_fence)
 _md.add_render_rule("image", _render_image)
+# The same parser without its inline rules: block boundaries only (chat.mdstream).
+_md_blocks = MarkdownIt("commonmark", {"html": False, "linkify": False, "breaks": False}).enable(
+    ["table", "strikethrough"]
+)
+_md_blocks.core.ruler.disable(["inline", "text_join"])
 
 _cleaner = nh3.Cleaner(
     tags={
@@ -126,11 +138,31 @@ _cleaner = nh3.Cleaner(
 )
 
 
+def markdown_env(*, highlight: bool = True) -> dict[str, Any]:
+    """The state one answer's render carries from block to block: its highlighting
+    budget and the link reference definitions seen so far."""
+    return {_BUDGET_KEY: _HIGHLIGHT_BUDGET if highlight else -1}
+
+
 def render_markdown(text: str) -> str:
     """Render model output as sanitised HTML, ready to insert into a template."""
     if not text:
         return mark_safe("")
-    return mark_safe(_cleaner.clean(_md.render(text, {_BUDGET_KEY: _HIGHLIGHT_BUDGET})))
+    return mark_safe(_cleaner.clean(_md.render(text, markdown_env())))
+
+
+def parse_markdown(text: str, env: dict[str, Any], *, blocks_only: bool = False) -> list[Any]:
+    """markdown-it's tokens for ``text``, for ``render_tokens``; ``blocks_only``: the
+    block tokens alone, without parsing their inline content (about half the work)."""
+    return (_md_blocks if blocks_only else _md).parse(text, env)
+
+
+def render_tokens(tokens: list[Any], env: dict[str, Any]) -> str:
+    """Sanitised HTML of some of ``parse_markdown``'s tokens: the same pipeline, with
+    the same options, as ``render_markdown``."""
+    if not tokens:
+        return ""
+    return _cleaner.clean(_md.renderer.render(tokens, _md.options, env))
 
 
 # A line scripting the demo endpoint (chat.fake_upstream reads it): not what anyone said.

@@ -27,6 +27,7 @@ from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from chat.mdstream import MarkdownStream
 from chat.models import EndpointProfile, Lane, Message
 from chat.services import LEGACY_CALL_PREFIX, usage_totals_html
 from chat.tools import ToolCallAssembler
@@ -230,6 +231,9 @@ class Run:
             CONTENT: _Stream(secrets=self.secrets),
             REASONING: _Stream(secrets=self.secrets),
         }
+        # Chat answers (each choice's text) are shown as markdown while they stream.
+        self.markdown = path == "chat/completions"
+        self.blocks: dict[str, MarkdownStream] = {}
         self.tools = ToolCallAssembler()
         self.new_calls: list[dict[str, Any]] = []  # announced to the pages by the sender
         self.usage: dict[str, Any] | None = None
@@ -265,12 +269,40 @@ class Run:
         return {"slot": slot, "name": name, "id": call["id"]}
 
     def snapshot(self) -> dict[str, Any]:
+        fields = {name: stream.text() for name, stream in self.streams.items()}
         return {
             "type": "run.snapshot",
             "message_id": self.message_id,
             "calls": [self.call_info(slot) for slot in range(len(self.tools.calls))],
-            "fields": {name: stream.text() for name, stream in self.streams.items()},
+            "fields": fields,
+            # Markdown fields: the blocks rendered so far (the rest of the text is the tail).
+            "blocks": {
+                name: md.snapshot(text)
+                for name, text in fields.items()
+                if (md := self._markdown_stream(name)) is not None
+            },
         }
+
+    def _markdown_stream(self, name: str) -> MarkdownStream | None:
+        is_text = name == CONTENT or (name[:1] == CONTENT and name[1:].isdigit())
+        if not self.markdown or not is_text:
+            return None
+        md = self.blocks.get(name)
+        if md is None:
+            md = self.blocks[name] = MarkdownStream()
+        return md
+
+    async def _commit(self, name: str, chunk: str) -> dict[str, Any] | None:
+        """Feed the field's new text to its markdown split: the blocks it completed."""
+        md = self._markdown_stream(name)
+        pending = md.feed(chunk) if md is not None else None
+        if pending is None:
+            return None
+        if not pending.cheap:
+            # Highlighting code or a long block takes milliseconds: not on the event loop
+            # (which may serve a snapshot meanwhile: the split itself moves on afterwards).
+            await asyncio.to_thread(pending.prepare)
+        return pending.render().event()
 
     # --- the run ----------------------------------------------------------------------
     async def main(self) -> None:
@@ -457,16 +489,17 @@ class Run:
             for name, stream in list(self.streams.items()):
                 if stream.pending:
                     offset, chunk = stream.take_pending()
-                    await layer.group_send(
-                        self.group,
-                        {
-                            "type": "run.delta",
-                            "message_id": self.message_id,
-                            "field": name,
-                            "offset": offset,
-                            "text": chunk,
-                        },
-                    )
+                    event = {
+                        "type": "run.delta",
+                        "message_id": self.message_id,
+                        "field": name,
+                        "offset": offset,
+                        "text": chunk,
+                    }
+                    block = await self._commit(name, chunk)
+                    if block is not None:
+                        event["block"] = block
+                    await layer.group_send(self.group, event)
             if finished:
                 return
             now = time.monotonic()

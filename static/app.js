@@ -311,16 +311,127 @@
       target.heldLead = "";
     }
   });
+  function decode(text) {
+    if (STRAY_AMP.test(text)) return null;
+    if (text.indexOf("&") >= 0) text = text.replace(/&(?:amp|lt|gt|quot|#x27);/g, function (e) { return ENTITY[e]; });
+    return text;
+  }
   function applyDelta(frame) {
     var m = typeof frame === "string" && frame.charCodeAt(1) === 115 /* s */ ? DELTA.exec(frame) : null;
-    if (!m) return false;
+    if (!m) return applyBlocks(frame);
     var target = document.getElementById(m[1]);
-    var text = m[2];
-    if (!target || STRAY_AMP.test(text)) return false;
-    if (text.indexOf("&") >= 0) text = text.replace(/&(?:amp|lt|gt|quot|#x27);/g, function (e) { return ENTITY[e]; });
+    var text = decode(m[2]);
+    if (!target || text === null) return false;
     text = trimLead(target, text);
     if (!text) return true;
     if (appendText(target, text) === false) return false;
+    scheduleScroll();
+    return true;
+  }
+
+  // Markdown while streaming (see chat/mdstream.py): a chat answer's text goes into its
+  // tail (<div class="md-tail">) as above; when blocks complete, the frame ends with
+  // <template data-keep="K">: the server's sanitised render of all of the tail but its
+  // last K characters (UTF-16 units, as JavaScript counts). With data-refs, each run of
+  // text in it is a reference (\ue000<from end>.<length>\ue001) to those characters,
+  // which are copied in as text: the text is not sent twice (highlighted code: one
+  // reference with its tokens' classes and lengths). With data-open, the HTML ends with
+  // an open code fence's empty block, and the tail goes inside it until it closes. With
+  // data-plain, the block was too long to lay out at once and stays text, as it is: the
+  // tail's nodes become it.
+  // A snapshot (hx-swap-oob="innerHTML") carries the whole text and all blocks so far.
+  // Rare (once per block), so the block's HTML may be parsed here.
+  var BLOCKS = /^<span id="([a-z]\w*-\d+)" hx-swap-oob="(beforeend|innerHTML)">([^<]*)<\/span><template data-keep="(\d+)"( data-refs)?( data-plain)?( data-open)?( data-fill)?>([\s\S]*)<\/template>$/;
+  var REF = /\ue000(\d+)\.(\d+)\ue001/g;
+  var RUNS = /^\ue002(\d+)\.(\d+):([^\ue003]*)\ue003$/;
+  function fillRefs(root, source) {
+    var walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT), node, found = [];
+    while ((node = walker.nextNode())) if (/[\ue000\ue002]/.test(node.data)) found.push(node);
+    found.forEach(function (n) {
+      var runs = RUNS.exec(n.data);
+      if (!runs) {
+        n.data = n.data.replace(REF, function (all, from, size) {
+          var start = source.length - Number(from);
+          return start < 0 ? "" : source.slice(start, start + Number(size));
+        });
+        return;
+      }
+      // Highlighted code: its tokens' classes and lengths; the characters are the tail's.
+      var at = Math.max(0, source.length - Number(runs[1])), parts = document.createDocumentFragment();
+      runs[3].split(" ").forEach(function (token) {
+        var dot = token.lastIndexOf("."), size = Number(token.slice(dot + 1));
+        var piece = document.createTextNode(source.slice(at, at + size));
+        at += size;
+        if (dot > 0) {
+          var span = document.createElement("span");
+          span.className = token.slice(0, dot);
+          span.appendChild(piece);
+          piece = span;
+        }
+        parts.appendChild(piece);
+      });
+      n.replaceWith(parts);
+    });
+  }
+  function trimEnd(el, count) {
+    while (count > 0 && el.lastChild) {
+      var last = el.lastChild, node = last.nodeType === Node.TEXT_NODE ? last : last.firstChild;
+      if (!node || node.length <= count) { count -= node ? node.length : 0; last.remove(); }
+      else { node.deleteData(node.length - count, count); count = 0; }
+    }
+  }
+  function applyBlocks(frame) {
+    var m = typeof frame === "string" && frame.charCodeAt(1) === 115 ? BLOCKS.exec(frame) : null;
+    if (!m) return false;
+    var tail = document.getElementById(m[1]);
+    var text = decode(m[3]);
+    if (!tail || text === null) return false;
+    // The open code fence the tail is shown in, if any.
+    var shell = tail.parentElement && tail.parentElement.closest(".code-block");
+    if (m[2] === "innerHTML") {
+      if (shell) { shell.replaceWith(tail); shell = null; }
+      while (tail.previousSibling) tail.previousSibling.remove();
+      tail.replaceChildren();
+    }
+    if (text && appendText(tail, text) === false) return false;
+    var full = tail.textContent;
+    var keep = Math.min(Number(m[4]), full.length);
+    var rest = full.slice(full.length - keep);
+    // The line break the render put after the open fence's block stays after it.
+    var gap = shell && shell.nextSibling;
+    var past = gap && gap.nodeType === Node.TEXT_NODE && !gap.data.trim() ? gap : shell;
+    if (m[6]) {
+      var fresh = tail.cloneNode(false);
+      tail.removeAttribute("id");
+      tail.className = "plain";
+      trimEnd(tail, keep);
+      (past || tail).after(fresh);
+      tail = fresh;
+    } else {
+      var template = document.createElement("template");
+      template.innerHTML = m[9];
+      if (m[5]) fillRefs(template.content, full.slice(0, full.length - keep));
+      if (shell && m[8]) {
+        // The fence closed: the tail leaves it, its highlighted code goes in the block
+        // already shown, and the blocks after it follow.
+        past.after(tail);
+        shell.querySelector("code").replaceWith(template.content.firstChild);
+        tail.before(template.content);
+      } else if (shell) {
+        if (past !== shell) past.remove();
+        shell.before(template.content);
+        shell.replaceWith(tail);  // the fence closed: its render took its place
+      } else {
+        tail.before(template.content);
+      }
+      tail.replaceChildren();
+    }
+    if (rest) appendText(tail, rest);
+    if (m[7]) {
+      // An open fence: an empty code block, the tail's text growing inside it.
+      var code = tail.previousElementSibling && tail.previousElementSibling.querySelector("code");
+      if (code) code.appendChild(tail);
+    }
     scheduleScroll();
     return true;
   }

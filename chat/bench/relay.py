@@ -347,7 +347,62 @@ class Bench:
         r.saturation = await self.saturation()
         self.log(f"page: a conversation of {o.page_messages} messages…")
         r.page = await self.page()
+        self.log("markdown while streaming: the same answers, in this process…")
+        r.markdown = markdown_cost(o)
         return r
+
+
+def markdown_cost(o: Options) -> dict[str, float]:
+    """CPU of markdown while streaming (chat.mdstream: splitting, rendering each block
+    once) next to the final render, per answer: the benchmark's answers, fed in the
+    pieces one frame carries at its rate, then a ~100 KB answer in 3,000-token-a-second
+    frames. Measured here, not in the app process, so it is this cost alone."""
+    from chat.consumers import block_frame, delta_frame
+    from chat.fake_upstream import generate_reply, tokenize
+    from chat.mdstream import MarkdownStream
+    from chat.render import render_markdown
+
+    def one(text: str, per_frame: int) -> tuple[float, float, int, int, int]:
+        tokens = tokenize(text)
+        md = MarkdownStream()
+        size = frames = 0
+        streaming = 0.0
+        for i in range(0, len(tokens), per_frame):
+            chunk = "".join(tokens[i : i + per_frame])
+            started = time.process_time()
+            pending = md.feed(chunk)
+            commit = pending.render() if pending is not None else None
+            streaming += time.process_time() - started
+            frame = (
+                block_frame(1, "t", chunk, commit.event()) if commit else delta_frame(1, "t", chunk)
+            )
+            size += len(frame.encode())
+            frames += 1
+        started = time.process_time()
+        render_markdown(text)
+        final = time.process_time() - started
+        return streaming, final, size, frames, md.parsed_chars
+
+    per_frame = max(1, round(o.rate * settings.RUN_FRAME_INTERVAL)) if o.rate > 0 else 8
+    texts = [generate_reply(f"Bench turn {k}", tokens=o.tokens) for k in range(20)]
+    for text in texts[:3]:
+        one(text, per_frame)  # warm up: imports, lexers, caches
+    runs = [one(text, per_frame) for text in texts]
+    text_bytes = sum(len(t.encode()) for t in texts)
+    long_text = generate_reply("A long one", tokens=18_000)
+    long = one(long_text, round(3000 * settings.RUN_FRAME_INTERVAL))
+    return {
+        "answers": len(texts),
+        "streaming_ms": 1000 * sum(r[0] for r in runs) / len(runs),
+        "final_ms": 1000 * sum(r[1] for r in runs) / len(runs),
+        "ratio": sum(r[2] for r in runs) / text_bytes,
+        "overhead_per_frame": (sum(r[2] for r in runs) - text_bytes) / sum(r[3] for r in runs),
+        "parsed": sum(r[4] for r in runs) / sum(len(t) for t in texts),
+        "long_kb": len(long_text.encode()) / 1024,
+        "long_streaming_ms": 1000 * long[0],
+        "long_final_ms": 1000 * long[1],
+        "long_ratio": long[2] / len(long_text.encode()),
+    }
 
 
 def _long_conversation(fixture: harness.Fixture, count: int) -> Any:

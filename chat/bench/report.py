@@ -40,6 +40,7 @@ class Results:
     saturation: dict[str, float] = field(default_factory=dict)
     memory: dict[str, float] = field(default_factory=dict)
     page: dict[str, float] = field(default_factory=dict)
+    markdown: dict[str, float] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -171,6 +172,17 @@ def report(r: Results) -> str:
         lines.append(
             f"Page: a conversation of {p['messages']:.0f} messages renders in "
             f"{p['median_ms']:.1f} ms (median of 5, {p['kb']:.0f} KB of HTML)"
+        )
+    md = r.markdown
+    if md:
+        lines.append(
+            f"Markdown while streaming ({md['answers']:.0f} of these answers, in the bench "
+            f"process): {md['streaming_ms']:.2f} ms CPU per answer to split and render its "
+            f"blocks once (the final render: {md['final_ms']:.2f} ms); parsed "
+            f"{md['parsed']:.1f}× the text; frames {md['ratio']:.2f}× the text "
+            f"(+{md['overhead_per_frame']:.0f} B/frame). A {md['long_kb']:.0f} KB answer: "
+            f"{md['long_streaming_ms']:.0f} ms (final {md['long_final_ms']:.0f} ms), frames "
+            f"{md['long_ratio']:.2f}× the text"
         )
     lines += ["", "Targets:"]
     for name, check in TARGETS.items():
