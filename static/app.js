@@ -279,7 +279,8 @@
   // A chat answer's final (markdown) render drops its leading blank lines; its streaming
   // view ([data-trim-lead]) drops them too, or the text jumps up when the render replaces
   // it. Blanks that may still be leading (no text yet) are held back, not shown.
-  var LEADING_BLANK = /^\s*\n/;
+  // A lone "\r" counts: the markdown split may already have taken the "\n" of its pair.
+  var LEADING_BLANK = /^\s*[\r\n]/;
   function trimLead(target, text) {
     if (target.leadDone || !target.hasAttribute("data-trim-lead")) return text;
     if (target.textContent.trim()) { target.leadDone = true; return text; }
