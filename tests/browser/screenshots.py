@@ -19,17 +19,10 @@ from typing import Any
 import httpx
 from playwright.sync_api import sync_playwright
 
+from tests.browser.conftest import ARGS, CHROMIUM
+
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "tests" / "browser" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 PASSWORD = "a-long-passphrase-42"
 PROMPTS = [
     "How do I read a large CSV file lazily in Python?",
@@ -65,7 +58,8 @@ def serve(db: Path, port: int) -> subprocess.Popen:
     raise SystemExit("the app did not start")
 
 
-def send(page, text: str, turn: int) -> None:
+def send_and_wait(page, text: str, turn: int) -> None:
+    """Send a message and wait until every answer to that turn has finished."""
     page.get_by_label("Message").fill(text)
     page.get_by_role("button", name="Send", exact=True).click()
     page.locator(f"#turn-{turn} [data-role=assistant]").last.wait_for()
@@ -90,7 +84,7 @@ def shoot(out: Path, base: str, browser: Any) -> list[Path]:
     page.get_by_role("button", name="Create the first account").click()
     page.get_by_label("Message").wait_for()
     for turn, prompt in enumerate(PROMPTS, start=1):
-        send(page, prompt, turn)
+        send_and_wait(page, prompt, turn)
     chat_url = page.url
     for scheme in ("light", "dark"):
         page.emulate_media(color_scheme=scheme)
@@ -101,11 +95,11 @@ def shoot(out: Path, base: str, browser: Any) -> list[Path]:
     page.emulate_media(color_scheme="light")
     page.goto(base + "/")
     page.get_by_label("Message").wait_for()
-    send(page, "Hello", 1)
+    send_and_wait(page, "Hello", 1)
     for lanes in (2, 3):
         page.get_by_role("button", name="+ Lane").click()
         page.locator(".lane-head").nth(lanes - 1).wait_for()
-    send(page, "Write a function that deduplicates a list, keeping order.", 2)
+    send_and_wait(page, "Write a function that deduplicates a list, keeping order.", 2)
     path = out / "comparison.png"
     page.screenshot(path=str(path))
     made.append(path)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from tests.browser.conftest import ARTIFACTS
+from tests.browser.screenshots import send_and_wait
 from tests.browser.test_chat_flow import answers, create_first_account
-from tests.browser.test_theme_browser import send_and_wait
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -10,6 +10,7 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 
 from tests.browser.conftest import ARTIFACTS
+from tests.browser.screenshots import send_and_wait
 from tests.browser.test_chat_flow import create_first_account
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -25,18 +26,6 @@ def body_bg(page) -> str:
 def theme_cookie(page) -> str | None:
     found = [c["value"] for c in page.context.cookies() if c["name"] == "playground_theme"]
     return found[0] if found else None
-
-
-def send_and_wait(page, text: str, turn: int) -> None:
-    page.get_by_label("Message").fill(text)
-    page.get_by_role("button", name="Send", exact=True).click()
-    page.locator(f"#turn-{turn} [data-role=assistant]").last.wait_for()
-    page.wait_for_function(
-        "n => document.querySelectorAll(`#turn-${n} [data-role=assistant]`).length > 0 &&"
-        " !document.querySelector(`#turn-${n} [data-status=streaming]`)",
-        arg=turn,
-        timeout=30_000,
-    )
 
 
 def test_it_follows_the_system_until_the_button_picks_a_theme(app_server, page):

@@ -7,8 +7,8 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from chat.models import Conversation
+from tests.browser.screenshots import send_and_wait
 from tests.browser.test_chat_flow import create_first_account
-from tests.browser.test_theme_browser import send_and_wait
 from tests.integration.history_world import chat_with
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
