@@ -52,20 +52,23 @@ def shown_path(conversation: Conversation) -> list[tuple[int, str, str]]:
     ]
 
 
-async def test_edit_resends_and_keeps_what_followed_as_a_version(owner):
-    conversation = await database_sync_to_async(chat_with_turns)(owner, 3)
-    second = await database_sync_to_async(lambda: conversation.messages.get(turn=2, role="user"))()
+async def edit_frames(owner, conversation, message, content: str) -> str:
+    """Edit `message` over the socket; every frame up to the first finished answer."""
     comm = await connect(owner, conversation)
     await comm.send_to(
-        text_data=json.dumps(
-            {"action": "edit", "message": second.pk, "content": "Question 2, better\n@fake {}"}
-        )
+        text_data=json.dumps({"action": "edit", "message": message.pk, "content": content})
     )
     frames = []
     while not any('data-role="assistant"' in f and 'data-status="complete"' in f for f in frames):
         frames.append(await comm.receive_from(timeout=10))
     await comm.disconnect()
-    page = "".join(frames)
+    return "".join(frames)
+
+
+async def test_edit_resends_and_keeps_what_followed_as_a_version(owner):
+    conversation = await database_sync_to_async(chat_with_turns)(owner, 3)
+    second = await database_sync_to_async(lambda: conversation.messages.get(turn=2, role="user"))()
+    page = await edit_frames(owner, conversation, second, "Question 2, better\n@fake {}")
     # every tab drops the replaced turns and gets the new one, as version 2 of 2
     assert 'id="turn-2" hx-swap-oob="delete"' in page and 'id="turn-3" hx-swap-oob="delete"' in page
     assert "2/2" in page and "kept in <a href=" not in page

@@ -16,8 +16,7 @@ from django.urls import reverse
 from chat import branching, exports, imports, runs, services
 from chat.models import Conversation, Message
 from chat.versions import path_of
-from tests.integration.test_consumer import connect
-from tests.integration.test_edit_branch import chat_with_turns
+from tests.integration.test_edit_branch import chat_with_turns, edit_frames
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -77,17 +76,7 @@ def group_at(conversation: Conversation, turn: int):
 async def test_an_edit_makes_a_version_in_place_not_a_copy(owner):
     conversation = await database_sync_to_async(chat_with_turns)(owner, 3)
     second = await database_sync_to_async(lambda: conversation.messages.get(turn=2, role="user"))()
-    comm = await connect(owner, conversation)
-    await comm.send_to(
-        text_data=json.dumps(
-            {"action": "edit", "message": second.pk, "content": "Question 2, better\n@fake {}"}
-        )
-    )
-    frames = []
-    while not any('data-role="assistant"' in f and 'data-status="complete"' in f for f in frames):
-        frames.append(await comm.receive_from(timeout=10))
-    await comm.disconnect()
-    page = "".join(frames)
+    page = await edit_frames(owner, conversation, second, "Question 2, better\n@fake {}")
     # every tab drops the turns of the old version and gets the new question, ‹ 2/2 ›
     assert 'id="turn-2" hx-swap-oob="delete"' in page and 'id="turn-3" hx-swap-oob="delete"' in page
     assert 'aria-label="Previous version of this question"' in page and "2/2" in page
