@@ -334,7 +334,7 @@ class LaneSettingsForm(forms.Form):
 
 
 class NewConversationForm(LaneSettingsForm):
-    content = forms.CharField(label="Message", widget=forms.Textarea)
+    content = forms.CharField(label="Message", widget=forms.Textarea, required=False)
     mode = forms.ChoiceField(
         label="Mode",
         choices=[("chat", "Chat"), ("completion", "Completions (legacy /v1/completions)")],
@@ -358,9 +358,16 @@ class NewConversationForm(LaneSettingsForm):
     def clean_mode(self) -> str:
         return self.cleaned_data.get("mode") or "chat"
 
+    # Open the conversation without sending, to set parameters, tools or a second lane
+    # first: what was typed goes to its composer.
+    then = forms.ChoiceField(
+        choices=[("", "send"), ("params", "Parameters"), ("tools", "Tools"), ("lane", "+ Lane")],
+        required=False,
+    )
+
     def clean_content(self) -> str:
         text = self.cleaned_data["content"]
-        if not text.strip():
+        if not text.strip() and not self.data.get("then"):
             raise forms.ValidationError("Type a message first.")
         return text
 

@@ -607,12 +607,43 @@
         if (button) button.setAttribute("aria-pressed", "true");
       }
     } catch (err) { /* storage unavailable: the panel stays shown */ }
+    openAsked(document.querySelector(".conv-grid[data-open-panel]"));
     syncBusy();
     var el = messages();
     if (el && !showFound(el)) el.scrollTop = el.scrollHeight;
     var ta = document.querySelector("textarea[data-enter-sends]");
-    if (ta && !document.querySelector(".field-error") && !(el && el.hasAttribute("data-found"))) ta.focus();
+    if (ta && !document.querySelector(".field-error") && !(el && el.hasAttribute("data-found"))
+        && !document.querySelector(".conv-grid[data-open-panel]")) ta.focus();
   });
+
+  // Chromium can leave an empty style="" on every form field once one is typed into (seen
+  // on a page reached by a form post; no script of ours sets a style); htmx copies the old attributes onto a swapped element for its
+  // settle step, and setting a style attribute breaks the page's CSP (a console error).
+  // An empty style says nothing: drop it before a swap.
+  function dropEmptyStyles(target) {
+    if (!target || !target.querySelectorAll) return;
+    if (target.getAttribute("style") === "") target.removeAttribute("style");
+    target.querySelectorAll('[style=""]').forEach(function (el) { el.removeAttribute("style"); });
+  }
+  document.addEventListener("htmx:oobBeforeSwap", function (e) { dropEmptyStyles(e.detail.target); });
+  document.addEventListener("htmx:beforeSwap", function (e) { dropEmptyStyles(e.detail.target); });
+
+  // Opened from the New page's Parameters or Tools button (?open=params|tools): that part
+  // of the panel, shown (a sheet on a phone) and focused.
+  function openAsked(grid) {
+    if (!grid) return;
+    var part = document.getElementById(grid.getAttribute("data-open-panel") + "-panel");
+    if (!part) return;
+    if (NARROW.matches) setSheet(grid, true);
+    else if (grid.classList.contains("panel-hidden")) {
+      grid.classList.remove("panel-hidden");
+      var button = document.querySelector("[data-toggle-panel]");
+      if (button) button.setAttribute("aria-pressed", "false");
+    }
+    part.scrollIntoView({ block: "nearest" });
+    var first = part.querySelector("input:not([type=hidden]), select, textarea");
+    if (first) first.focus({ preventScroll: true });
+  }
 
   // Opened from a search hit (/c/<id>/?q=words#m-12): that message, not the end, is shown,
   // marked, with the words highlighted (CSS Custom Highlight API: no change to the DOM).

@@ -13,7 +13,7 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from chat import branching, history, runs, services
+from chat import branching, compare, history, runs, services
 from chat.compare import turn_rows
 from chat.forms import NewConversationForm
 from chat.models import Conversation, EndpointProfile, Message
@@ -21,6 +21,9 @@ from chat.versions import path_of
 from chat.views.compare import lane_form
 from chat.views.request import panel_context
 from chat.views.tools import tools_context
+
+# The part of the side panel a conversation opens at (?open=...), from the New page.
+OPEN = ("params", "tools")
 
 
 def _owned_conversation(request: HttpRequest, conversation_id: uuid.UUID) -> Conversation:
@@ -58,6 +61,14 @@ def _create_from_form(request: HttpRequest) -> tuple[NewConversationForm, list[i
         system_prompt=data["system_prompt"],
         mode=data["mode"],
     )
+    if data["then"]:
+        # Parameters, tools or a second lane before the first message: the conversation
+        # opens without sending, and what was typed waits in its composer.
+        if data["then"] == "lane":
+            compare.lane_add(conversation=conversation)
+        if data["content"]:
+            request.session[_draft_key(conversation.pk)] = data["content"]
+        return form, [], str(conversation.pk)
     try:
         _, placeholders = services.turn_send(conversation=conversation, content=data["content"])
     except services.ActionError as exc:
@@ -78,9 +89,15 @@ async def conversation_new(request: HttpRequest) -> HttpResponse:
     for message_id in placeholder_ids:
         await runs.run_start(message_id)
     url = reverse("chat:conversation", args=[conversation_id])
+    if form.cleaned_data["then"] in ("params", "tools"):
+        url += f"?open={form.cleaned_data['then']}"
     if request.headers.get("HX-Request"):
         return HttpResponseClientRedirect(url)
     return redirect(url)
+
+
+def _draft_key(conversation_id: uuid.UUID | str) -> str:
+    return f"draft:{conversation_id}"
 
 
 def _render_new_with_errors(request: HttpRequest, form: NewConversationForm) -> HttpResponse:
@@ -132,6 +149,9 @@ def conversation_detail(request: HttpRequest, conversation_id: uuid.UUID) -> Htt
             "voted_turns": set(votes),
             "last_turn": max((m.turn for m in history), default=0),
             "streaming": any(m.status == Message.Status.STREAMING for m in history),
+            # What was typed on the New page before opening it to set things up first.
+            "text": request.session.pop(_draft_key(conversation.pk), ""),
+            "open_panel": request.GET.get("open") if request.GET.get("open") in OPEN else "",
         },
     )
 
