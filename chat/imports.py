@@ -312,7 +312,9 @@ def parse(raw: bytes | str) -> Any:
     except UnicodeDecodeError:
         raise ImportFailed(["The file is not UTF-8 text."]) from None
     try:
-        data = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
+        data = json.loads(
+            text, parse_constant=_no_constant, parse_float=_finite_float, parse_int=_short_int
+        )
     except json.JSONDecodeError as exc:
         raise ImportFailed(
             [f"Not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}."]
@@ -338,6 +340,13 @@ def _finite_float(literal: str) -> float:
     if not math.isfinite(number):  # 1e400
         raise ImportFailed([f"Not valid JSON: the number {literal[:40]} is too large."])
     return number
+
+
+def _short_int(literal: str) -> int:
+    # Python refuses to read more than 4300 digits (a ValueError, not a JSONDecodeError).
+    if len(literal.lstrip("-")) > 100:
+        raise ImportFailed([f"Not valid JSON: the number {literal[:40]}… is too large."])
+    return int(literal)
 
 
 def _depth(value: Any) -> int:
