@@ -25,7 +25,8 @@ class FirstAccountForm(UserCreationForm):
 
 class ThrottledLoginMixin:
     """Refuses a log-in while its account or address has failed too often (the check comes
-    before the password's, so a throttled guess learns nothing), counts each failure."""
+    before the password's, so a throttled guess learns nothing), counts each failure (each
+    attempt is recorded as one first, and deleted again if refused or right)."""
 
     throttled = False
 
@@ -33,7 +34,9 @@ class ThrottledLoginMixin:
         from chat import login_throttle
 
         username = self.cleaned_data.get("username") or ""
-        wait = login_throttle.login_wait(request=self.request, username=username)
+        # Recorded as a failure before the password is checked: concurrent attempts count
+        # each other, so no more than the limit reach the password check.
+        wait, attempt = login_throttle.login_attempt(request=self.request, username=username)
         if wait:
             self.throttled = True
             raise forms.ValidationError(
@@ -44,9 +47,9 @@ class ThrottledLoginMixin:
         try:
             cleaned = super().clean()
         except forms.ValidationError:
-            login_throttle.login_failed(request=self.request, username=username)
+            login_throttle.login_failed(attempt=attempt)
             raise
-        login_throttle.login_succeeded(username=username)
+        login_throttle.login_succeeded(username=username, attempt=attempt)
         return cleaned
 
 

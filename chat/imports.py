@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,6 +35,9 @@ from chat.render import render_markdown
 from chat.tools import ToolError, tool_clean
 
 MAX_ERRORS = 25
+# Deeper than any file this app writes (a tool's parameter schema nests a few levels); the
+# checks and the NUL scrub recurse, so a deeper file is refused before they run.
+MAX_DEPTH = 64
 MAX_LANES = 6
 DATA_IMAGE = re.compile(r"data:(image/(?:png|jpeg|gif|webp));base64,([A-Za-z0-9+/=\s]*)")
 TOOL_CHOICES = ("auto", "none", "required")
@@ -308,11 +312,57 @@ def parse(raw: bytes | str) -> Any:
     except UnicodeDecodeError:
         raise ImportFailed(["The file is not UTF-8 text."]) from None
     try:
-        return _no_nul(json.loads(text))
+        data = json.loads(
+            text, parse_constant=_no_constant, parse_float=_finite_float, parse_int=_short_int
+        )
     except json.JSONDecodeError as exc:
         raise ImportFailed(
             [f"Not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}."]
         ) from None
+    except RecursionError:
+        raise ImportFailed([_too_deep()]) from None
+    if _depth(data) > MAX_DEPTH:
+        raise ImportFailed([_too_deep()])
+    return _no_nul(data)
+
+
+def _too_deep() -> str:
+    return f"Not a file this app reads: its arrays and objects nest more than {MAX_DEPTH} deep."
+
+
+def _no_constant(name: str) -> Any:
+    """NaN, Infinity and -Infinity: Python's json reads them, JSON and PostgreSQL don't."""
+    raise ImportFailed([f"Not valid JSON: {name} is not a number JSON allows."])
+
+
+def _finite_float(literal: str) -> float:
+    number = float(literal)
+    if not math.isfinite(number):  # 1e400
+        raise ImportFailed([f"Not valid JSON: the number {literal[:40]} is too large."])
+    return number
+
+
+def _short_int(literal: str) -> int:
+    # Python refuses to read more than 4300 digits (a ValueError, not a JSONDecodeError).
+    if len(literal.lstrip("-")) > 100:
+        raise ImportFailed([f"Not valid JSON: the number {literal[:40]}… is too large."])
+    return int(literal)
+
+
+def _depth(value: Any) -> int:
+    """How deep arrays and objects nest (without recursing: the file may be deep)."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, depth)
+            if depth > MAX_DEPTH:
+                return depth
+            stack.extend((child, depth + 1) for child in item)
+    return deepest
 
 
 def _no_nul(value: Any) -> Any:

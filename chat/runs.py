@@ -239,6 +239,10 @@ class Run:
         self.usage: dict[str, Any] | None = None
         self.finish_reasons: dict[int, str] = {}
         self.logprobs: dict[int, list[dict[str, Any]]] = {}
+        # The raw line each logprob token came in, and the pieces of a secret cut out of
+        # the tokens (with their line), for the raw response.
+        self.logprob_sources: dict[int, list[int]] = {}
+        self.logprob_fragments: list[tuple[int, str]] = []
         self.raw: list[str] = []
         self.error: UpstreamError | None = None
         self.learned_quirks: dict[str, Any] = {}
@@ -461,6 +465,8 @@ class Run:
             self._wake.set()
         elif isinstance(event, Logprobs):
             self.logprobs.setdefault(event.choice, []).extend(event.tokens)
+            sources = self.logprob_sources.setdefault(event.choice, [])
+            sources.extend([len(self.raw) - 1] * len(event.tokens))
         elif isinstance(event, Usage):
             self.usage = usage_summary(event)
         elif isinstance(event, Finish):
@@ -567,6 +573,7 @@ class Run:
 
         for stream in self.streams.values():
             stream.flush()  # (done by the sender already, unless it failed)
+        self._redact_logprobs()
         content = self.streams[CONTENT].text()
         message = Message.objects.select_related("conversation").get(pk=self.message_id)
         message.content = content
@@ -613,19 +620,35 @@ class Run:
         totals = usage_totals_html(conversation=message.conversation)
         return html + summary_html(message.conversation, message.turn) + totals
 
+    def _redact_logprobs(self) -> None:
+        """Echoed secrets out of the logprob tokens, as out of the text they spell (the
+        tokens are saved, shown under "Token probabilities" and exported)."""
+        if not self.secrets:
+            return
+        for choice, tokens in self.logprobs.items():
+            self.logprobs[choice], cut = _redacted_tokens(tokens, self.secrets)
+            sources = self.logprob_sources.get(choice, [])
+            for number, piece in cut:
+                self.logprob_fragments.append(
+                    (sources[number] if number < len(sources) else -1, piece)
+                )
+
     def _raw_redacted(self) -> list[str]:
         """The raw lines without the secrets: whole ones by text, and the pieces of one
-        the endpoint split across deltas in the text fields of the lines they came in."""
+        the endpoint split across deltas in the text fields of the lines they came in
+        (logprob tokens too, whose bytes go where their token changed)."""
         pieces: dict[int, set[str]] = {}
-        for stream in self.streams.values():
-            for source, piece in stream.fragments:
-                pieces.setdefault(source, set()).add(piece)
+        fragments = [f for stream in self.streams.values() for f in stream.fragments]
+        for source, piece in [*fragments, *self.logprob_fragments]:
+            pieces.setdefault(source, set()).add(piece)
         out = []
         for number, line in enumerate(self.raw):
-            line = redact_text(line, self.endpoint) or ""
-            if pieces.get(number):
-                line = _redact_pieces(line, sorted(pieces[number], key=len, reverse=True))
-            out.append(line)
+            redacted = redact_text(line, self.endpoint) or ""
+            if pieces.get(number) or redacted != line:
+                redacted = _redact_pieces(
+                    redacted, sorted(pieces.get(number, ()), key=len, reverse=True)
+                )
+            out.append(redacted)
         return out
 
     @database_sync_to_async
@@ -643,27 +666,102 @@ class Run:
 
 
 _TEXT_KEYS = {"content", "reasoning_content", "reasoning", "arguments", "text", "name"}
+# Logprob tokens: chat ``{"token", "bytes"}`` entries, legacy ``tokens`` lists and
+# ``top_logprobs`` dicts keyed by token.
+_TOKEN_KEYS = {"token", "tokens"}
+
+
+def _redacted_tokens(
+    tokens: list[dict[str, Any]], secrets: tuple[str, ...]
+) -> tuple[list[dict[str, Any]], list[tuple[int, str]]]:
+    """Logprob tokens with every secret their joined text spells replaced: the token where
+    an occurrence starts has [redacted] in place of its part of it, the other tokens it
+    spans lose their part (often becoming ""), and every token touched loses its
+    alternatives (they are guesses at the secret). Also the pieces cut out, with the
+    number of the token each came from."""
+    texts = [t["token"] if isinstance(t.get("token"), str) else "" for t in tokens]
+    text = "".join(texts)
+    spans, pos = [], 0
+    while True:
+        found = [(i, sec) for sec in secrets if (i := text.find(sec, pos)) >= 0]
+        if not found:
+            break
+        i, secret = min(found, key=lambda f: (f[0], -len(f[1])))
+        spans.append((i, i + len(secret)))
+        pos = i + len(secret)
+    out: list[dict[str, Any]] = []
+    cut: list[tuple[int, str]] = []
+    at = 0
+    for number, (item, token) in enumerate(zip(tokens, texts, strict=True)):
+        a, b = at, at + len(token)
+        at = b
+        parts, cursor = [], a
+        for i, j in spans:
+            lo, hi = max(a, i), min(b, j)
+            if lo < hi:
+                parts.append(text[cursor:lo] + (REDACTED if lo == i else ""))
+                cut.append((number, text[lo:hi]))
+                cursor = hi
+        top = item.get("top")
+        if parts:
+            out.append({**item, "token": "".join(parts) + text[cursor:b], "top": []})
+        elif isinstance(top, list) and any(
+            sec in alt.get("token", "") for alt in top if isinstance(alt, dict) for sec in secrets
+        ):
+            out.append({**item, "top": [_alt_redacted(alt, secrets) for alt in top]})
+        else:
+            out.append(item)
+    return out, cut
+
+
+def _alt_redacted(alt: Any, secrets: tuple[str, ...]) -> Any:
+    if not isinstance(alt, dict) or not isinstance(alt.get("token"), str):
+        return alt
+    token = alt["token"]
+    for secret in secrets:
+        token = token.replace(secret, REDACTED)
+    return {**alt, "token": token}
 
 
 def _redact_pieces(line: str, pieces: list[str]) -> str:
-    """A raw JSON line with `pieces` replaced in its text fields (never in keys, ids or
-    other values: a piece may be a single character)."""
+    """A raw JSON line with `pieces` replaced in its text fields and logprob tokens (never
+    in other keys, ids or values: a piece may be a single character); a logprob entry
+    whose token no longer matches its bytes loses them."""
     try:
         data = json.loads(line)
     except ValueError:
         return line
 
+    def replaced(text: str) -> str:
+        for piece in pieces:
+            text = text.replace(piece, REDACTED)
+        return text
+
     def walk(value: Any, key: str = "") -> Any:
         if isinstance(value, dict):
-            return {k: walk(v, k) for k, v in value.items()}
+            legacy = all(v is None or isinstance(v, int | float) for v in value.values())
+            if key == "top_logprobs" and legacy and "token" not in value:  # {token: logprob}
+                return {replaced(k): v for k, v in value.items()}
+            out = {k: walk(v, k) for k, v in value.items()}
+            if "bytes" in out and not _bytes_spell(out["bytes"], out.get("token")):
+                out["bytes"] = None
+            return out
         if isinstance(value, list):
             return [walk(v, key) for v in value]
-        if isinstance(value, str) and key in _TEXT_KEYS:
-            for piece in pieces:
-                value = value.replace(piece, REDACTED)
+        if isinstance(value, str) and (key in _TEXT_KEYS or key in _TOKEN_KEYS):
+            return replaced(value)
         return value
 
     return json.dumps(walk(data), ensure_ascii=False)
+
+
+def _bytes_spell(raw: Any, token: Any) -> bool:
+    if raw is None:
+        return True
+    try:
+        return bytes(raw).decode("utf-8") == token
+    except (TypeError, ValueError):
+        return False
 
 
 class RunControl:

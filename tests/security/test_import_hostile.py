@@ -111,3 +111,52 @@ def test_choices_imported_before_the_fix_are_rendered_again(owner_client, owner)
     assert all(HTMX_LOAD not in c["html"] for c in answer.choices)
     html = owner_client.get(reverse("chat:conversation", args=[conversation.pk])).content.decode()
     assert HTMX_LOAD not in html
+
+
+def _import_raw(client, raw: bytes):
+    upload = SimpleUploadedFile("import.json", raw, "application/json")
+    return client.post(reverse("chat:import"), {"file": upload})
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"[" * 50_000,  # RecursionError in the JSON reader: was a 500
+        b"[" * 900 + b"]" * 900,  # read, but deeper than the checks can recurse
+        f'{{"format": "{exports.FORMAT}", "conversations": {"[" * 70}{"]" * 70}}}'.encode(),
+    ],
+    ids=["unclosed", "closed", "inside-an-export"],
+)
+def test_a_deeply_nested_file_is_refused_with_a_message(owner_client, owner, raw):
+    response = _import_raw(owner_client, raw)
+    assert response.status_code == 400
+    assert "nest more than 64 deep" in _text(response)
+    assert not Conversation.objects.filter(owner=owner).exists()
+
+
+@pytest.mark.parametrize(
+    ("number", "named"),
+    [
+        ("NaN", "NaN"),
+        ("Infinity", "Infinity"),
+        ("-Infinity", "-Infinity"),
+        ("1e400", "1e400"),
+        ("9" * 5000, "9" * 39),
+    ],
+)
+@pytest.mark.parametrize("field", ["metrics", "logprobs"])
+def test_nan_and_infinity_are_refused_when_the_file_is_read(
+    owner_client, owner, number, named, field
+):
+    """Python's json reads them and they passed the number checks; PostgreSQL's jsonb
+    refuses them (a 500 when the import was written)."""
+    if field == "metrics":
+        fields = {"metrics": {"ttft_ms": "__N__"}}
+    else:
+        fields = {"logprobs": [{"token": "a", "logprob": "__N__", "top_logprobs": []}]}
+    raw = json.dumps(_document(owner, **fields)).replace('"__N__"', number).encode()
+    response = _import_raw(owner_client, raw)
+    assert response.status_code == 400
+    text = _text(response)
+    assert "Not valid JSON" in text and named in text
+    assert not Conversation.objects.filter(owner=owner).exists()

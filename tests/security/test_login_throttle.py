@@ -109,3 +109,41 @@ def test_old_failures_are_deleted(owner):
     )
     _login("owner", "wrong")
     assert not LoginFailure.objects.filter(key="x").exists()
+
+
+def test_concurrent_wrong_attempts_cannot_exceed_the_limit(owner, monkeypatch):
+    """Before: the count was checked before the password and the failure written after it,
+    so attempts in flight together all passed the check (here 12 password checks for a
+    limit of 5). Interleaved as the worst case: each attempt's password check runs while
+    the next attempt starts, so every attempt is between the two steps at once."""
+    import django.contrib.auth.forms as auth_forms
+    from django.test import RequestFactory
+
+    from chat.forms import ThrottledAuthenticationForm
+
+    real_authenticate = auth_forms.authenticate
+    started, checked, outcomes = [], [], []
+
+    def attempt() -> None:
+        started.append(1)
+        address = f"198.51.100.{len(started)}"
+        request = RequestFactory().post(reverse("login"), REMOTE_ADDR=address)
+        form = ThrottledAuthenticationForm(
+            request=request, data={"username": "owner", "password": "wrong"}
+        )
+        outcomes.append("throttled" if not form.is_valid() and form.throttled else "checked")
+
+    def authenticate(request, **credentials):
+        checked.append(request.META["REMOTE_ADDR"])
+        while len(started) < 12:  # the other attempts arrive mid-check
+            attempt()
+        return real_authenticate(request, **credentials)
+
+    monkeypatch.setattr(auth_forms, "authenticate", authenticate)
+    attempt()
+    assert len(checked) == 5  # the limit per account, not 12
+    assert outcomes.count("checked") == 5 and outcomes.count("throttled") == 7
+    # The refused attempts left no rows; the five wrong ones did, and lock the account.
+    assert LoginFailure.objects.filter(scope="account", key="owner").count() == 5
+    monkeypatch.setattr(auth_forms, "authenticate", real_authenticate)
+    assert _login("owner", PASSWORD).response.status_code == 429

@@ -334,3 +334,86 @@ async def test_a_form_with_errors_does_not_send_the_secrets_back(web, server):
         assert response.status_code == 200 and b"field-error" in response.content
         capture.response(name, response)
     assert capture.leaks() == []
+
+
+async def echoing_with_logprobs(req: Request, conn: Conn) -> bool:
+    """An endpoint that answers with the credentials, one token a delta with its logprobs
+    (token, bytes, alternatives); the key split across several tokens, the header value
+    inside one with text around it."""
+    auth = req.headers.get("authorization", "")[7:]
+    org = req.headers.get(HEADER_NAME.lower(), "")
+    text = f"Key: {auth}, org:{org}! Done."
+    cuts = [3, 5, 9, 14, 20, 33, 40, 41, 47, 47 + len(org) + 4]
+    await conn.sse_head()
+    for token in _split(text, *cuts):
+
+        def entry(tok: str, logprob: float) -> dict[str, Any]:
+            return {"token": tok, "logprob": logprob, "bytes": list(tok.encode())}
+
+        top = [entry(token, -0.1), entry(token[:2] + "x", -3.0)]
+        logprobs = {"content": [{**entry(token, -0.1), "top_logprobs": top}]}
+        chunk = delta(token)
+        chunk["choices"][0]["logprobs"] = logprobs
+        await conn.sse(chunk)
+    await conn.sse(delta("", "stop"))
+    await conn.sse("[DONE]")
+    await conn.end()
+    return True
+
+
+def _untagged(text: str) -> str:
+    """The page's token spans (<span class="lp ..." title="...">tok</span>) joined up."""
+    import re
+
+    return re.sub(r"<span class=\"lp [^>]*>|</span>", "", text)
+
+
+def _logprob_sequences(value: Any) -> list[str]:
+    """Every list of logprob tokens in a document joined up: the saved / exported shape
+    ({"token": ...} lists), the raw lines' (logprobs.content) and their bytes."""
+    found = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in ("logprobs", "content") and isinstance(item, list):
+                entries = [e for e in item if isinstance(e, dict) and "token" in e]
+                if entries:
+                    found.append("".join(e["token"] for e in entries))
+                    found.append(bytes(b for e in entries for b in e.get("bytes") or []).decode())
+            found += _logprob_sequences(item)
+    elif isinstance(value, list):
+        for item in value:
+            found += _logprob_sequences(item)
+    return found
+
+
+async def test_secrets_echoed_in_logprob_tokens_are_redacted(owner, web, server):
+    """The tokens spell the answer: saved, shown (Token probabilities), exported and kept
+    in the raw response, they must not spell a secret either, nor their bytes."""
+    capture = Capture()
+    server.handler = echoing_with_logprobs
+    profile = await create_profile(web, server.url, capture)
+    conversation = await make_conversation(owner, profile)
+    answer = await turn(owner, conversation, "Repeat my secrets", capture)
+    assert answer.status == "complete", answer.error
+    assert answer.content == "Key: [redacted], org:[redacted]! Done."
+    assert "".join(t["token"] for t in answer.logprobs) == answer.content
+    assert len(answer.logprobs) == 11  # one entry per token, as received
+    sequences = _logprob_sequences({"logprobs": answer.logprobs})
+    for line in answer.raw_response:
+        if line.startswith("{"):
+            sequences += _logprob_sequences(json.loads(line))
+    assert any("[redacted]" in s for s in sequences), sequences
+    capture.add("logprob sequences", "\n".join(sequences))
+    for name in ("chat:conversation", "chat:export_json", "chat:export_markdown"):
+        response = await read_streamed(await web.get(reverse(name, args=[conversation.pk])))
+        assert response.status_code == 200
+        capture.response(name, response)
+        if name == "chat:export_json":
+            exported = json.loads(body_of(response))
+            capture.add("exported sequences", "\n".join(_logprob_sequences(exported)))
+    page = dict(capture.texts)["chat:conversation"]
+    assert "Token probabilities" in page
+    capture.texts = [(where, _untagged(text)) for where, text in capture.texts]
+    for table, row in await raw_database_dump():
+        capture.add(f"table {table}", row)
+    assert capture.leaks() == []

@@ -62,3 +62,53 @@ def test_without_secrets_nothing_is_held():
     stream = _Stream()
     stream.append("sk-live-0", 0)
     assert stream.take_pending()[1] == "sk-live-0"
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_a_secret_split_anywhere_across_logprob_tokens_is_redacted(seed):
+    from chat.runs import _redacted_tokens
+
+    rng = random.Random(seed)
+    text = f"Key {KEY} and {HEADER}X, again {KEY}{KEY}. sk-live (not a secret) sk"
+    cuts = sorted(rng.sample(range(1, len(text)), rng.randint(1, 25)))
+    pieces = [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)], strict=True)]
+    alternatives = [{"token": "alt", "logprob": -2.0}]
+    tokens = [{"token": p, "logprob": -0.1, "top": alternatives} for p in pieces]
+    redacted, cut = _redacted_tokens(tokens, (KEY, HEADER))
+    assert len(redacted) == len(tokens)  # one entry per token still: the counts hold
+    assert "".join(t["token"] for t in redacted) == (
+        f"Key {REDACTED} and {REDACTED}X, again {REDACTED}{REDACTED}. sk-live (not a secret) sk"
+    )
+    # The tokens a secret ran through lose their alternatives; the others keep them.
+    for before, after in zip(tokens, redacted, strict=True):
+        assert after["top"] == ([] if after["token"] != before["token"] else alternatives)
+    # What was cut out, token by token, spells the secrets.
+    assert "".join(piece for _, piece in cut) == KEY + HEADER + KEY + KEY
+
+
+def test_a_secret_in_a_logprob_alternative_is_redacted():
+    from chat.runs import _redacted_tokens
+
+    tokens = [{"token": "a", "logprob": -0.1, "top": [{"token": f"x{KEY}", "logprob": -3.0}]}]
+    redacted, cut = _redacted_tokens(tokens, (KEY,))
+    assert redacted[0]["top"] == [{"token": f"x{REDACTED}", "logprob": -3.0}] and cut == []
+
+
+def test_the_raw_lines_lose_the_logprob_pieces_and_their_bytes():
+    import json
+
+    from chat.runs import _redact_pieces
+
+    piece = {"token": "sk-li", "logprob": -0.1, "bytes": list(b"sk-li")}
+    other = {"token": "ok", "logprob": -2.0, "bytes": list(b"ok")}
+    logprobs = {"content": [{**piece, "top_logprobs": [piece, other]}]}
+    chat = {"choices": [{"delta": {"content": "sk-li"}, "logprobs": logprobs}]}
+    line = json.loads(_redact_pieces(json.dumps(chat), ["sk-li"]))
+    entry = line["choices"][0]["logprobs"]["content"][0]
+    assert entry["token"] == REDACTED and entry["bytes"] is None
+    assert entry["top_logprobs"][0]["bytes"] is None
+    assert entry["top_logprobs"][1] == {"token": "ok", "logprob": -2.0, "bytes": list(b"ok")}
+    logprobs = {"tokens": ["sk-li"], "token_logprobs": [-0.1], "top_logprobs": [{"sk-li": -0.1}]}
+    legacy = {"choices": [{"text": "sk-li", "logprobs": logprobs}]}
+    logprobs = json.loads(_redact_pieces(json.dumps(legacy), ["sk-li"]))["choices"][0]["logprobs"]
+    assert logprobs["tokens"] == [REDACTED] and logprobs["top_logprobs"] == [{REDACTED: -0.1}]
