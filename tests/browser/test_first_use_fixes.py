@@ -31,10 +31,22 @@ def test_lane_sweep_opens_its_dialog_and_the_other_dialogs_still_open(app_server
     dialog.get_by_role("button", name="Close").click()
     expect(dialog).to_be_hidden()
 
-    # Inspect (and the others sharing the dialog) still open afterwards, without a reload.
+    # Inspect, Code and Diff (sharing the dialog) still open afterwards, without a reload.
     answers(page).first.get_by_role("button", name="Inspect this answer").click()
     expect(page.locator("#inspector-request")).to_be_visible()
     assert '"model": "demo"' in page.locator("#inspector-request").inner_text()
+    dialog.get_by_role("button", name="Close").click()
+    answers(page).first.get_by_role("button", name="Copy this request as code").click()
+    expect(dialog.get_by_text("chat/completions").first).to_be_visible()
+    dialog.get_by_role("button", name="Close").click()
+    add_lane(page, 2)
+    page.get_by_label("Message").fill('Both\n@fake {"tokens": 4}')
+    page.get_by_role("button", name="Send", exact=True).click()
+    for index in range(2):
+        page.locator("#turn-2 .lane-cell").nth(index).locator('[data-status="complete"]').wait_for()
+    page.locator("#summary-2").get_by_role("button", name="Diff").click()
+    expect(dialog).to_be_visible()
+    expect(dialog.get_by_role("heading", name="Turn 2: A vs B")).to_be_visible()
     assert not page.problems, page.problems
 
 
