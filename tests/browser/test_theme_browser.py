@@ -12,6 +12,7 @@ from axe_playwright_python.sync_playwright import Axe
 from tests.browser.conftest import ARTIFACTS
 from tests.browser.screenshots import send_and_wait
 from tests.browser.test_chat_flow import create_first_account
+from tests.browser.test_phone_browser import PHONE, slid_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -71,7 +72,7 @@ def test_a_forged_theme_cookie_is_ignored(app_server, page):
     assert '<html lang="en">' in html
 
 
-def test_every_text_meets_aa_contrast_in_both_themes(app_server, page):
+def make_pages(page, app_server) -> dict[str, str]:
     """A chat with markdown, code, bullets and metrics; a comparison with its summary
     (highlighted wins); the endpoints page; the history search with marked hits."""
     create_first_account(page, app_server)
@@ -83,13 +84,31 @@ def test_every_text_meets_aa_contrast_in_both_themes(app_server, page):
     page.get_by_role("button", name="+ Lane").click()
     page.locator(".lane-head").nth(1).wait_for()
     send_and_wait(page, "Write a function that deduplicates a list", 2)
-    compare_url = page.url
-    pages = {
+    return {
         "chat": chat_url,
-        "comparison": compare_url,
+        "comparison": page.url,
         "endpoints": app_server + "/endpoints/",
         "search": app_server + "/history/search/?q=CSV",
     }
+
+
+def contrast(page, axe: Axe, where: str, within: str | None = None) -> tuple[int, list[str]]:
+    """axe-core's color-contrast rule on the page as it is (or only `within` a part of
+    it): how many texts it checked and passed, and one line per violation."""
+    results = axe.run(
+        page, context=within, options={**CONTRAST, "resultTypes": ["violations", "passes"]}
+    )
+    passes = sum(len(rule["nodes"]) for rule in results.response["passes"])
+    failures = [
+        f"{where}: {node['target']} {node['failureSummary']}"
+        for rule in results.response["violations"]
+        for node in rule["nodes"]
+    ]
+    return passes, failures
+
+
+def test_every_text_meets_aa_contrast_in_both_themes(app_server, page):
+    pages = make_pages(page, app_server)
     axe = Axe()
     report: dict[str, dict[str, int]] = {}
     failures = []
@@ -99,13 +118,82 @@ def test_every_text_meets_aa_contrast_in_both_themes(app_server, page):
             page.goto(url)
             page.wait_for_load_state("networkidle")
             assert body_bg(page) == (LIGHT_BG if scheme == "light" else DARK_BG)
-            results = axe.run(page, options={**CONTRAST, "resultTypes": ["violations", "passes"]})
-            passes = sum(len(rule["nodes"]) for rule in results.response["passes"])
+            passes, found = contrast(page, axe, f"{scheme} {name}")
             report.setdefault(scheme, {})[name] = passes
-            for rule in results.response["violations"]:
-                for node in rule["nodes"]:
-                    failures.append(f"{scheme} {name}: {node['target']} {node['failureSummary']}")
+            failures += found
             assert passes > 20, (scheme, name, passes)  # the rule really looked at text
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "contrast.json").write_text(json.dumps(report, indent=2))
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize(
+    ("system", "chosen", "clicks"), [("light", "dark", 1), ("dark", "light", 2)]
+)
+def test_every_text_meets_aa_contrast_in_the_theme_the_button_picked(
+    app_server, page, system, chosen, clicks
+):
+    """The button's choice overrides the system (data-theme on <html>): the same pages,
+    in the theme opposite to the system's."""
+    pages = make_pages(page, app_server)
+    page.emulate_media(color_scheme=system)
+    for _ in range(clicks):
+        page.locator("[data-theme-toggle]").click()
+    assert page.locator("[data-theme-toggle]").inner_text() == f"Theme: {chosen}"
+    axe = Axe()
+    report: dict[str, int] = {}
+    failures = []
+    for name, url in pages.items():
+        page.goto(url)
+        page.wait_for_load_state("networkidle")
+        assert page.evaluate("document.documentElement.dataset.theme") == chosen
+        assert body_bg(page) == (LIGHT_BG if chosen == "light" else DARK_BG)
+        passes, found = contrast(page, axe, f"{chosen} (system {system}) {name}")
+        report[name] = passes
+        failures += found
+        assert passes > 20, (name, passes)
+    page.goto(pages["comparison"])
+    page.screenshot(path=str(ARTIFACTS / f"contrast-chosen-{chosen}-system-{system}.png"))
+    (ARTIFACTS / f"contrast-chosen-{chosen}.json").write_text(json.dumps(report, indent=2))
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_every_text_meets_aa_contrast_on_a_phone_in_the_drawer_and_the_sheet(
+    app_server, page, scheme
+):
+    """390 px: the comparison with the menu drawer open, then with the parameter sheet
+    open (each slides over the conversation, on its own backdrop)."""
+    page.set_viewport_size(PHONE)
+    pages = make_pages(page, app_server)
+    page.emulate_media(color_scheme=scheme)
+    page.goto(pages["comparison"])
+    page.wait_for_load_state("networkidle")
+    axe = Axe()
+    report: dict[str, int] = {}
+    failures = []
+
+    passes, found = contrast(page, axe, f"{scheme} 390 comparison")
+    report["comparison"], failures = passes, failures + found
+    menu = page.locator(".topbar").get_by_role("button", name="Menu")
+    menu.click()
+    slid_in(page, "sidebar")
+    passes, found = contrast(page, axe, f"{scheme} 390 drawer")
+    report["drawer"], failures = passes, failures + found
+    assert page.locator("#sidebar").get_by_role("link", name="Leaderboard").is_visible()
+    report["drawer itself"] = contrast(page, axe, "", within="#sidebar")[0]
+    page.screenshot(path=str(ARTIFACTS / f"contrast-phone-drawer-{scheme}.png"))
+    page.keyboard.press("Escape")
+    page.locator("#sidebar").wait_for(state="hidden")
+
+    page.locator(".conv-actions").get_by_role("button", name="Panel").click()
+    slid_in(page, "side-panel")
+    page.locator("#side-panel #param-temperature").wait_for()
+    passes, found = contrast(page, axe, f"{scheme} 390 sheet")
+    report["sheet"], failures = passes, failures + found
+    report["sheet itself"] = contrast(page, axe, "", within="#side-panel")[0]
+    page.screenshot(path=str(ARTIFACTS / f"contrast-phone-sheet-{scheme}.png"), caret="initial")
+    for name, passes in report.items():
+        assert passes > 10, (name, passes)
+    (ARTIFACTS / f"contrast-phone-{scheme}.json").write_text(json.dumps(report, indent=2))
     assert not failures, "\n".join(failures)
