@@ -53,7 +53,7 @@ def number(text: str) -> float:
 
 
 def test_a_near_tie_is_not_marked_and_a_clear_win_is(app_server, page):
-    """Two lanes of one model on one script (TTFT 1.5 s, 10 tok/s): the same first-token
+    """Two lanes of one model on one script (TTFT 3 s, 10 tok/s): the same first-token
     time, within 5 %, is no win; lane B, cut to 3 tokens by max_tokens, clearly wins on
     total time."""
     page.set_viewport_size({"width": 1440, "height": 900})
@@ -61,16 +61,17 @@ def test_a_near_tie_is_not_marked_and_a_clear_win_is(app_server, page):
     send_and_wait(page, 'Warm up\n@fake {"tokens": 3}', 1)
     add_lane(page, 2)
     set_lane_param(page, 1, "max_tokens", "3")
-    send_and_wait(page, 'Race\n@fake {"tokens": 20, "tps": 10, "ttft_ms": 1500}', 2)
+    send_and_wait(page, 'Race\n@fake {"tokens": 30, "tps": 10, "ttft_ms": 3000}', 2)
     summary = page.locator("#summary-2")
     summary.locator("td.best").first.wait_for()
     rows = summary_rows(page, 2)
 
     (ttft_a, best_a), (ttft_b, best_b) = rows["TTFT"]
     a, b = number(ttft_a), number(ttft_b)
-    assert abs(a - b) <= 0.05 * min(a, b), rows  # the premise: a near tie
+    # The premise: a near tie (a long TTFT, so a loaded machine's jitter stays within 5 %).
+    assert abs(a - b) <= 0.05 * min(a, b), rows
     assert not best_a and not best_b, rows
-    # Total: about 3.4 s against 1.7 s; B's cell, and only B's, is marked.
+    # Total: about 6 s against 3.3 s; B's cell, and only B's, is marked.
     (total_a, best_a), (total_b, best_b) = rows["Total"]
     assert number(total_a) > 1.5 * number(total_b), rows
     assert (best_a, best_b) == (False, True), rows

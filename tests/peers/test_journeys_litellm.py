@@ -39,8 +39,8 @@ def setup_endpoint(page, app_server, litellm) -> None:
 def test_chat_stop_and_compare_on_litellm(app_server, page, litellm):
     setup_endpoint(page, app_server, litellm)
     open_new_conversation(page, app_server, NAME)
-    # Typed by hand: until defect 1 is fixed the field keeps the demo's model (see below).
-    page.get_by_label("Model").fill("mock-chat")
+    # The Model field follows the endpoint picked: its default model, no typing needed.
+    model_follows(page, "mock-chat", litellm.models)
 
     # Three streamed turns, each with the usage LiteLLM counted.
     for number, prompt in enumerate(["Hello there", "And again?", "One more"], start=1):
