@@ -114,13 +114,19 @@ def verdicts_agree(
 
     "Could not tell" because the probe's own answer was cut by its token limit, or did not
     come in time on a slow machine, is no false claim (the row says so): it is accepted for
-    any truth, and printed."""
+    any truth, and printed. So is a seed that changed the text only when requests ran at
+    once: a difference seen is proof, while the oracle's matching tries prove nothing."""
     wrong = []
     for key, (truth, why) in truths.items():
         status, text = rows[key]
         allowed = {truth} if isinstance(truth, str) else set(truth)
         if "token limit" in text or "No complete answer within" in text:
             allowed.add("inconclusive")
+        if key == "seed" and "at once" in text:
+            # Another text for the same seed when requests ran at once (llama.cpp batches
+            # them) is a fact the report saw, even when the oracle's own tries, at other
+            # moments, all matched: which requests share a batch is a matter of timing.
+            allowed.add("different")
         if status not in allowed:
             summary = " ".join(text.split())[:160]
             wrong.append(
