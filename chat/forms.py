@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django import forms
@@ -373,7 +372,3 @@ class NewConversationForm(LaneSettingsForm):
         if not text.strip() and not self.data.get("then"):
             raise forms.ValidationError("Type a message first.")
         return text
-
-
-def pretty_json(value: Any) -> str:
-    return json.dumps(value, indent=2, ensure_ascii=False)

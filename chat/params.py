@@ -230,15 +230,6 @@ def clean_value(param: Param, raw: Any) -> Any:
     raise ParamError(param.name, f"unknown kind {kind}")  # pragma: no cover - table bug
 
 
-def clean_params(raw: dict[str, Any], *, mode: str = "chat") -> dict[str, Any]:
-    """Validate user-set values, dropping unset ones; raise the first ParamError,
-    after checking every value (see `param_errors` for all of them)."""
-    cleaned, errors = check_params(raw, mode=mode)
-    if errors:
-        raise next(iter(errors.values()))
-    return cleaned
-
-
 def check_params(
     raw: dict[str, Any], *, mode: str = "chat"
 ) -> tuple[dict[str, Any], dict[str, ParamError]]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.urls import path
 
 from chat import history_urls
-from chat.views import chat, compare, endpoints, request, tools
+from chat.views import chat, compare, endpoints, inspector, panel, tools
 from chat.views import compat as compat_views
 
 app_name = "chat"
@@ -34,12 +34,12 @@ urlpatterns = [
         chat.version_show,
         name="version_show",
     ),
-    path("c/<uuid:conversation_id>/params/", request.params_save, name="params_save"),
-    path("c/<uuid:conversation_id>/params/panel/", request.params_panel, name="params_panel"),
-    path("c/<uuid:conversation_id>/presets/save/", request.preset_save, name="preset_save"),
-    path("c/<uuid:conversation_id>/presets/apply/", request.preset_apply, name="preset_apply"),
-    path("c/<uuid:conversation_id>/presets/delete/", request.preset_delete, name="preset_delete"),
-    path("c/<uuid:conversation_id>/code/", request.draft_code, name="draft_code"),
+    path("c/<uuid:conversation_id>/params/", panel.params_save, name="params_save"),
+    path("c/<uuid:conversation_id>/params/panel/", panel.params_panel, name="params_panel"),
+    path("c/<uuid:conversation_id>/presets/save/", panel.preset_save, name="preset_save"),
+    path("c/<uuid:conversation_id>/presets/apply/", panel.preset_apply, name="preset_apply"),
+    path("c/<uuid:conversation_id>/presets/delete/", panel.preset_delete, name="preset_delete"),
+    path("c/<uuid:conversation_id>/code/", inspector.draft_code, name="draft_code"),
     path("c/<uuid:conversation_id>/tools/", tools.tools_save, name="tools_save"),
     path("c/<uuid:conversation_id>/lanes/add/", compare.lane_add, name="lane_add"),
     path(
@@ -83,22 +83,22 @@ urlpatterns = [
     path("c/<uuid:conversation_id>/tools/shared/", tools.tools_shared, name="tools_shared"),
     path(
         "c/<uuid:conversation_id>/m/<int:message_id>/inspect/",
-        request.message_inspect,
+        inspector.message_inspect,
         name="message_inspect",
     ),
     path(
         "c/<uuid:conversation_id>/m/<int:message_id>/source/",
-        request.message_source,
+        inspector.message_source,
         name="message_source",
     ),
     path(
         "c/<uuid:conversation_id>/m/<int:message_id>/code/",
-        request.message_code,
+        inspector.message_code,
         name="message_code",
     ),
     path(
         "c/<uuid:conversation_id>/m/<int:message_id>/choose/<int:index>/",
-        request.message_choose,
+        inspector.message_choose,
         name="message_choose",
     ),
     path("models/", chat.model_options, name="model_options"),

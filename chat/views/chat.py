@@ -19,7 +19,7 @@ from chat.forms import NewConversationForm
 from chat.models import Conversation, EndpointProfile, Message
 from chat.versions import path_of
 from chat.views.compare import lane_form
-from chat.views.request import panel_context
+from chat.views.panel import panel_context
 from chat.views.tools import tools_context
 
 # The part of the side panel a conversation opens at (?open=...), from the New page.
