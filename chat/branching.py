@@ -25,7 +25,7 @@ BUSY = "An answer is still streaming: wait for it or press Stop."
 
 def _refuse_if_busy(conversation: Conversation) -> None:
     services.messages_mark_interrupted(conversation=conversation)
-    if conversation.messages.filter(status=Message.Status.STREAMING).exists():
+    if conversation.messages.live_streaming().exists():
         raise ActionError(BUSY)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Max
 
+from chat.errors import ActionError
 from chat.history import sidebar_changed
 from chat.models import Conversation, EndpointProfile, Lane, Message, Vote
 from chat.params import BY_NAME, clean_value, params_for
@@ -20,10 +21,6 @@ from chat.versions import Path, path_of
 MAX_LANES = 6
 LABELS = "ABCDEF"
 SWEEPABLE = ("temperature", "top_p", "presence_penalty", "frequency_penalty", "max_tokens", "seed")
-
-
-class CompareError(ValueError):
-    pass
 
 
 def label(position: int) -> str:
@@ -45,7 +42,7 @@ def _clone(lane: Lane, position: int, **changes: Any) -> Lane:
 def lane_add(*, conversation: Conversation, source: Lane | None = None) -> Lane:
     lanes = list(conversation.lanes.all())
     if len(lanes) >= MAX_LANES:
-        raise CompareError(f"A comparison has at most {MAX_LANES} lanes.")
+        raise ActionError(f"A comparison has at most {MAX_LANES} lanes.")
     source = source or lanes[-1]
     lane = _clone(source, max(lane.position for lane in lanes) + 1)
     lane.save()
@@ -66,9 +63,9 @@ def lane_remove(*, lane: Lane) -> None:
     conversation = lane.conversation
     with transaction.atomic():
         if conversation.lanes.count() <= 1:
-            raise CompareError("A conversation keeps at least one lane.")
-        if lane.messages.filter(status=Message.Status.STREAMING).exists():
-            raise CompareError("Stop the lane's answer before removing it.")
+            raise ActionError("A conversation keeps at least one lane.")
+        if lane.messages.live_streaming().exists():
+            raise ActionError("Stop the lane's answer before removing it.")
         lane.delete()  # its answers go with it; the shared turns stay
         _renumber(conversation)
 
@@ -95,13 +92,13 @@ def _renumber(conversation: Conversation, order: list[Lane] | None = None) -> No
 
 def sweep_values(name: str, raw: str) -> list[Any]:
     if name not in SWEEPABLE:
-        raise CompareError(f"{name} cannot be swept.")
+        raise ActionError(f"{name} cannot be swept.")
     values = []
     for item in re.split(r"[,\s]+", raw.strip()):
         if item:
             values.append(clean_value(BY_NAME[name], item))
     if len(values) < 2:
-        raise CompareError("Give at least two values, separated by commas.")
+        raise ActionError("Give at least two values, separated by commas.")
     return values
 
 
@@ -118,10 +115,10 @@ def lanes_sweep(
     elif param and values:
         variants = [{"params": {**lane.params, param: v}} for v in values]
     else:
-        raise CompareError("Pick a parameter and values, or models.")
+        raise ActionError("Pick a parameter and values, or models.")
     existing = conversation.lanes.count()
     if existing - 1 + len(variants) > MAX_LANES:
-        raise CompareError(
+        raise ActionError(
             f"That makes {existing - 1 + len(variants)} lanes; a comparison has at most "
             f"{MAX_LANES}."
         )
@@ -152,29 +149,29 @@ def setup_of(conversation: Conversation) -> list[dict[str, Any]]:
 
 def conversation_from_setup(*, owner: Any, setup: list[dict[str, Any]]) -> Conversation:
     if not isinstance(setup, list) or not 1 <= len(setup) <= MAX_LANES:
-        raise CompareError(f"A setup has 1 to {MAX_LANES} lanes.")
+        raise ActionError(f"A setup has 1 to {MAX_LANES} lanes.")
     profiles = list(EndpointProfile.objects.filter(owner=owner))
     if not profiles:
-        raise CompareError("Add an endpoint first.")
+        raise ActionError("Add an endpoint first.")
     fallback = next((p for p in profiles if p.is_demo), profiles[0])
     with transaction.atomic():
         conversation = Conversation.objects.create(owner=owner, title="Comparison")
         sidebar_changed(owner_id=conversation.owner_id)
         for position, item in enumerate(setup):
             if not isinstance(item, dict):
-                raise CompareError(f"Lane {position + 1} is not an object.")
+                raise ActionError(f"Lane {position + 1} is not an object.")
             profile = next(
                 (p for p in profiles if p.name == item.get("profile")),
                 next((p for p in profiles if p.base_url == item.get("base_url")), fallback),
             )
             params = item.get("params") or {}
             if not isinstance(params, dict):
-                raise CompareError(f"Lane {position + 1}: params must be an object.")
+                raise ActionError(f"Lane {position + 1}: params must be an object.")
             from chat.params import check_params
 
             cleaned, errors = check_params(params)
             if errors:
-                raise CompareError(f"Lane {position + 1}: {next(iter(errors.values()))}")
+                raise ActionError(f"Lane {position + 1}: {next(iter(errors.values()))}")
             prompt = item.get("system_prompt")
             Lane.objects.create(
                 conversation=conversation,
@@ -432,11 +429,11 @@ def vote_cast(
 ) -> Vote:
     lanes = list(conversation.lanes.select_related("profile"))
     if len(lanes) < 2:
-        raise CompareError("Votes need at least two lanes.")
+        raise ActionError("Votes need at least two lanes.")
     if verdict not in Vote.Verdict.values:
-        raise CompareError("Unknown verdict.")
+        raise ActionError("Unknown verdict.")
     if verdict == Vote.Verdict.WINNER and winner not in {lane.position for lane in lanes}:
-        raise CompareError("Pick one of the lanes.")
+        raise ActionError("Pick one of the lanes.")
     answers = Message.objects.filter(
         conversation=conversation,
         turn=turn,
@@ -445,9 +442,9 @@ def vote_cast(
         hidden=False,
     )
     if not answers.exists():
-        raise CompareError("There is nothing to vote on in that turn.")
-    if answers.filter(status=Message.Status.STREAMING).exists():
-        raise CompareError("Wait for every lane to finish before voting.")
+        raise ActionError("There is nothing to vote on in that turn.")
+    if answers.live_streaming().exists():
+        raise ActionError("Wait for every lane to finish before voting.")
     snapshot = [
         {
             "position": lane.position,

@@ -453,9 +453,9 @@ class ConversationConsumer(AsyncWebsocketConsumer):
     @database_sync_to_async
     def _streaming_ids(self) -> list[int]:
         return list(
-            Message.objects.filter(
-                conversation=self.conversation, status=Message.Status.STREAMING
-            ).values_list("id", flat=True)
+            Message.objects.filter(conversation=self.conversation)
+            .streaming()
+            .values_list("id", flat=True)
         )
 
     @database_sync_to_async

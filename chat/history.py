@@ -17,16 +17,13 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from chat.errors import ActionError
 from chat.models import Conversation
 
 log = logging.getLogger(__name__)
 
 SIDEBAR_PAGE = 200
 TITLE_MAX = 200
-
-
-class HistoryError(ValueError):
-    """A user-facing refusal (an empty title...)."""
 
 
 def sidebar_group(owner_id: Any) -> str:
@@ -72,9 +69,9 @@ def sidebar_page(*, owner: AbstractBaseUser, offset: int = 0) -> dict[str, Any]:
 def conversation_rename(*, conversation: Conversation, title: str) -> None:
     title = " ".join(title.replace("\x00", "\ufffd").split())
     if not title:
-        raise HistoryError("A title cannot be empty.")
+        raise ActionError("A title cannot be empty.")
     if len(title) > TITLE_MAX:
-        raise HistoryError(f"At most {TITLE_MAX} characters.")
+        raise ActionError(f"At most {TITLE_MAX} characters.")
     # Renaming is not activity: the conversation keeps its place in the list.
     Conversation.objects.filter(pk=conversation.pk).update(title=title)
     conversation.title = title

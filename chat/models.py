@@ -173,6 +173,34 @@ class Lane(models.Model):
         return f"{self.conversation_id} lane {self.position}"
 
 
+class MessageQuerySet(models.QuerySet):
+    """The one answer to "is an answer still streaming?": a message marked streaming whose
+    run is alive (its heartbeat, or its creation before the first one, is recent). One
+    marked streaming with a stale heartbeat lost its run with its process: it is shown,
+    and saved by `messages_mark_interrupted`, as interrupted."""
+
+    def streaming(self) -> MessageQuerySet:
+        return self.filter(status=Message.Status.STREAMING)
+
+    def _cutoff(self) -> Any:
+        return timezone.now() - timedelta(seconds=settings.RUN_STALE_AFTER)
+
+    def live_streaming(self) -> MessageQuerySet:
+        cutoff = self._cutoff()
+        return self.streaming().filter(
+            models.Q(heartbeat_at__gte=cutoff)
+            | models.Q(heartbeat_at__isnull=True, created_at__gte=cutoff)
+            | models.Q(heartbeat_at__isnull=True, created_at__isnull=True)
+        )
+
+    def stale_streaming(self) -> MessageQuerySet:
+        cutoff = self._cutoff()
+        return self.streaming().filter(
+            models.Q(heartbeat_at__lt=cutoff)
+            | models.Q(heartbeat_at__isnull=True, created_at__lt=cutoff)
+        )
+
+
 class Message(models.Model):
     class Role(models.TextChoices):
         SYSTEM = "system"
@@ -231,6 +259,8 @@ class Message(models.Model):
     branch = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = MessageQuerySet.as_manager()
 
     class Meta:
         ordering = ["turn", "id"]

@@ -22,6 +22,7 @@ from django.db.models import Max, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from chat.errors import ActionError
 from chat.history import sidebar_changed
 from chat.models import Conversation, EndpointProfile, Lane, Message, Preset
 from chat.params import BY_NAME, request_params
@@ -42,10 +43,6 @@ IMAGE_MAGIC = {
     "image/gif": b"GIF8",
     "image/webp": b"RIFF",
 }
-
-
-class ActionError(Exception):
-    """A user-facing refusal (bad input, busy conversation...)."""
 
 
 def profile_ensure_demo(*, owner: AbstractBaseUser) -> EndpointProfile | None:
@@ -162,16 +159,11 @@ def quota_check(*, conversation: Conversation, new_runs: int) -> None:
     """Refuse (before saving anything) a send that would pass the user's limits."""
     owner_id = conversation.owner_id
     if settings.RUNS_PER_USER_MAX:
-        streaming = [
-            m
-            for m in Message.objects.filter(
-                conversation__owner_id=owner_id, status=Message.Status.STREAMING
-            ).only("id", "heartbeat_at", "created_at")
-            if not m.is_stale()
-        ]
-        if len(streaming) + new_runs > settings.RUNS_PER_USER_MAX:
+        streaming = Message.objects.filter(conversation__owner_id=owner_id).live_streaming()
+        count = streaming.count()
+        if count + new_runs > settings.RUNS_PER_USER_MAX:
             raise ActionError(
-                f"You have {len(streaming)} answers streaming and this needs {new_runs} more; "
+                f"You have {count} answers streaming and this needs {new_runs} more; "
                 f"the limit is {settings.RUNS_PER_USER_MAX} at once. Wait for some to finish "
                 "or stop them."
             )
@@ -239,12 +231,8 @@ def turn_send(
         # Refused before saving; the composer keeps the text so nothing is lost.
         raise ActionError("; ".join(problems))
     with transaction.atomic():
-        busy = (
-            Message.objects.select_for_update()
-            .filter(conversation=conversation, status=Message.Status.STREAMING)
-            .only("id", "heartbeat_at", "created_at", "status")
-        )
-        if any(not m.is_stale() for m in busy):
+        busy = Message.objects.select_for_update().filter(conversation=conversation)
+        if list(busy.live_streaming().values_list("id", flat=True)):
             raise ActionError("An answer is still streaming: wait for it or press Stop.")
         quota_check(conversation=conversation, new_runs=len(lanes))
         path = path_of(conversation)
@@ -299,8 +287,7 @@ def tool_results_submit(
         later = Message.objects.filter(path.q(), lane=answer.lane, id__gt=answer.pk).exists()
         if later or answer.status != Message.Status.COMPLETE:
             raise ActionError("These tool calls were already answered.")
-        busy = conversation.messages.filter(status=Message.Status.STREAMING)
-        if any(not m.is_stale() for m in busy):
+        if conversation.messages.live_streaming().exists():
             raise ActionError("An answer is still streaming: wait for it or press Stop.")
         missing = [
             call["function"]["name"] or call["id"]
@@ -347,10 +334,7 @@ def conversation_tools_save(
 
 
 def _busy(conversation: Conversation) -> bool:
-    streaming = conversation.messages.filter(status=Message.Status.STREAMING).only(
-        "id", "heartbeat_at", "created_at", "status"
-    )
-    return any(not m.is_stale() for m in streaming)
+    return conversation.messages.live_streaming().exists()
 
 
 def next_turn(*, conversation: Conversation, path: Path | None = None) -> int:
@@ -413,7 +397,7 @@ def attempt_show(*, lane: Lane, turn: int, attempt: int) -> None:
         answers = Message.objects.filter(lane=lane, turn=turn, branch=branch)
         if not answers.filter(attempt=attempt).exists():
             raise ActionError("No such version.")
-        if answers.filter(status=Message.Status.STREAMING).exists():
+        if answers.live_streaming().exists():
             raise ActionError("Wait for the answer to finish.")
         answers.exclude(attempt=attempt).update(hidden=True)
         answers.filter(attempt=attempt).update(hidden=False)
@@ -641,16 +625,7 @@ def draft_body_build(*, lane: Lane, content: str) -> dict[str, Any]:
 
 def messages_mark_interrupted(*, conversation: Conversation) -> int:
     """Persist `interrupted` for streaming messages whose run died with its process."""
-    stale = [
-        m.pk
-        for m in conversation.messages.filter(status=Message.Status.STREAMING).only(
-            "id", "heartbeat_at", "created_at"
-        )
-        if m.is_stale()
-    ]
-    if not stale:
-        return 0
-    return Message.objects.filter(pk__in=stale, status=Message.Status.STREAMING).update(
+    return conversation.messages.stale_streaming().update(
         status=Message.Status.INTERRUPTED,
         error={"message": "The run stopped when its server process ended."},
     )

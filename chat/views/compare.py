@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRefresh
 
 from chat import compare, runs, services
+from chat.errors import ActionError
 from chat.forms import LaneSettingsForm
 from chat.models import Conversation, Lane, Message
 from chat.params import BY_NAME, ParamError
@@ -44,7 +45,7 @@ def _refresh(request: HttpRequest, conversation: Conversation) -> HttpResponse:
 def _guarded(request: HttpRequest, conversation: Conversation, action) -> HttpResponse:
     try:
         action()
-    except compare.CompareError as exc:
+    except ActionError as exc:
         messages.error(request, str(exc))
     return _refresh(request, conversation)
 
@@ -157,17 +158,17 @@ def lane_sweep(request: HttpRequest, conversation_id: uuid.UUID, lane_id: int):
     if request.method == "POST":
         try:
             if request.POST.get("kind") == "models" and lane.conversation.blind:
-                raise compare.CompareError("Turn Blind off to sweep over models.")
+                raise ActionError("Turn Blind off to sweep over models.")
             if request.POST.get("kind") == "models":
                 models = [m for m in request.POST.getlist("models") if m.strip()]
                 if len(models) < 2:
-                    raise compare.CompareError("Pick at least two models.")
+                    raise ActionError("Pick at least two models.")
                 compare.lanes_sweep(lane=lane, models=models)
             else:
                 name = request.POST.get("param", "")
                 values = compare.sweep_values(name, request.POST.get("values", ""))
                 compare.lanes_sweep(lane=lane, param=name, values=values)
-        except (compare.CompareError, ParamError) as exc:
+        except (ActionError, ParamError) as exc:
             context["error"] = str(exc)
             context["posted"] = request.POST
             return render(request, "chat/_sweep.html", context)
@@ -207,7 +208,7 @@ def vote(request: HttpRequest, conversation_id: uuid.UUID, turn: int) -> HttpRes
             verdict=verdict,
             winner=int(winner) if winner not in (None, "") else None,
         )
-    except (compare.CompareError, ValueError) as exc:
+    except (ActionError, ValueError) as exc:
         messages.error(request, str(exc))
     return _refresh(request, conversation)
 
@@ -283,7 +284,7 @@ def setup_open(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and setup is not None:
         try:
             conversation = compare.conversation_from_setup(owner=request.user, setup=setup)
-        except compare.CompareError as exc:
+        except ActionError as exc:
             return render(
                 request, "chat/setup_open.html", {"error": str(exc), "raw": raw}, status=400
             )

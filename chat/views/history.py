@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 
 from chat import exports, history, imports, search
+from chat.errors import ActionError
 from chat.models import Conversation
 
 CURRENT = re.compile(r"/c/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})/")
@@ -95,7 +96,7 @@ def history_rename(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResp
     title = request.POST.get("title", "")
     try:
         history.conversation_rename(conversation=conversation, title=title)
-    except history.HistoryError as exc:
+    except ActionError as exc:
         context.update(error=str(exc), title=title)
         template = "chat/_conv_rename.html" if request.htmx else "chat/rename.html"
         # 200 for htmx (it swaps only successful answers), 400 for a plain form post.

@@ -11,6 +11,7 @@ from channels.db import database_sync_to_async
 from django.urls import reverse
 
 from chat import compare, services
+from chat.errors import ActionError
 from chat.models import Conversation, EndpointProfile, Lane, Message
 from tests.integration.test_consumer import connect, messages_of
 
@@ -99,7 +100,7 @@ def test_a_sweep_makes_lanes_that_differ_in_one_parameter(owner):
         {"top_p": 0.9, "temperature": t} for t in (0.0, 0.5, 1.0, 1.5)
     ]
     assert {lane.model for lane in lanes} == {"demo"}
-    with pytest.raises(compare.CompareError, match="at most 6"):
+    with pytest.raises(ActionError, match="at most 6"):
         compare.lanes_sweep(lane=lanes[0], param="seed", values=[1, 2, 3, 4])
     compare.lanes_sweep(lane=lanes[3], models=["demo-fast", "demo-slow"])
     assert [lane.model for lane in conversation.lanes.order_by("position")][-2:] == [
