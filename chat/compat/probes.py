@@ -424,6 +424,7 @@ def _tool_probe(
     want: int,
     what: str,
     at_most: int | None = None,
+    control: dict[str, Any] | None = None,
     **extra: Any,
 ) -> Callable[[Context], Awaitable[Outcome]]:
     named = choice["function"]["name"] if isinstance(choice, dict) else None
@@ -436,7 +437,9 @@ def _tool_probe(
         the answer; a refusal is unsupported. A tool_choice naming a function makes a call
         to another function (or a text answer) different; ``at_most`` (with
         ``parallel_tool_calls: false``) makes more calls than that different, and no call
-        at all can't tell (there was nothing to count)."""
+        at all can't tell (there was nothing to count); as few calls as that is supported
+        only when the same request with ``control`` (``parallel_tool_calls: true``) gets
+        more (a small model may make one call anyway): else can't tell."""
         body = chat_body(ctx, prompt, limit=TOOL_LIMIT, tools=tools, tool_choice=choice,
                          **extra)  # fmt: skip
         reply = await once(ctx, body)
@@ -486,10 +489,39 @@ def _tool_probe(
                 return _ok(INCONCLUSIVE, summary, reply, calls, calls=len(calls))
             return _ok(status, summary + cut, reply, calls, calls=len(calls))
         shown = ", ".join(str(c["name"]) for c in calls)
+        if at_most is not None and control is not None:
+            return await _more_without(ctx, body, reply, calls, at_most, control)
         return _ok(SUPPORTED, f"Called {shown} with JSON arguments", reply, calls,
                    calls=len(calls))  # fmt: skip
 
     return probe
+
+
+async def _more_without(
+    ctx: Context,
+    body: dict[str, Any],
+    reply: Reply,
+    calls: list[dict[str, Any]],
+    at_most: int,
+    control: dict[str, Any],
+) -> Outcome:
+    """``calls`` kept within ``at_most``: whether the limit did it, by the same request
+    with ``control`` instead (supported when that gets more calls)."""
+    free = await once(ctx, {**body, **control})
+    other = _tool_calls(free) if free.error is None else []
+    flag = ", ".join(f"{k} {str(v).lower()}" for k, v in control.items())
+    shown = f"{short(calls, 95)} | with {flag}: {short(other or free.text, 95)}"
+    called = ", ".join(str(c["name"]) for c in calls)
+    facts = {"calls": len(calls), "control_calls": len(other)}
+    if len(other) > at_most:
+        summary = f"Called only {called}; with {flag} the same request gets {len(other)} calls"
+        return _ok(SUPPORTED, summary, reply, shown, **facts)
+    if free.error is not None:
+        why = f"failed: {short(free.error.message, 80)}"
+    else:
+        why = f"gets {_plural(len(other), 'call')} too"
+    summary = f"Called only {called}, but with {flag} the same request {why}: can't tell"
+    return _ok(INCONCLUSIVE, summary, reply, shown, **facts)
 
 
 async def probe_tool_stream(ctx: Context) -> Outcome:
@@ -709,6 +741,7 @@ PROBES: tuple[Probe, ...] = (
             want=1,
             what="parallel_tool_calls false",
             at_most=1,
+            control={"parallel_tool_calls": True},
             parallel_tool_calls=False,
         ),
     ),

@@ -284,10 +284,31 @@ async def test_a_named_call_cut_by_the_limit_is_could_not_tell():
     assert "cut by the token limit" in rows["tool_choice_named"]["summary"]
 
 
-async def test_one_call_under_parallel_false_is_supported_and_the_flag_is_sent():
-    rows, sent = await check(calls_reply(WEATHER_CALL), "parallel_false")
+def honours_parallel_false(body: dict[str, Any]) -> httpx.Response:
+    calls = [WEATHER_CALL] if body["parallel_tool_calls"] is False else [WEATHER_CALL, CLOCK_CALL]
+    return reply(None, finish="tool_calls", calls=calls)
+
+
+async def test_one_call_under_parallel_false_and_two_under_true_is_supported():
+    rows, sent = await check(honours_parallel_false, "parallel_false")
     assert rows["parallel_false"]["status"] == SUPPORTED
-    assert sent[0]["parallel_tool_calls"] is False and sent[0]["tool_choice"] == "required"
+    assert (
+        "with parallel_tool_calls true the same request gets 2 calls"
+        in (rows["parallel_false"]["summary"])
+    )
+    assert [b["parallel_tool_calls"] for b in sent] == [False, True]
+    assert sent[0]["tool_choice"] == "required"
+    assert {k: v for k, v in sent[0].items() if k != "parallel_tool_calls"} == {
+        k: v for k, v in sent[1].items() if k != "parallel_tool_calls"
+    }
+
+
+async def test_one_call_either_way_is_could_not_tell():
+    # A small model may make one call whatever the flag says: nothing shows it at work.
+    rows, sent = await check(calls_reply(WEATHER_CALL), "parallel_false")
+    assert rows["parallel_false"]["status"] == INCONCLUSIVE
+    assert "gets 1 call too" in rows["parallel_false"]["summary"]
+    assert len(sent) == 2
 
 
 @pytest.mark.parametrize("finish", ["tool_calls", "length"])
