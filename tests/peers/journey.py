@@ -115,6 +115,11 @@ def verdicts_agree(
     "Could not tell" because the probe's own answer was cut by its token limit, or did not
     come in time on a slow machine, is no false claim (the row says so): it is accepted for
     any truth, and printed."""
+    # A row without a truth would go unchecked, a truth without a row is a stale one.
+    assert set(rows) == set(truths), (
+        f"rows without a truth: {sorted(set(rows) - set(truths))}; "
+        f"truths without a row: {sorted(set(truths) - set(rows))}"
+    )
     wrong = []
     for key, (truth, why) in truths.items():
         status, text = rows[key]
