@@ -684,7 +684,8 @@ def _schema_example(schema: Any, words: list[str]) -> Any:
 
 def _auto_tool_calls(body: dict[str, Any], prompt: str) -> list[dict[str, Any]] | None:
     """Call an offered tool the way a model would: when told to, or when the prompt
-    names it (e.g. "weather" for get_weather)."""
+    names it (e.g. "weather" for get_weather); only the function a tool_choice names, and
+    one call at most under ``parallel_tool_calls: false``."""
     tools = [
         t["function"]
         for t in body.get("tools") or []
@@ -705,6 +706,8 @@ def _auto_tool_calls(body: dict[str, Any], prompt: str) -> list[dict[str, Any]] 
     if choice == "auto" and not mentioned:
         return None
     picked = mentioned or tools[:1]
+    if body.get("parallel_tool_calls") is False:
+        picked = picked[:1]  # one call at most, as OpenAI does
     words = re.findall(r"[A-Za-z][A-Za-z'-]+", prompt)
     return [
         {"name": t["name"], "arguments": _schema_example(t.get("parameters") or {}, words) or {}}

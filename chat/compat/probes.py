@@ -417,15 +417,31 @@ def _json_args(arguments: Any) -> Any:
 
 
 def _tool_probe(
-    *, tools: list[dict[str, Any]], prompt: str, choice: Any, want: int, what: str
+    *,
+    tools: list[dict[str, Any]],
+    prompt: str,
+    choice: Any,
+    want: int,
+    what: str,
+    at_most: int | None = None,
+    control: dict[str, Any] | None = None,
+    **extra: Any,
 ) -> Callable[[Context], Awaitable[Outcome]]:
+    named = choice["function"]["name"] if isinstance(choice, dict) else None
+
     async def probe(ctx: Context) -> Outcome:
         """Tools offered with a tool_choice: supported when the answer calls them (``want``
         calls at once) with JSON arguments; fewer calls, or arguments that are not JSON,
         is different, and so is a text answer to tool_choice "required" (under "auto" the
         model may answer in text: can't tell); can't tell either when the token limit cut
-        the answer; a refusal is unsupported."""
-        body = chat_body(ctx, prompt, limit=TOOL_LIMIT, tools=tools, tool_choice=choice)
+        the answer; a refusal is unsupported. A tool_choice naming a function makes a call
+        to another function (or a text answer) different; ``at_most`` (with
+        ``parallel_tool_calls: false``) makes more calls than that different, and no call
+        at all can't tell (there was nothing to count); as few calls as that is supported
+        only when the same request with ``control`` (``parallel_tool_calls: true``) gets
+        more (a small model may make one call anyway): else can't tell."""
+        body = chat_body(ctx, prompt, limit=TOOL_LIMIT, tools=tools, tool_choice=choice,
+                         **extra)  # fmt: skip
         reply = await once(ctx, body)
         if reply.error is not None:
             return refused(reply.error, reply.sent, what=what)
@@ -439,8 +455,23 @@ def _tool_probe(
                 # The model may answer in text under "auto": nothing to conclude (a server
                 # that ignores tools shows in the "required" row).
                 return _ok(INCONCLUSIVE, AUTO_TEXT, reply, calls=0)
+            if at_most is not None:
+                summary = "Answered in text, without a tool call: no calls to count" + cut
+                return _ok(INCONCLUSIVE, summary, reply, calls=0)
             return _ok(status, "Answered in text, without a tool call" + cut, reply, calls=0)
         names = {t["function"]["name"] for t in tools}
+        if named is not None:
+            # A whole call to another offered function: the naming was ignored, cut or not.
+            others = [c for c in calls if c["name"] != named and c["name"] in names
+                      and _json_args(c["arguments"]) is not None]  # fmt: skip
+            if others:
+                summary = f"Called {others[0]['name']}, not {named} that tool_choice names"
+                return _ok(DIFFERENT, summary, reply, calls, calls=len(calls))
+            names = {named}
+        if at_most is not None and len(calls) > at_most:
+            shown = ", ".join(str(c["name"]) for c in calls)
+            summary = f"{_plural(len(calls), 'tool call')} ({shown}) where {what} allows {at_most}"
+            return _ok(DIFFERENT, summary, reply, calls, calls=len(calls))
         bad = [c for c in calls if c["name"] not in names or _json_args(c["arguments"]) is None]
         if bad and cut and len(calls) - len(bad) >= want:
             # Enough whole calls, then one the limit cut (llama.cpp keeps calling).
@@ -458,10 +489,39 @@ def _tool_probe(
                 return _ok(INCONCLUSIVE, summary, reply, calls, calls=len(calls))
             return _ok(status, summary + cut, reply, calls, calls=len(calls))
         shown = ", ".join(str(c["name"]) for c in calls)
+        if at_most is not None and control is not None:
+            return await _more_without(ctx, body, reply, calls, at_most, control)
         return _ok(SUPPORTED, f"Called {shown} with JSON arguments", reply, calls,
                    calls=len(calls))  # fmt: skip
 
     return probe
+
+
+async def _more_without(
+    ctx: Context,
+    body: dict[str, Any],
+    reply: Reply,
+    calls: list[dict[str, Any]],
+    at_most: int,
+    control: dict[str, Any],
+) -> Outcome:
+    """``calls`` kept within ``at_most``: whether the limit did it, by the same request
+    with ``control`` instead (supported when that gets more calls)."""
+    free = await once(ctx, {**body, **control})
+    other = _tool_calls(free) if free.error is None else []
+    flag = ", ".join(f"{k} {str(v).lower()}" for k, v in control.items())
+    shown = f"{short(calls, 95)} | with {flag}: {short(other or free.text, 95)}"
+    called = ", ".join(str(c["name"]) for c in calls)
+    facts = {"calls": len(calls), "control_calls": len(other)}
+    if len(other) > at_most:
+        summary = f"Called only {called}; with {flag} the same request gets {len(other)} calls"
+        return _ok(SUPPORTED, summary, reply, shown, **facts)
+    if free.error is not None:
+        why = f"failed: {short(free.error.message, 80)}"
+    else:
+        why = f"gets {_plural(len(other), 'call')} too"
+    summary = f"Called only {called}, but with {flag} the same request {why}: can't tell"
+    return _ok(INCONCLUSIVE, summary, reply, shown, **facts)
 
 
 async def probe_tool_stream(ctx: Context) -> Outcome:
@@ -657,6 +717,32 @@ PROBES: tuple[Probe, ...] = (
             choice="auto",
             want=2,
             what="parallel tool calls",
+        ),
+    ),
+    Probe(
+        "tool_choice_named",
+        "Tools, tool_choice naming a function",
+        # The prompt asks for the weather; tool_choice names the clock.
+        _tool_probe(
+            tools=[WEATHER, CLOCK],
+            prompt=TOOL_PROMPT,
+            choice={"type": "function", "function": {"name": CLOCK["function"]["name"]}},
+            want=1,
+            what="a tool_choice naming a function",
+        ),
+    ),
+    Probe(
+        "parallel_false",
+        "parallel_tool_calls: false",
+        _tool_probe(
+            tools=[WEATHER, CLOCK],
+            prompt=PARALLEL_PROMPT,
+            choice="required",
+            want=1,
+            what="parallel_tool_calls false",
+            at_most=1,
+            control={"parallel_tool_calls": True},
+            parallel_tool_calls=False,
         ),
     ),
     Probe("tool_stream", "Streamed tool calls (index)", probe_tool_stream),

@@ -33,7 +33,14 @@ EXPECTED: dict[str, dict[str, str]] = {
     "default-model": {},  # answers without `model` too; the report always names one
     "no-stream-options": {"stream_usage": U},
     "max-completion-tokens": {"max_tokens": U},
-    "no-tools": {"tools_auto": U, "tools_required": U, "tools_parallel": U, "tool_stream": U},
+    "no-tools": {
+        "tools_auto": U,
+        "tools_required": U,
+        "tools_parallel": U,
+        "tool_choice_named": U,
+        "parallel_false": U,
+        "tool_stream": U,
+    },
     "plain-errors": {"error_shape": D},
     "no-images": {"image": U},
     "reasoning": {"max_tokens": U, "logprobs": U, "system_role": U},
@@ -124,6 +131,10 @@ async def test_evidence_of_the_full_personality():
     schema_answer = json.loads(report["json_schema"]["snippet"])
     assert set(schema_answer) == {"city", "population"}
     assert report["tools_parallel"]["facts"]["calls"] == 2
+    assert report["tool_choice_named"]["summary"] == "Called get_time with JSON arguments"
+    assert report["parallel_false"]["facts"]["calls"] == 1
+    bodies = [r["json"] for r in fake_app().requests if r["json"]]
+    assert any(b.get("parallel_tool_calls") is False for b in bodies)  # what the fake honoured
     assert report["tool_stream"]["facts"] == {
         "fragments": 8, "missing_index": 0, "reused": [], "calls": 2,
     }  # fmt: skip
@@ -249,6 +260,9 @@ async def test_a_quirky_server_behaves_differently_feature_by_feature():
         "tools_auto": X,
         "tools_required": D,
         "tools_parallel": X,
+        # A named tool_choice obliges a call; with no call there is nothing to count.
+        "tool_choice_named": D,
+        "parallel_false": X,
         "tool_stream": X,
         "system_role": SUPPORTED,
         "developer_role": SUPPORTED,

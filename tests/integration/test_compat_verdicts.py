@@ -242,3 +242,95 @@ async def test_one_call_where_two_were_asked_under_auto_is_could_not_tell():
     )
     assert rows["tools_parallel"]["status"] == INCONCLUSIVE
     assert "1 tool call where 2" in rows["tools_parallel"]["summary"]
+
+
+# --------------------------------------------------------------------------- named, parallel false
+
+NAMED = ("tool_choice_named",)
+WEATHER_CALL = call('{"city": "Paris"}')
+CLOCK_CALL = call('{"city": "Tokyo"}', "get_time", 1)
+
+
+def calls_reply(*calls: dict[str, Any], finish: str = "tool_calls") -> Handler:
+    return lambda body: reply(None, finish=finish, calls=list(calls))
+
+
+async def test_a_call_to_the_named_function_is_supported_and_the_naming_is_sent():
+    rows, sent = await check(calls_reply(CLOCK_CALL), *NAMED)
+    assert rows["tool_choice_named"]["status"] == SUPPORTED
+    assert sent[0]["tool_choice"] == {"type": "function", "function": {"name": "get_time"}}
+    assert [t["function"]["name"] for t in sent[0]["tools"]] == ["get_weather", "get_time"]
+    assert "weather" in sent[0]["messages"][0]["content"]  # the prompt asks for the other
+
+
+@pytest.mark.parametrize("finish", ["tool_calls", "length"])
+async def test_a_call_to_another_function_than_the_named_one_is_different(finish):
+    # llama.cpp ignores a named tool_choice and calls what the prompt asks for.
+    rows, _ = await check(calls_reply(WEATHER_CALL, finish=finish), *NAMED)
+    assert rows["tool_choice_named"]["status"] == DIFFERENT
+    assert "Called get_weather, not get_time" in rows["tool_choice_named"]["summary"]
+
+
+async def test_text_under_a_named_tool_choice_is_different_unless_cut():
+    rows, _ = await check(lambda body: reply("It is sunny."), *NAMED)
+    assert rows["tool_choice_named"]["status"] == DIFFERENT
+    rows, _ = await check(lambda body: reply("Let me", finish="length"), *NAMED)
+    assert rows["tool_choice_named"]["status"] == INCONCLUSIVE
+
+
+async def test_a_named_call_cut_by_the_limit_is_could_not_tell():
+    rows, _ = await check(calls_reply(call('{"city": "To', "get_time"), finish="length"), *NAMED)
+    assert rows["tool_choice_named"]["status"] == INCONCLUSIVE
+    assert "cut by the token limit" in rows["tool_choice_named"]["summary"]
+
+
+def honours_parallel_false(body: dict[str, Any]) -> httpx.Response:
+    calls = [WEATHER_CALL] if body["parallel_tool_calls"] is False else [WEATHER_CALL, CLOCK_CALL]
+    return reply(None, finish="tool_calls", calls=calls)
+
+
+async def test_one_call_under_parallel_false_and_two_under_true_is_supported():
+    rows, sent = await check(honours_parallel_false, "parallel_false")
+    assert rows["parallel_false"]["status"] == SUPPORTED
+    assert (
+        "with parallel_tool_calls true the same request gets 2 calls"
+        in (rows["parallel_false"]["summary"])
+    )
+    assert [b["parallel_tool_calls"] for b in sent] == [False, True]
+    assert sent[0]["tool_choice"] == "required"
+    assert {k: v for k, v in sent[0].items() if k != "parallel_tool_calls"} == {
+        k: v for k, v in sent[1].items() if k != "parallel_tool_calls"
+    }
+
+
+async def test_one_call_either_way_is_could_not_tell():
+    # A small model may make one call whatever the flag says: nothing shows it at work.
+    rows, sent = await check(calls_reply(WEATHER_CALL), "parallel_false")
+    assert rows["parallel_false"]["status"] == INCONCLUSIVE
+    assert "gets 1 call too" in rows["parallel_false"]["summary"]
+    assert len(sent) == 2
+
+
+@pytest.mark.parametrize("finish", ["tool_calls", "length"])
+async def test_two_calls_under_parallel_false_are_different(finish):
+    rows, _ = await check(calls_reply(WEATHER_CALL, CLOCK_CALL, finish=finish), "parallel_false")
+    assert rows["parallel_false"]["status"] == DIFFERENT
+    assert "2 tool calls (get_weather, get_time)" in rows["parallel_false"]["summary"]
+
+
+@pytest.mark.parametrize("finish", ["stop", "length"])
+async def test_no_call_under_parallel_false_is_could_not_tell(finish):
+    rows, _ = await check(lambda body: reply("Sunny, 9 pm.", finish=finish), "parallel_false")
+    assert rows["parallel_false"]["status"] == INCONCLUSIVE
+
+
+async def test_one_call_cut_under_parallel_false_is_could_not_tell():
+    rows, _ = await check(calls_reply(call('{"ci'), finish="length"), "parallel_false")
+    assert rows["parallel_false"]["status"] == INCONCLUSIVE
+
+
+async def test_a_refusal_of_either_is_not_supported():
+    unknown = error(400, "Unrecognized request argument supplied: parallel_tool_calls")
+    rows, _ = await check(unknown, "parallel_false", *NAMED)
+    assert {rows[k]["status"] for k in ("parallel_false", *NAMED)} == {UNSUPPORTED}
+    assert "parallel_tool_calls" in rows["parallel_false"]["summary"]

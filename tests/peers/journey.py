@@ -114,13 +114,22 @@ def verdicts_agree(
 
     "Could not tell" because the probe's own answer was cut by its token limit, or did not
     come in time on a slow machine, is no false claim (the row says so): it is accepted for
-    any truth, and printed. So is a seed that changed the text only when requests ran at
-    once: a difference seen is proof, while the oracle's matching tries prove nothing."""
+    any truth, and printed. So is a stop row that could not tell because the server's own
+    answer without stop had no comma either (nothing to stop: a fact of that sample), and a
+    seed that changed the text only when requests ran at once: a difference seen is proof,
+    while the oracle's matching tries prove nothing."""
+    # A row without a truth would go unchecked, a truth without a row is a stale one.
+    assert set(rows) == set(truths), (
+        f"rows without a truth: {sorted(set(rows) - set(truths))}; "
+        f"truths without a row: {sorted(set(truths) - set(rows))}"
+    )
     wrong = []
     for key, (truth, why) in truths.items():
         status, text = rows[key]
         allowed = {truth} if isinstance(truth, str) else set(truth)
         if "token limit" in text or "No complete answer within" in text:
+            allowed.add("inconclusive")
+        if key == "stop" and "nothing to stop" in text:
             allowed.add("inconclusive")
         if key == "seed" and "at once" in text:
             # Another text for the same seed when requests ran at once (llama.cpp batches

@@ -273,6 +273,61 @@ def truth_tools_parallel(o: Oracle) -> Truth:
     return INCONCLUSIVE, f"no calls at all, a text answer (auto allows): {text_of(obj)[:50]!r}"
 
 
+def _refusal(response: httpx.Response, what: str) -> Truth | None:
+    if 400 <= response.status_code < 500 and response.status_code not in (401, 403, 408, 429):
+        return UNSUPPORTED, f"{what} refused: HTTP {response.status_code} {response.text[:80]!r}"
+    response.raise_for_status()
+    return None
+
+
+def truth_tool_choice_named(o: Oracle) -> Truth:
+    """The model is made to write a get_weather call (ECHO_CALL) while tool_choice names
+    get_time: a server that honours the naming constrains the call to get_time."""
+    named = {"type": "function", "function": {"name": CLOCK["function"]["name"]}}
+    response = o.post(o.body(ECHO_CALL, max_tokens=128, tools=[WEATHER, CLOCK],
+                             tool_choice=named, **greedy(o)))  # fmt: skip
+    if (refusal := _refusal(response, "a named tool_choice")) is not None:
+        return refusal
+    obj = response.json()
+    names = [c["function"]["name"] for c in _calls(obj)]
+    finish = obj["choices"][0]["finish_reason"]
+    if any(name != "get_time" for name in names):
+        return DIFFERENT, f"tool_choice names get_time, the server let through {names}"
+    if names:
+        return SUPPORTED, f"asked to write get_weather, the server made it call {names}"
+    if finish == "length":
+        return INCONCLUSIVE, f"no whole call within 128 tokens: {text_of(obj)[:50]!r}"
+    return DIFFERENT, f"a named tool_choice, but it ended ({finish}) in text: {text_of(obj)[:50]!r}"
+
+
+def truth_parallel_false(o: Oracle) -> Truth:
+    """The model is made to write two calls; with ``parallel_tool_calls: false`` a server
+    that honours it keeps one. One call with false counts only when the same request with
+    true gets two (else the flag shows nothing)."""
+    two = ECHO_CALL + "\n" + ECHO_CALL.replace("weather", "time")
+
+    def calls(flag: bool) -> tuple[httpx.Response, list[dict[str, Any]]]:
+        response = o.post(o.body(two, max_tokens=128, tools=[WEATHER, CLOCK],
+                                 tool_choice="required", parallel_tool_calls=flag,
+                                 **greedy(o)))  # fmt: skip
+        return response, (_calls(response.json()) if response.status_code == 200 else [])
+
+    response, false = calls(False)
+    if (refusal := _refusal(response, "parallel_tool_calls")) is not None:
+        return refusal
+    names = [c["function"]["name"] for c in false]
+    if len(false) > 1:
+        # The server lets two through; whether the probe's own prompt gets two from a
+        # small model is the model's choice (one call either way is "can't tell").
+        return frozenset({DIFFERENT, INCONCLUSIVE}), f"false, yet {len(false)} calls: {names}"
+    if not false:
+        return INCONCLUSIVE, f"no calls to count: {text_of(response.json())[:50]!r}"
+    _, true = calls(True)
+    if len(true) > 1:
+        return SUPPORTED, f"one call ({names}) with false, {len(true)} with true"
+    return MODELS_CHOICE, f"one call with false and {len(true)} with true: the flag shows nothing"
+
+
 def truth_tool_stream(o: Oracle) -> Truth:
     chunks = o.stream(prompt=ECHO_CALL + "\n" + ECHO_CALL.replace("weather", "time"),
                       max_tokens=128, tools=[WEATHER, CLOCK], tool_choice="auto")  # fmt: skip
@@ -346,6 +401,8 @@ TRUTHS: dict[str, Callable[[Oracle], Truth]] = {
     "tools_auto": truth_tools_auto,
     "tools_required": truth_tools_required,
     "tools_parallel": truth_tools_parallel,
+    "tool_choice_named": truth_tool_choice_named,
+    "parallel_false": truth_parallel_false,
     "tool_stream": truth_tool_stream,
     "system_role": _role("system"),
     "developer_role": _role("developer"),

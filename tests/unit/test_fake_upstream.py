@@ -747,3 +747,27 @@ async def test_raw_capture_against_the_fake() -> None:
     assert raw[-1] == "[DONE]" and '"logprobs":{"content":[{' in raw[1]
     assert len(raw) == 1 + 4 + 1 + 1  # role, tokens, finish, [DONE]
     assert len(logprob_tokens(parsed)) == 4
+
+
+def _offered(name: str) -> dict[str, Any]:
+    params = {"type": "object", "properties": {"city": {"type": "string"}}}
+    return {"type": "function", "function": {"name": name, "parameters": params}}
+
+
+async def _called(prompt: str, **extra: Any) -> list[str]:
+    tools = [_offered("get_weather"), _offered("get_time")]
+    completion = await chat_once(FAKE, chat(prompt, stream=False, tools=tools, **extra))
+    return [c["function"]["name"] for c in completion["choices"][0]["message"]["tool_calls"]]
+
+
+async def test_unscripted_calls_honour_a_named_tool_choice_and_parallel_false() -> None:
+    both = "Get the weather in Paris and the time in Tokyo."
+    assert await _called(both, tool_choice="required") == ["get_weather", "get_time"]
+    named = {"type": "function", "function": {"name": "get_time"}}
+    assert await _called("The weather in Paris?", tool_choice=named) == ["get_time"]
+    one = await _called(both, tool_choice="required", parallel_tool_calls=False)
+    assert one == ["get_weather"]
+    assert await _called(both, tool_choice="required", parallel_tool_calls=True) == [
+        "get_weather",
+        "get_time",
+    ]
