@@ -41,6 +41,7 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
+from . import registry
 from .events import UpstreamError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -351,6 +352,4 @@ def upstream_error(exc: BaseException) -> UpstreamError | None:
 def _guard_settings_changed(*, setting: str, **kwargs: Any) -> None:
     # Pooled clients were built for the old settings (tests override them).
     if setting in ("ENDPOINT_BLOCK_PRIVATE", "ENDPOINT_ALLOWED_HOSTS"):
-        from . import client
-
-        client._clients.clear()
+        registry.forget_clients()

@@ -24,6 +24,7 @@ from chat.upstream import (
     Usage,
     aclose_client,
     api_url,
+    bodies,
     chat_once,
     client,
     list_models,
@@ -855,7 +856,7 @@ async def test_nothing_is_recorded_without_raw(monkeypatch: pytest.MonkeyPatch) 
     def no_recorder(out: list[str]) -> None:
         raise AssertionError("a recorder was made without raw=")
 
-    monkeypatch.setattr(client, "_RawRecorder", no_recorder)
+    monkeypatch.setattr(bodies, "_RawRecorder", no_recorder)  # where _recorder looks it up
     use(sse(ROLE, chunk({"content": "x"}), DONE))
     assert await collect() == [TextDelta("x")]
     use(reply(500, "boom", "text/plain"))
