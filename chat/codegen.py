@@ -13,14 +13,13 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
-import json
-import math
 import re
 import shlex
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
+from chat.codegen_literals import literal, str_literal
 from chat.upstream.client import api_url
 
 __all__ = ["export_request"]
@@ -62,7 +61,6 @@ _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # RFC 9110 token characters: anything else cannot be a header name.
 _HEADER_NAME_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _SHELL_PLAIN_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
-_INLINE_WIDTH = 88
 _INDENT = "    "
 _JS_INDENT = "  "
 
@@ -124,94 +122,9 @@ def _custom_auth(headers: list[tuple[str, str]]) -> bool:
     return any(name.lower() == "authorization" for name, _ in headers)
 
 
-# --------------------------------------------------------------------------- literals
-
-
-def _escape(ch: str, lang: str) -> str:
-    code = ord(ch)
-    if code <= 0xFFFF:
-        return f"\\u{code:04x}"
-    if lang == "py":
-        return f"\\U{code:08x}"
-    if lang == "js":
-        return f"\\u{{{code:x}}}"
-    high, low = divmod(code - 0x10000, 0x400)  # JSON: a surrogate pair
-    return f"\\u{0xD800 + high:04x}\\u{0xDC00 + low:04x}"
-
-
-def _str_literal(text: str, lang: str) -> str:
-    """A double-quoted literal of ``text`` that Python, JavaScript and JSON all read back.
-
-    ``json.dumps`` escapes quotes, backslashes and C0 controls the same way in all three;
-    the remaining risky characters get a ``\\u`` escape (non-BMP ones in each language's
-    own form).
-    """
-    literal = json.dumps(text, ensure_ascii=False)
-    if literal.isprintable():
-        return literal
-    # Not printable: controls, format characters (bidi overrides, zero-width), line and
-    # paragraph separators, spaces other than " ", surrogates, private use, unassigned.
-    # Invisible or misleading in copied code, and a lone surrogate cannot even be saved.
-    return "".join(ch if ch.isprintable() else _escape(ch, lang) for ch in literal)
-
-
 def _json_text(body: Any) -> str:
     """Pretty JSON (keys in order, two-space indent) with every string safely escaped."""
-    return _format(body, "json", "  ", 0, inline=False)
-
-
-def _scalar(value: Any, lang: str) -> str:
-    if value is None:
-        return {"py": "None"}.get(lang, "null")
-    if value is True:
-        return "True" if lang == "py" else "true"
-    if value is False:
-        return "False" if lang == "py" else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if math.isfinite(value):
-            return repr(value)
-        if lang == "py":
-            return f'float("{value}")'
-        raise ValueError("the body holds a number JSON cannot express")
-    if isinstance(value, str):
-        return _str_literal(value, lang)
-    raise TypeError(f"cannot express {type(value).__name__} in {lang}")
-
-
-def _format(value: Any, lang: str, indent: str, level: int, *, inline: bool = True) -> str:
-    """``value`` as a literal; containers on one line when they fit, else one item a line.
-
-    JSON gets no trailing commas; Python and JavaScript do (the usual formatter style).
-    """
-    if not isinstance(value, dict | list | tuple):
-        return _scalar(value, lang)
-    if isinstance(value, dict):
-        items = [f"{_str_literal(str(k), lang)}: " for k in value]
-        values = list(value.values())
-        open_, close = "{", "}"
-    else:
-        items = [""] * len(value)
-        values = list(value)
-        open_, close = "[", "]"
-    if not values:
-        return open_ + close
-    if inline:
-        flat = [
-            item + _format(v, lang, indent, level + 1)
-            for item, v in zip(items, values, strict=True)
-        ]
-        one_line = open_ + ", ".join(flat) + close
-        if "\n" not in one_line and len(indent) * level + len(one_line) <= _INLINE_WIDTH:
-            return one_line
-    inner = indent * (level + 1)
-    lines = [
-        inner + item + _format(v, lang, indent, level + 1, inline=inline)
-        for item, v in zip(items, values, strict=True)
-    ]
-    tail = "" if lang == "json" else ","
-    return open_ + "\n" + ",\n".join(lines) + tail + "\n" + indent * level + close
+    return literal(body, "json", "  ", 0, inline=False)
 
 
 # --------------------------------------------------------------------------- curl
@@ -258,38 +171,9 @@ def _python(
     headers: list[tuple[str, str]],
     key_env: str,
 ) -> str:
-    parts = urlsplit(base_url.strip())
-    sdk_base = urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
-    query = parse_qsl(parts.query, keep_blank_values=True)
     method, message_text, delta_text, _ = _KINDS[kind]
-    accepted = _accepted_params(kind)
-
-    def env(name: str) -> str:
-        return f"os.environ[{_str_literal(name, 'py')}]"
-
-    client = [f"base_url={_str_literal(sdk_base, 'py')}"]
-    # With a custom Authorization header (below), the SDK's own key is not used.
-    client.append('api_key="unused"' if _custom_auth(headers) else f"api_key={env(key_env)}")
-    if headers:
-        pairs = [f"{_INDENT * 2}{_str_literal(n, 'py')}: {env(e)}," for n, e in headers]
-        client.append("default_headers={\n" + "\n".join(pairs) + "\n" + _INDENT + "}")
-    if query:
-        pairs = [
-            f"{_INDENT * 2}{_str_literal(k, 'py')}: {_str_literal(v, 'py')}," for k, v in query
-        ]
-        client.append("default_query={\n" + "\n".join(pairs) + "\n" + _INDENT + "}")
-
-    named = {k: v for k, v in body.items() if k in accepted}
-    extra = {k: v for k, v in body.items() if k not in accepted}
-    args = [f"{k}={_format(v, 'py', _INDENT, 1)}" for k, v in named.items()]
-    # No model in the body (the endpoint's default): the SDK requires the argument, and
-    # `omit` sends none.
-    no_model = "model" in accepted and "model" not in body
-    if no_model:
-        args.append("model=omit")
-    if extra:
-        args.append(f"extra_body={_format(extra, 'py', _INDENT, 1)}")
-
+    client = _python_client(base_url, headers, key_env)
+    args, no_model = _python_args(kind, body)
     out = [
         "# pip install openai",
         "import os",
@@ -303,18 +187,65 @@ def _python(
         f"response = client.{method}.create(",
         *(f"{_INDENT}{arg}," for arg in args),
         ")",
+        *_python_output(body, message_text, delta_text),
     ]
+    return "\n".join(out) + "\n"
+
+
+def _py_env(name: str) -> str:
+    return f"os.environ[{str_literal(name, 'py')}]"
+
+
+def _py_dict_arg(name: str, pairs: list[tuple[str, str]]) -> str:
+    """``name={...}``, one already-literal ``key: value`` pair a line."""
+    lines = [f"{_INDENT * 2}{key}: {value}," for key, value in pairs]
+    return f"{name}={{\n" + "\n".join(lines) + "\n" + _INDENT + "}"
+
+
+def _python_client(base_url: str, headers: list[tuple[str, str]], key_env: str) -> list[str]:
+    """The OpenAI(...) arguments: base URL, key, extra headers, the URL's query."""
+    parts = urlsplit(base_url.strip())
+    sdk_base = urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    client = [f"base_url={str_literal(sdk_base, 'py')}"]
+    # With a custom Authorization header (below), the SDK's own key is not used.
+    client.append('api_key="unused"' if _custom_auth(headers) else f"api_key={_py_env(key_env)}")
+    if headers:
+        pairs = [(str_literal(n, "py"), _py_env(e)) for n, e in headers]
+        client.append(_py_dict_arg("default_headers", pairs))
+    if query:
+        pairs = [(str_literal(k, "py"), str_literal(v, "py")) for k, v in query]
+        client.append(_py_dict_arg("default_query", pairs))
+    return client
+
+
+def _python_args(kind: str, body: dict[str, Any]) -> tuple[list[str], bool]:
+    """The create(...) arguments, and whether the model is left out (``omit``)."""
+    accepted = _accepted_params(kind)
+    named = {k: v for k, v in body.items() if k in accepted}
+    extra = {k: v for k, v in body.items() if k not in accepted}
+    args = [f"{k}={literal(v, 'py', _INDENT, 1)}" for k, v in named.items()]
+    # No model in the body (the endpoint's default): the SDK requires the argument, and
+    # `omit` sends none.
+    no_model = "model" in accepted and "model" not in body
+    if no_model:
+        args.append("model=omit")
+    if extra:
+        args.append(f"extra_body={literal(extra, 'py', _INDENT, 1)}")
+    return args, no_model
+
+
+def _python_output(body: dict[str, Any], message_text: str, delta_text: str) -> list[str]:
+    """Printing the answer: each streamed delta as it comes, or the whole message."""
     if body.get("stream") is True:
-        out += [
+        return [
             "for chunk in response:",
             f"{_INDENT}for choice in chunk.choices:",
             f"{_INDENT * 2}if choice.index == 0 and choice.{delta_text}:",
             f'{_INDENT * 3}print(choice.{delta_text}, end="", flush=True)',
             "print()",
         ]
-    else:
-        out.append(f"print(response.choices[0].{message_text})")
-    return "\n".join(out) + "\n"
+    return [f"print(response.choices[0].{message_text})"]
 
 
 # --------------------------------------------------------------------------- JavaScript
@@ -328,17 +259,40 @@ def _javascript(
     key_env: str,
 ) -> str:
     _, message_text, _, delta_text = _KINDS[kind]
+    i1 = _JS_INDENT
+    if body.get("stream") is True:
+        output = _javascript_stream(delta_text)
+    else:
+        output = [
+            f"{i1}const completion = await response.json();",
+            f"{i1}console.log(completion.choices[0].{message_text});",
+        ]
+    out = [
+        "// Node 18+ (node request.js). In a browser, put the values in place of process.env.",
+        f"const body = {literal(body, 'js', _JS_INDENT, 0)};",
+        "",
+        "async function main() {",
+        *_javascript_fetch(url, headers, key_env),
+        *output,
+        "}",
+        "",
+        "main().catch((error) => {",
+        f"{i1}console.error(error);",
+        f"{i1}process.exitCode = 1;",
+        "});",
+    ]
+    return "\n".join(out) + "\n"
+
+
+def _javascript_fetch(url: str, headers: list[tuple[str, str]], key_env: str) -> list[str]:
+    """The POST with its headers (values from process.env), and an HTTP error thrown."""
     i1, i2, i3 = _JS_INDENT, _JS_INDENT * 2, _JS_INDENT * 3
     header_lines = [f'{i3}"Content-Type": "application/json",']
     if not _custom_auth(headers):
         header_lines.append(f"{i3}Authorization: `Bearer ${{process.env.{key_env}}}`,")
-    header_lines += [f"{i3}{_str_literal(n, 'js')}: process.env.{e}," for n, e in headers]
-    out = [
-        "// Node 18+ (node request.js). In a browser, put the values in place of process.env.",
-        f"const body = {_format(body, 'js', _JS_INDENT, 0)};",
-        "",
-        "async function main() {",
-        f"{i1}const response = await fetch({_str_literal(url, 'js')}, {{",
+    header_lines += [f"{i3}{str_literal(n, 'js')}: process.env.{e}," for n, e in headers]
+    return [
+        f"{i1}const response = await fetch({str_literal(url, 'js')}, {{",
         f'{i2}method: "POST",',
         f"{i2}headers: {{",
         *header_lines,
@@ -349,52 +303,42 @@ def _javascript(
         f"{i2}throw new Error(`HTTP ${{response.status}}: ${{await response.text()}}`);",
         f"{i1}}}",
     ]
-    if body.get("stream") is True:
-        out += [
-            f"{i1}// Server-sent events: data lines, an empty line ends each event.",
-            f"{i1}const reader = response.body.getReader();",
-            f"{i1}const decoder = new TextDecoder();",
-            f'{i1}let buffer = "";',
-            f"{i1}let data = [];",
-            f"{i1}const dispatch = () => {{",
-            f'{i2}const payload = data.join("\\n");',
-            f"{i2}data = [];",
-            f'{i2}if (!payload || payload === "[DONE]") return;',
-            f"{i2}const chunk = JSON.parse(payload);",
-            f"{i2}if (chunk.error) throw new Error(JSON.stringify(chunk.error));",
-            f"{i2}for (const choice of chunk.choices ?? []) {{",
-            f"{i3}if (choice.index === 0 && choice.{delta_text}) {{",
-            f"{i3}{i1}process.stdout.write(choice.{delta_text});",
-            f"{i3}}}",
-            f"{i2}}}",
-            f"{i1}}};",
-            f"{i1}for (;;) {{",
-            f"{i2}const {{ value, done }} = await reader.read();",
-            f"{i2}buffer += done ? decoder.decode() : decoder.decode(value, {{ stream: true }});",
-            f"{i2}// A final \\r may be half of a \\r\\n: keep it for the next read.",
-            f'{i2}const end = !done && buffer.endsWith("\\r") ? buffer.length - 1 : buffer.length;',
-            f"{i2}const lines = buffer.slice(0, end).split(/\\r\\n|\\r|\\n/);",
-            f'{i2}buffer = done ? "" : lines.pop() + buffer.slice(end);',
-            f"{i2}for (const line of lines) {{",
-            f'{i3}if (line === "") dispatch();',
-            f'{i3}else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));',
-            f"{i2}}}",
-            f"{i2}if (done) break;",
-            f"{i1}}}",
-            f"{i1}dispatch();",
-            f'{i1}process.stdout.write("\\n");',
-        ]
-    else:
-        out += [
-            f"{i1}const completion = await response.json();",
-            f"{i1}console.log(completion.choices[0].{message_text});",
-        ]
-    out += [
-        "}",
-        "",
-        "main().catch((error) => {",
-        f"{i1}console.error(error);",
-        f"{i1}process.exitCode = 1;",
-        "});",
+
+
+def _javascript_stream(delta_text: str) -> list[str]:
+    """Reading server-sent events and printing the first choice's deltas as they come."""
+    i1, i2, i3 = _JS_INDENT, _JS_INDENT * 2, _JS_INDENT * 3
+    return [
+        f"{i1}// Server-sent events: data lines, an empty line ends each event.",
+        f"{i1}const reader = response.body.getReader();",
+        f"{i1}const decoder = new TextDecoder();",
+        f'{i1}let buffer = "";',
+        f"{i1}let data = [];",
+        f"{i1}const dispatch = () => {{",
+        f'{i2}const payload = data.join("\\n");',
+        f"{i2}data = [];",
+        f'{i2}if (!payload || payload === "[DONE]") return;',
+        f"{i2}const chunk = JSON.parse(payload);",
+        f"{i2}if (chunk.error) throw new Error(JSON.stringify(chunk.error));",
+        f"{i2}for (const choice of chunk.choices ?? []) {{",
+        f"{i3}if (choice.index === 0 && choice.{delta_text}) {{",
+        f"{i3}{i1}process.stdout.write(choice.{delta_text});",
+        f"{i3}}}",
+        f"{i2}}}",
+        f"{i1}}};",
+        f"{i1}for (;;) {{",
+        f"{i2}const {{ value, done }} = await reader.read();",
+        f"{i2}buffer += done ? decoder.decode() : decoder.decode(value, {{ stream: true }});",
+        f"{i2}// A final \\r may be half of a \\r\\n: keep it for the next read.",
+        f'{i2}const end = !done && buffer.endsWith("\\r") ? buffer.length - 1 : buffer.length;',
+        f"{i2}const lines = buffer.slice(0, end).split(/\\r\\n|\\r|\\n/);",
+        f'{i2}buffer = done ? "" : lines.pop() + buffer.slice(end);',
+        f"{i2}for (const line of lines) {{",
+        f'{i3}if (line === "") dispatch();',
+        f'{i3}else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));',
+        f"{i2}}}",
+        f"{i2}if (done) break;",
+        f"{i1}}}",
+        f"{i1}dispatch();",
+        f'{i1}process.stdout.write("\\n");',
     ]
-    return "\n".join(out) + "\n"
