@@ -8,6 +8,7 @@ endpoint might reject is never sent.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -148,86 +149,109 @@ def _number(param: Param, raw: Any) -> float | int:
     return value
 
 
+def _json_object(param: Param, raw: Any, message: str = "must be a JSON object") -> dict:
+    value = _json(param, raw)
+    if not isinstance(value, dict):
+        raise ParamError(param.name, message)
+    return value
+
+
+def _bool(param: Param, raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("true", "on", "1", "yes"):
+        return True
+    if text in ("false", "off", "0", "no"):
+        return False
+    raise ParamError(param.name, "must be true or false")
+
+
+def _str(param: Param, raw: Any) -> str:
+    if not isinstance(raw, str):
+        raise ParamError(param.name, "must be text")
+    return raw
+
+
+def _stops(param: Param, raw: Any) -> list[str] | None:
+    items = raw.split("\n") if isinstance(raw, str) else raw
+    if not isinstance(items, list) or not all(isinstance(s, str) for s in items):
+        raise ParamError(param.name, "must be a list of strings")
+    # Escapes let a stop sequence be a newline or a tab, which a line can't hold.
+    items = [s.replace("\\n", "\n").replace("\\t", "\t") for s in items if s != ""]
+    if len(items) > 4:
+        raise ParamError(param.name, "at most 4 sequences")
+    return items or None
+
+
+def _choice(param: Param, raw: Any) -> Any:
+    if raw not in param.choices:
+        raise ParamError(param.name, f"must be one of {', '.join(param.choices)}")
+    return raw
+
+
+def _logit_bias(param: Param, raw: Any) -> dict[str, Any] | None:
+    value = _json_object(param, raw, "must be a JSON object of token id → bias")
+    cleaned = {}
+    for token, bias in value.items():
+        if not str(token).strip().lstrip("-").isdigit() or int(token) < 0:
+            raise ParamError(param.name, f"token id {token!r} is not a whole number ≥ 0")
+        if isinstance(bias, bool) or not isinstance(bias, int | float) or not -100 <= bias <= 100:
+            raise ParamError(param.name, f"bias for {token} must be a number from -100 to 100")
+        cleaned[str(int(token))] = bias
+    return cleaned or None
+
+
+def _json_schema(param: Param, raw: Any) -> dict[str, Any]:
+    value = _json_object(param, raw)
+    wrapper = value if "schema" in value else {"name": "response", "schema": value}
+    schema = wrapper.get("schema")
+    if not isinstance(schema, dict):
+        raise ParamError(param.name, '"schema" must be a JSON object')
+    try:
+        jsonschema.validators.validator_for(schema).check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path) or "the top level"
+        raise ParamError(param.name, f"not a valid JSON Schema at {where}: {exc.message}") from None
+    name = wrapper.get("name", "response")
+    if not isinstance(name, str) or not name:
+        raise ParamError(param.name, '"name" must be a non-empty string')
+    return {k: wrapper[k] for k in ("name", "description", "schema", "strict") if k in wrapper}
+
+
+def _extra_json(param: Param, raw: Any) -> dict[str, Any] | None:
+    value = _json_object(param, raw)
+    clash = sorted(RESERVED & value.keys())
+    if clash:
+        raise ParamError(param.name, f"cannot set {', '.join(clash)} (part of the request)")
+    own = sorted(k for k in value if k in {p.wire for p in PARAMS} and k != "extra_body")
+    if own:
+        raise ParamError(param.name, f"{', '.join(own)} has its own control in the panel")
+    return value or None
+
+
+# How each kind of parameter is coerced and checked (raw is never None, "" or []).
+_CLEANERS: dict[str, Callable[[Param, Any], Any]] = {
+    "float": _number,
+    "int": _number,
+    "bool": _bool,
+    "str": _str,
+    "stops": _stops,
+    "choice": _choice,
+    "logit_bias": _logit_bias,
+    "json_schema": _json_schema,
+    "json": _extra_json,
+}
+
+
 def clean_value(param: Param, raw: Any) -> Any:
     """Coerce and check one value; None means "not set"."""
     if raw is None or (isinstance(raw, str) and raw.strip() == "") or raw == []:
         return None
-    kind = param.kind
-    if kind in ("float", "int"):
-        return _number(param, raw)
-    if kind == "bool":
-        if isinstance(raw, bool):
-            return raw
-        text = str(raw).strip().lower()
-        if text in ("true", "on", "1", "yes"):
-            return True
-        if text in ("false", "off", "0", "no"):
-            return False
-        raise ParamError(param.name, "must be true or false")
-    if kind == "str":
-        if not isinstance(raw, str):
-            raise ParamError(param.name, "must be text")
-        return raw
-    if kind == "stops":
-        items = raw.split("\n") if isinstance(raw, str) else raw
-        if not isinstance(items, list) or not all(isinstance(s, str) for s in items):
-            raise ParamError(param.name, "must be a list of strings")
-        # Escapes let a stop sequence be a newline or a tab, which a line can't hold.
-        items = [s.replace("\\n", "\n").replace("\\t", "\t") for s in items if s != ""]
-        if len(items) > 4:
-            raise ParamError(param.name, "at most 4 sequences")
-        return items or None
-    if kind == "choice":
-        if raw not in param.choices:
-            raise ParamError(param.name, f"must be one of {', '.join(param.choices)}")
-        return raw
-    if kind == "logit_bias":
-        value = _json(param, raw)
-        if not isinstance(value, dict):
-            raise ParamError(param.name, "must be a JSON object of token id → bias")
-        cleaned = {}
-        for token, bias in value.items():
-            if not str(token).strip().lstrip("-").isdigit() or int(token) < 0:
-                raise ParamError(param.name, f"token id {token!r} is not a whole number ≥ 0")
-            if (
-                isinstance(bias, bool)
-                or not isinstance(bias, int | float)
-                or not -100 <= bias <= 100
-            ):
-                raise ParamError(param.name, f"bias for {token} must be a number from -100 to 100")
-            cleaned[str(int(token))] = bias
-        return cleaned or None
-    if kind == "json_schema":
-        value = _json(param, raw)
-        if not isinstance(value, dict):
-            raise ParamError(param.name, "must be a JSON object")
-        wrapper = value if "schema" in value else {"name": "response", "schema": value}
-        schema = wrapper.get("schema")
-        if not isinstance(schema, dict):
-            raise ParamError(param.name, '"schema" must be a JSON object')
-        try:
-            jsonschema.validators.validator_for(schema).check_schema(schema)
-        except jsonschema.SchemaError as exc:
-            where = "/".join(str(p) for p in exc.absolute_path) or "the top level"
-            raise ParamError(
-                param.name, f"not a valid JSON Schema at {where}: {exc.message}"
-            ) from None
-        name = wrapper.get("name", "response")
-        if not isinstance(name, str) or not name:
-            raise ParamError(param.name, '"name" must be a non-empty string')
-        return {k: wrapper[k] for k in ("name", "description", "schema", "strict") if k in wrapper}
-    if kind == "json":
-        value = _json(param, raw)
-        if not isinstance(value, dict):
-            raise ParamError(param.name, "must be a JSON object")
-        clash = sorted(RESERVED & value.keys())
-        if clash:
-            raise ParamError(param.name, f"cannot set {', '.join(clash)} (part of the request)")
-        own = sorted(k for k in value if k in {p.wire for p in PARAMS} and k != "extra_body")
-        if own:
-            raise ParamError(param.name, f"{', '.join(own)} has its own control in the panel")
-        return value or None
-    raise ParamError(param.name, f"unknown kind {kind}")  # pragma: no cover - table bug
+    cleaner = _CLEANERS.get(param.kind)
+    if cleaner is None:  # pragma: no cover - table bug
+        raise ParamError(param.name, f"unknown kind {param.kind}")
+    return cleaner(param, raw)
 
 
 def check_params(
