@@ -166,13 +166,20 @@ def check_parts(parts: Any, where: str, errors: list[str]) -> None:
             _check_image(part["image_url"]["url"], f"{where}[{i}].image_url.url", errors)
 
 
+def once(value: Any, seen: set[Any], error: str, errors: list[str]) -> None:
+    """``error`` if ``value`` is already in ``seen`` (a repeated position, turn, index or
+    name), and ``value`` then counted as seen."""
+    if value in seen:
+        errors.append(error)
+    seen.add(value)
+
+
 def check_choices(message: dict[str, Any], where: str, errors: list[str]) -> None:
     choices = message.get("choices") or []
     seen: set[int] = set()
     for i, choice in enumerate(choices):
-        if choice["index"] in seen:
-            errors.append(f"{where}.choices[{i}].index: another choice has index {choice['index']}")
-        seen.add(choice["index"])
+        index = choice["index"]
+        once(index, seen, f"{where}.choices[{i}].index: another choice has index {index}", errors)
     if choices and message.get("chosen", 0) not in seen:
         errors.append(f"{where}.chosen: no choice has index {message.get('chosen', 0)}")
 
@@ -188,9 +195,7 @@ def clean_tools(entries: Any, where: str, errors: list[str]) -> Any:
             errors.append(f"{where}[{i}].tool: {exc}")
             continue
         name = tool["function"]["name"]
-        if name in names:
-            errors.append(f"{where}[{i}].tool: another tool is already called {name}")
-        names.add(name)
+        once(name, names, f"{where}[{i}].tool: another tool is already called {name}", errors)
         cleaned.append(
             {"tool": tool, "enabled": entry.get("enabled", True), "mock": entry.get("mock", "")}
         )

@@ -14,6 +14,7 @@ from chat.imports.checks import (
     check_parts,
     check_tool_choice,
     clean_tools,
+    once,
     schema_errors,
     timestamp_value,
 )
@@ -77,9 +78,8 @@ def _lanes(
     lanes, positions = [], set()
     for i, lane in enumerate(raw_lanes):
         lw = f"{where}.lanes[{i}]"
-        if lane["position"] in positions:
-            errors.append(f"{lw}.position: another lane has position {lane['position']}")
-        positions.add(lane["position"])
+        position = lane["position"]
+        once(position, positions, f"{lw}.position: another lane has position {position}", errors)
         params, problems = check_params(lane.get("params", {}), mode=mode)
         errors += [f"{lw}.params.{name}: {exc.message}" for name, exc in problems.items()]
         lanes.append(
@@ -125,9 +125,7 @@ def _votes(
     votes, voted = [], set()
     for v, vote in enumerate(raw_votes):
         vw = f"{where}.votes[{v}]"
-        if vote["turn"] in voted:
-            errors.append(f"{vw}.turn: another vote is on turn {vote['turn']}")
-        voted.add(vote["turn"])
+        once(vote["turn"], voted, f"{vw}.turn: another vote is on turn {vote['turn']}", errors)
         winner = vote.get("winner_position")
         if winner is not None and winner not in positions:
             errors.append(f"{vw}.winner_position: no lane has position {winner}")
