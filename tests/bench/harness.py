@@ -21,8 +21,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection
 
-from chat.bench.wire import session_key_for
 from chat.models import Conversation, EndpointProfile, Lane
+from tests.bench.wire import session_key_for
 
 ROOT = Path(settings.BASE_DIR)
 
