@@ -24,6 +24,13 @@ def answers(page):
     return page.locator('[data-role="assistant"]')
 
 
+def first_answer(page, text: str = 'Hello\n@fake {"tokens": 6}') -> None:
+    """Send ``text`` and wait until the first answer on the page is complete."""
+    page.get_by_label("Message").fill(text)
+    page.get_by_role("button", name="Send").click()
+    answers(page).first.and_(page.locator('[data-status="complete"]')).wait_for()
+
+
 def test_three_turns_then_stop_the_fourth_and_reload(app_server, page):
     create_first_account(page, app_server)
     expect_endpoint = page.get_by_label("Endpoint")
