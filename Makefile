@@ -40,13 +40,13 @@ peers: $(VENV)/.installed-test
 ## The relay benchmark (~3 min; BENCH_ARGS=--quick for a ~20 s smoke run). It runs on a
 ## throwaway database and prints a table; see README "Benchmark".
 bench: $(VENV)/.installed-test
-	$(BIN)/python manage.py relaybench $(BENCH_ARGS)
+	$(BIN)/python -m tests.bench.relay $(BENCH_ARGS)
 
 ## The history search benchmark: seeds 10,000 conversations into a throwaway database
 ## (SQLite, or a new database on the server DATABASE_URL names) and prints median/p95 per
 ## query (~1 min). SEARCHBENCH_ARGS="--conversations 1000 --scan" to vary it.
 searchbench: $(VENV)/.installed-run
-	$(BIN)/python manage.py searchbench $(SEARCHBENCH_ARGS)
+	$(BIN)/python -m tests.bench.search $(SEARCHBENCH_ARGS)
 
 ## The README's screenshots (chat light and dark, comparison, phone) from the real app in
 ## Chromium (/usr/bin/chromium), on a throwaway database: tests/browser/screenshots/.

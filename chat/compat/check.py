@@ -66,6 +66,21 @@ def _limit_field(results: dict[str, dict[str, Any]]) -> str | None:
     return "max_tokens"
 
 
+async def _timed(probe: Probe, ctx: Context, timeout: float) -> tuple[Outcome, int]:
+    """Run ``probe`` within ``timeout``: its outcome (can't tell when it timed out or
+    failed) and how long it took in ms."""
+    begun = time.monotonic()
+    try:
+        async with asyncio.timeout(timeout):
+            outcome = await probe.run(ctx)
+    except TimeoutError:
+        outcome = Outcome(INCONCLUSIVE, f"No complete answer within {timeout:g} s")
+    except Exception as exc:  # a probe's bug must not sink the whole check
+        log.exception("compatibility probe %s failed", probe.key)
+        outcome = Outcome(INCONCLUSIVE, f"The probe failed: {type(exc).__name__}: {exc}")
+    return outcome, round((time.monotonic() - begun) * 1000)
+
+
 async def run_check(
     endpoint: Endpoint,
     model: str,
@@ -93,16 +108,7 @@ async def run_check(
 
     async def one(probe: Probe) -> None:
         async with gate:
-            begun = time.monotonic()
-            try:
-                async with asyncio.timeout(timeout):
-                    outcome = await probe.run(ctx)
-            except TimeoutError:
-                outcome = Outcome(INCONCLUSIVE, f"No complete answer within {timeout:g} s")
-            except Exception as exc:  # a probe's bug must not sink the whole check
-                log.exception("compatibility probe %s failed", probe.key)
-                outcome = Outcome(INCONCLUSIVE, f"The probe failed: {type(exc).__name__}: {exc}")
-            ms = round((time.monotonic() - begun) * 1000)
+            outcome, ms = await _timed(probe, ctx, timeout)
         await finish(probe, outcome, ms)
 
     async def run(group: list[Probe]) -> None:

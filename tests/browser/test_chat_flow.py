@@ -24,6 +24,25 @@ def answers(page):
     return page.locator('[data-role="assistant"]')
 
 
+def first_answer(page, text: str = 'Hello\n@fake {"tokens": 6}') -> None:
+    """Send ``text`` and wait until the first answer on the page is complete."""
+    page.get_by_label("Message").fill(text)
+    page.get_by_role("button", name="Send").click()
+    answers(page).first.and_(page.locator('[data-status="complete"]')).wait_for()
+
+
+def streaming_answer(page, text: str, words: int, nth: int = 0):
+    """Send ``text``; the ``nth`` answer, once it streams more than ``words`` words."""
+    page.get_by_label("Message").fill(text)
+    page.get_by_role("button", name="Send").click()
+    answer = answers(page).nth(nth)
+    answer.and_(page.locator('[data-status="streaming"]')).wait_for()
+    page.wait_for_function(
+        f"el => el.innerText.split(/\\s+/).length > {words}", arg=answer.element_handle()
+    )
+    return answer
+
+
 def test_three_turns_then_stop_the_fourth_and_reload(app_server, page):
     create_first_account(page, app_server)
     expect_endpoint = page.get_by_label("Endpoint")
@@ -54,13 +73,7 @@ def test_three_turns_then_stop_the_fourth_and_reload(app_server, page):
     page.get_by_label("Model").fill("demo-slow")
     page.get_by_label("Model").press("Tab")
     page.locator(".lane-head .save-state").get_by_text("Saved").wait_for()
-    page.get_by_label("Message").fill("Now a long answer please")
-    page.get_by_role("button", name="Send").click()
-    fourth = answers(page).nth(3)
-    fourth.and_(page.locator('[data-status="streaming"]')).wait_for()
-    page.wait_for_function(
-        "el => el.innerText.split(/\\s+/).length > 6", arg=fourth.element_handle()
-    )
+    fourth = streaming_answer(page, "Now a long answer please", 6, nth=3)
     page.get_by_role("button", name="Stop").click()
     fourth.and_(page.locator('[data-status="stopped"]')).wait_for()
     stopped_text = fourth.locator(".msg-body").inner_text()
@@ -80,13 +93,7 @@ def test_three_turns_then_stop_the_fourth_and_reload(app_server, page):
 def test_reload_mid_stream_shows_the_text_so_far_and_keeps_streaming(app_server, page):
     create_first_account(page, app_server)
     page.get_by_label("Model").fill("demo-slow")
-    page.get_by_label("Message").fill('Stream for a while\n@fake {"tokens": 60, "tps": 12}')
-    page.get_by_role("button", name="Send").click()
-    answer = answers(page).first
-    answer.and_(page.locator('[data-status="streaming"]')).wait_for()
-    page.wait_for_function(
-        "el => el.innerText.split(/\\s+/).length > 8", arg=answer.element_handle()
-    )
+    streaming_answer(page, 'Stream for a while\n@fake {"tokens": 60, "tps": 12}', 8)
     page.reload()
     answer = answers(page).first
     assert answer.get_attribute("data-status") == "streaming"

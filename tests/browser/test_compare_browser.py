@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import ARTIFACTS
-from tests.browser.test_chat_flow import answers, create_first_account
+from tests.browser.test_chat_flow import create_first_account, first_answer
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -21,9 +21,7 @@ def add_lane(page, count: int) -> None:
 
 def test_three_lanes_stop_one_the_others_complete(app_server, page):
     create_first_account(page, app_server)
-    page.get_by_label("Message").fill("Warm up")
-    page.get_by_role("button", name="Send").click()
-    answers(page).first.and_(page.locator('[data-status="complete"]')).wait_for()
+    first_answer(page, "Warm up")
     add_lane(page, 2)
     add_lane(page, 3)
     assert page.locator(".lane-badge").all_inner_texts() == ["A", "B", "C"]
@@ -109,9 +107,7 @@ def show_top_of_turn(page) -> None:
 def test_a_four_lane_comparison_looks_clean_at_1440_and_390(app_server, page):
     page.set_viewport_size({"width": 1440, "height": 900})
     create_first_account(page, app_server)
-    page.get_by_label("Message").fill("First")
-    page.get_by_role("button", name="Send").click()
-    answers(page).first.and_(page.locator('[data-status="complete"]')).wait_for()
+    first_answer(page, "First")
     for count in (2, 3, 4):
         add_lane(page, count)
     models = ["demo", "demo-fast", "demo", "demo-fast"]
@@ -178,9 +174,7 @@ def test_a_four_lane_comparison_looks_clean_at_1440_and_390(app_server, page):
 
 def test_sync_toggles_make_a_change_apply_to_every_lane(app_server, page):
     create_first_account(page, app_server)
-    page.get_by_label("Message").fill("Warm up")
-    page.get_by_role("button", name="Send").click()
-    answers(page).first.and_(page.locator('[data-status="complete"]')).wait_for()
+    first_answer(page, "Warm up")
     add_lane(page, 2)
     add_lane(page, 3)
     # endpoint + model: with the toggle, a model picked in lane A is every lane's model

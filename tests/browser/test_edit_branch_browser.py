@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.browser.conftest import ARTIFACTS
-from tests.browser.test_chat_flow import answers, create_first_account
+from tests.browser.test_chat_flow import answers, create_first_account, first_answer
 from tests.browser.test_resume_browser import new_tab
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -122,9 +122,7 @@ def test_the_sidebar_of_another_page_follows_new_renamed_and_deleted_conversatio
 
     # Created in the first page: the other page's list shows it without a reload.
     page.get_by_role("button", name="New conversation").click()
-    page.get_by_label("Message").fill("Brand new one")
-    page.get_by_role("button", name="Send").click()
-    answers(page).first.and_(page.locator('[data-status="complete"]')).wait_for()
+    first_answer(page, "Brand new one")
     sidebar.get_by_role("link", name="Brand new one").wait_for()
 
     # Renamed in the first page's sidebar.

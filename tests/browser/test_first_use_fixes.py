@@ -7,16 +7,10 @@ import json
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.test_chat_flow import answers, create_first_account
+from tests.browser.test_chat_flow import answers, create_first_account, first_answer
 from tests.browser.test_compare_browser import add_lane
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def first_answer(page, text: str = 'Hello\n@fake {"tokens": 6}') -> None:
-    page.get_by_label("Message").fill(text)
-    page.get_by_role("button", name="Send").click()
-    answers(page).first.and_(page.locator('[data-status="complete"]')).wait_for()
 
 
 def test_lane_sweep_opens_its_dialog_and_the_other_dialogs_still_open(app_server, page):

@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from chat.models import Conversation
-from tests.browser.test_chat_flow import answers, create_first_account
+from tests.browser.test_chat_flow import answers, create_first_account, streaming_answer
 from tests.integration.history_world import chat_with
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -173,13 +173,7 @@ def test_keyboard_shortcuts_and_the_send_key_setting(app_server, page):
 
 def test_escape_stops_an_answer_even_outside_the_composer(app_server, page):
     create_first_account(page, app_server)
-    page.get_by_label("Message").fill('Long one\n@fake {"tokens": 200, "tps": 10}')
-    page.get_by_role("button", name="Send").click()
-    answer = answers(page).first
-    answer.and_(page.locator('[data-status="streaming"]')).wait_for()
-    page.wait_for_function(
-        "el => el.innerText.split(/\\s+/).length > 4", arg=answer.element_handle()
-    )
+    answer = streaming_answer(page, 'Long one\n@fake {"tokens": 200, "tps": 10}', 4)
     page.evaluate("document.activeElement.blur()")
     page.keyboard.press("Escape")
     answer.and_(page.locator('[data-status="stopped"]')).wait_for()

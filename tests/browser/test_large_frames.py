@@ -14,8 +14,8 @@ import pytest
 from django.conf import settings
 
 from chat import services
-from chat.bench.wire import session_key_for
 from chat.models import EndpointProfile, Message
+from tests.bench.wire import session_key_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -29,9 +29,9 @@ import pytest
 from django.conf import settings
 
 from chat import services
-from chat.bench import harness
-from chat.bench.wire import session_key_for
 from chat.models import EndpointProfile
+from tests.bench import harness
+from tests.bench.wire import session_key_for
 from tests.browser.conftest import ARTIFACTS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

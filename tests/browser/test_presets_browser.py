@@ -6,16 +6,14 @@ import json
 
 import pytest
 
-from tests.browser.test_chat_flow import answers, create_first_account
+from tests.browser.test_chat_flow import answers, create_first_account, first_answer
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_a_preset_with_tools_restores_them_in_another_chat_without_a_reload(app_server, page):
     create_first_account(page, app_server)
-    page.get_by_label("Message").fill("Hello")
-    page.get_by_role("button", name="Send").click()
-    answers(page).first.and_(page.locator('[data-status="complete"]')).wait_for()
+    first_answer(page, "Hello")
 
     # The weather tool, called by name, and a temperature: saved as one preset.
     page.get_by_role("button", name="Weather").click()
@@ -32,9 +30,7 @@ def test_a_preset_with_tools_restores_them_in_another_chat_without_a_reload(app_
 
     # A new chat has neither; applying the preset brings both, live.
     page.get_by_role("button", name="New conversation").click()
-    page.get_by_label("Message").fill("Another chat")
-    page.get_by_role("button", name="Send").click()
-    answers(page).first.and_(page.locator('[data-status="complete"]')).wait_for()
+    first_answer(page, "Another chat")
     assert page.get_by_label("Tool 1 JSON").count() == 0
     page.locator("#preset-select").select_option(label="Weather run (+ tools)")
     page.locator(".preset-row").get_by_role("button", name="Apply").click()

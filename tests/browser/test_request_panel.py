@@ -6,16 +6,14 @@ import json
 
 import pytest
 
-from tests.browser.test_chat_flow import answers, create_first_account
+from tests.browser.test_chat_flow import answers, create_first_account, first_answer
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_a_moved_slider_reaches_the_request_shown_in_the_inspector(app_server, page):
     create_first_account(page, app_server)
-    page.get_by_label("Message").fill("First message")
-    page.get_by_role("button", name="Send").click()
-    answers(page).first.and_(page.locator('[data-status="complete"]')).wait_for()
+    first_answer(page, "First message")
 
     temperature = page.get_by_label("Temperature slider")
     assert page.locator("#param-temperature").input_value() == ""  # untouched: not sent

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.test_chat_flow import answers, create_first_account
+from tests.browser.test_chat_flow import answers, create_first_account, first_answer
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_define_a_tool_get_a_streamed_call_answer_it(app_server, page):
     create_first_account(page, app_server)
-    page.get_by_label("Message").fill("Hello")
-    page.get_by_role("button", name="Send").click()
-    answers(page).first.and_(page.locator('[data-status="complete"]')).wait_for()
+    first_answer(page, "Hello")
 
     # Invalid JSON is flagged inline and never sent.
     page.get_by_role("button", name="Blank").click()

@@ -16,8 +16,8 @@ from django.db import connection
 from django.urls import reverse
 
 from chat import runs, services
-from chat.bench.wire import fake_prompt, is_final, send_frame, session_key_for, ws_connect
 from chat.models import EndpointProfile, Lane, Message
+from tests.bench.wire import fake_prompt, is_final, send_frame, session_key_for, ws_connect
 from tests.conftest import server_env, start_app_server
 from tests.integration.test_consumer import connect
 

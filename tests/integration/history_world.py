@@ -70,6 +70,14 @@ def rich_conversation(owner: Any) -> Conversation:
         params={"n": 2, "logprobs": True, "top_logprobs": 2},
         system_prompt="Answer in French.",
     )
+
+    def answer(lane: Lane, turn: int, **fields: Any) -> Message:
+        """An assistant message on ``lane``, from the lane's model."""
+        return Message.objects.create(
+            conversation=conversation, lane=lane, turn=turn, role="assistant", model=lane.model,
+            **fields,
+        )  # fmt: skip
+
     body = {"model": "gpt-x", "messages": [{"role": "user", "content": "What's the weather?"}]}
     Message.objects.create(
         conversation=conversation,
@@ -86,12 +94,9 @@ def rich_conversation(owner: Any) -> Conversation:
         "type": "function",
         "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
     }
-    Message.objects.create(
-        conversation=conversation,
-        lane=a,
-        turn=1,
-        role="assistant",
-        model="gpt-x",
+    answer(
+        a,
+        1,
         status="complete",
         finish_reason="tool_calls",
         tool_calls=[call],
@@ -109,12 +114,9 @@ def rich_conversation(owner: Any) -> Conversation:
         name="get_weather",
         content='{"temp": 18, "sky": "cloudy"}',
     )
-    Message.objects.create(
-        conversation=conversation,
-        lane=a,
-        turn=1,
-        role="assistant",
-        model="gpt-x",
+    answer(
+        a,
+        1,
         content="It is **18 °C** and cloudy in Paris.",
         rendered="<p>It is <strong>18 °C</strong> and cloudy in Paris.</p>",
         status="complete",
@@ -123,24 +125,18 @@ def rich_conversation(owner: Any) -> Conversation:
         usage={"prompt_tokens": 50, "completion_tokens": 10, "total_tokens": 60},
         metrics={"ttft_ms": 90, "total_ms": 300, "tokens_per_s": 33.3, "cost": 0.0012},
     )
-    Message.objects.create(
-        conversation=conversation,
-        lane=b,
-        turn=1,
-        role="assistant",
-        model="llama-3",
+    answer(
+        b,
+        1,
         content="Old try",
         rendered="<p>Old try</p>",
         attempt=0,
         hidden=True,
         status="stopped",
     )
-    Message.objects.create(
-        conversation=conversation,
-        lane=b,
-        turn=1,
-        role="assistant",
-        model="llama-3",
+    answer(
+        b,
+        1,
         content="Il fait 18 degrés.",
         rendered="<p>Il fait 18 degrés.</p>",
         attempt=1,
@@ -167,23 +163,17 @@ def rich_conversation(owner: Any) -> Conversation:
         request_body={"model": "llama-3", "n": 2},
     )
     Message.objects.create(conversation=conversation, turn=2, role="user", content="And tomorrow?")
-    Message.objects.create(
-        conversation=conversation,
-        lane=a,
-        turn=2,
-        role="assistant",
-        model="gpt-x",
+    answer(
+        a,
+        2,
         content="Partial",
         status="error",
         error={"status": 503, "message": "Overloaded at https://llm.example.com/v1", "type": "x"},
         request_body=body,
     )
-    Message.objects.create(
-        conversation=conversation,
-        lane=b,
-        turn=2,
-        role="assistant",
-        model="llama-3",
+    answer(
+        b,
+        2,
         content="Demain, pluie.",
         rendered="<p>Demain, pluie.</p>",
         status="complete",

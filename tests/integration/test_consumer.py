@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import html
 import json
-import re
 
 import pytest
 from channels.db import database_sync_to_async
@@ -17,12 +16,10 @@ from chat import runs, services
 from chat.models import Conversation, EndpointProfile, Message
 from chat.routing import websocket_urlpatterns
 from playground.asgi import application
+from tests.bench.wire import DELTA, streamed_text
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-DELTA = re.compile(
-    r'<span id="([tr])-(\d+)" hx-swap-oob="(beforeend|innerHTML)">(.*?)</span>', re.S
-)
 app = URLRouter(websocket_urlpatterns)
 
 
@@ -53,17 +50,6 @@ async def until_done(comm, timeout: float = 10) -> list[str]:
             frames.append(frame)
             if 'hx-swap-oob="outerHTML"' in frame and 'data-role="assistant"' in frame:
                 return frames
-
-
-def streamed_text(frames: list[str], field: str = "t") -> str:
-    text = ""
-    for frame in frames:
-        for kind, _, mode, body in DELTA.findall(frame):
-            if kind != field:
-                continue
-            body = html.unescape(body)
-            text = body if mode == "innerHTML" else text + body
-    return text
 
 
 @database_sync_to_async

@@ -8,12 +8,11 @@ import subprocess
 import sys
 
 import pytest
-from django.core.management import call_command
-from django.core.management.base import CommandError
 from django.db import connection
 
-from chat.bench.search import Options, report, run_bench
 from chat.models import Conversation, Message
+from tests.bench.measure_search import Options, report, run_bench
+from tests.bench.search import main as searchbench
 from tests.conftest import ROOT, server_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -38,7 +37,7 @@ def test_the_command_runs_on_a_throwaway_database_and_prints_the_table(tmp_path)
     env["DATA_DIR"] = str(tmp_path)
     env.pop("SQLITE_PATH", None)  # a SQLite run starts from the (untouched) default path
     proc = subprocess.Popen(
-        [sys.executable, "manage.py", "searchbench",
+        [sys.executable, "-m", "tests.bench.search",
          "--conversations", "20", "--messages", "2", "--repeat", "2"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -60,5 +59,5 @@ def test_the_command_runs_on_a_throwaway_database_and_prints_the_table(tmp_path)
 
 
 def test_the_command_refuses_nonsense():
-    with pytest.raises(CommandError, match="at least 1"):
-        call_command("searchbench", "--conversations", "0")
+    with pytest.raises(SystemExit, match="at least 1"):
+        searchbench(["--conversations", "0"])

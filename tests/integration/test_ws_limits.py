@@ -12,8 +12,8 @@ import json
 import pytest
 
 from chat import services
-from chat.bench.wire import session_key_for, ws_connect
 from chat.models import EndpointProfile, Message
+from tests.bench.wire import session_key_for, ws_connect
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

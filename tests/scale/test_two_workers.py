@@ -16,7 +16,9 @@ import pytest
 from channels.db import database_sync_to_async
 
 from chat import services
-from chat.bench.wire import (
+from chat.fake_upstream import tokenize
+from chat.models import Message
+from tests.bench.wire import (
     DELTA,
     STOP_FRAME,
     fake_prompt,
@@ -27,8 +29,6 @@ from chat.bench.wire import (
     streamed_text,
     ws_connect,
 )
-from chat.fake_upstream import tokenize
-from chat.models import Message
 
 pytestmark = [pytest.mark.scale, pytest.mark.django_db(transaction=True)]
 WAIT = 20

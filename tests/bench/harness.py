@@ -21,8 +21,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection
 
-from chat.bench.wire import session_key_for
 from chat.models import Conversation, EndpointProfile, Lane
+from tests.bench.wire import session_key_for
 
 ROOT = Path(settings.BASE_DIR)
 
@@ -146,14 +146,14 @@ def start_app(env: dict[str, str], logdir: Path, name: str = "app") -> Process:
 
 
 @contextlib.contextmanager
-def throwaway_database(tmpdir: Path) -> Iterator[None]:
+def throwaway_database(tmpdir: Path, name: str = "relaybench") -> Iterator[None]:
     """Point this process at a new, migrated database and drop it afterwards: a SQLite
-    file in ``tmpdir``, or ``relaybench_<pid>`` on the server DATABASE_URL names."""
+    file in ``tmpdir``, or ``<name>_<pid>`` on the server DATABASE_URL names."""
     test = connection.settings_dict.setdefault("TEST", {})
     if connection.vendor == "sqlite":
-        test["NAME"] = str(tmpdir / "relaybench.sqlite3")
+        test["NAME"] = str(tmpdir / f"{name}.sqlite3")
     else:
-        test["NAME"] = f"relaybench_{os.getpid()}"
+        test["NAME"] = f"{name}_{os.getpid()}"
     old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
     try:
         yield

@@ -1,4 +1,4 @@
-"""The relay benchmark's measurements (``manage.py relaybench`` prints them).
+"""The relay benchmark's measurements (``python -m tests.bench.relay`` prints them).
 
 Everything goes over real sockets: websocket clients in this process, one daphne app
 process, the fake endpoint in a third process reached over HTTP. Each phase samples the
@@ -24,10 +24,11 @@ import httpx
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from chat.bench import harness
-from chat.bench.procstat import RssSampler, cpu_seconds, rss_bytes
-from chat.bench.report import Level, Results
-from chat.bench.streams import (
+from chat.models import Message
+from tests.bench import harness
+from tests.bench.procstat import RssSampler, cpu_seconds, rss_bytes
+from tests.bench.report import Level, Results
+from tests.bench.streams import (
     TURN_TIMEOUT,
     Answer,
     Direct,
@@ -37,8 +38,7 @@ from chat.bench.streams import (
     relaying_time,
     ws_turn,
 )
-from chat.bench.wire import STOP_FRAME, fake_prompt, ws_connect
-from chat.models import Message
+from tests.bench.wire import STOP_FRAME, fake_prompt, ws_connect
 
 CONNECT_PARALLEL = 20
 

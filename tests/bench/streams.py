@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from chat.bench.wire import DELTA, final_status, is_final, send_frame
+from tests.bench.wire import DELTA, final_status, is_final, send_frame
 
 TURN_TIMEOUT = 120.0
 # In the fake's SSE: a chunk carrying a piece of answer text (the role chunk has "role").

@@ -10,11 +10,10 @@ snippets) for several kinds of query.
 from __future__ import annotations
 
 import contextlib
-import os
 import random
 import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from django.db import connection
 
 from chat import search
 from chat.models import Conversation, Message
+from tests.bench import harness
 
 # Planted words: (word, share of messages that contain it).
 PLANTED = {"kubernetes": 0.01, "fsync": 0.001, "quasar": 0.0001}
@@ -77,21 +77,10 @@ class Results:
     rows: list[Row]
 
 
-@contextlib.contextmanager
-def throwaway_database(tmpdir: Path) -> Iterator[None]:
+def throwaway_database(tmpdir: Path) -> contextlib.AbstractContextManager[None]:
     """Point this process at a new, migrated database and drop it afterwards: a SQLite
     file in ``tmpdir``, or ``searchbench_<pid>`` on the server DATABASE_URL names."""
-    test = connection.settings_dict.setdefault("TEST", {})
-    if connection.vendor == "sqlite":
-        test["NAME"] = str(tmpdir / "searchbench.sqlite3")
-    else:
-        test["NAME"] = f"searchbench_{os.getpid()}"
-    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
-    try:
-        yield
-    finally:
-        connection.close()
-        connection.creation.destroy_test_db(old_name, verbosity=0)
+    return harness.throwaway_database(tmpdir, name="searchbench")
 
 
 def _vocabulary(rng: random.Random, size: int = 3000) -> list[str]:
