@@ -16,8 +16,8 @@ Message text is matched word by word, every word of the query as a prefix ("stre
   0005). A prefix query ``"term"*`` is an index lookup, where ``LIKE '%term%'`` would read
   every message of every user.
 - Anything else (or a SQLite built without FTS5): ``icontains`` per word, a scan of every
-  message (``manage.py searchbench --scan`` times it: fine for hundreds of conversations,
-  slow for ten thousand).
+  message (``make searchbench SEARCHBENCH_ARGS=--scan`` times it: fine for hundreds of
+  conversations, slow for ten thousand).
 
 Titles are short and one per conversation: they are matched as substrings (``icontains``
 per word) on the user's own rows on every backend.
