@@ -324,15 +324,6 @@ def tool_results_submit(
     return answer, tool_messages, placeholder
 
 
-def conversation_tools_save(
-    *, conversation: Conversation, tools: list[dict[str, Any]], tool_choice: Any
-) -> None:
-    if tools != conversation.tools or tool_choice != conversation.tool_choice:
-        conversation.tools = tools
-        conversation.tool_choice = tool_choice
-        conversation.save(update_fields=["tools", "tool_choice", "updated_at"])
-
-
 def _busy(conversation: Conversation) -> bool:
     return conversation.messages.live_streaming().exists()
 

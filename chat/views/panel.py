@@ -11,7 +11,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET, require_POST
 
-from chat import services
+from chat import composer, services
 from chat.models import Conversation, Lane, Preset
 from chat.params import BY_NAME, check_params, params_for
 from chat.views.tools import tools_context
@@ -41,12 +41,7 @@ def panel_lane(request: HttpRequest, conversation_id: uuid.UUID) -> Lane:
 
 def _save_to(request: HttpRequest, lane: Lane, cleaned: dict[str, Any]) -> None:
     """To the panel's lane, or to every lane when "apply to all lanes" is on."""
-    mode = lane.conversation.mode
-    if request.POST.get("sync_params"):
-        for other in lane.conversation.lanes.all():
-            services.lane_params_save(lane=other, params=cleaned, mode=mode)
-    else:
-        services.lane_params_save(lane=lane, params=cleaned, mode=mode)
+    composer.params_save(lane=lane, params=cleaned, sync=bool(request.POST.get("sync_params")))
 
 
 def raw_params(request: HttpRequest) -> dict[str, str]:

@@ -10,7 +10,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET, require_POST
 
-from chat import services
+from chat import composer
 from chat.models import Conversation, Lane
 from chat.tools import TEMPLATE_MOCKS, TEMPLATES, _values, choice_value, row_errors, tools_from_form
 
@@ -71,17 +71,6 @@ def _tools_lane(request: HttpRequest, conversation: Conversation) -> Lane | None
     return get_object_or_404(Lane, pk=int(wanted), conversation=conversation)
 
 
-def _save(conversation: Conversation, lane: Lane | None, tools: list, choice: Any) -> None:
-    if lane is None:
-        services.conversation_tools_save(conversation=conversation, tools=tools, tool_choice=choice)
-    else:
-        lane.tools = tools
-        lane.save(update_fields=["tools"])
-        if choice != conversation.tool_choice:
-            conversation.tool_choice = choice
-            conversation.save(update_fields=["tool_choice", "updated_at"])
-
-
 @require_GET
 def tools_panel(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
     conversation = _owned(request, conversation_id)
@@ -127,7 +116,7 @@ def tools_save(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse
     lane = _tools_lane(request, conversation)
     tools, choice, errors = tools_from_form(request.POST)
     if not errors:
-        _save(conversation, lane, tools, choice)
+        composer.tools_save(conversation=conversation, lane=lane, tools=tools, choice=choice)
     rows = _posted_rows(request)
     choice_error = errors[-1] if errors and not any(r["error"] for r in rows) else ""
     return render(
@@ -173,7 +162,7 @@ def tools_edit(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse
     lane = _tools_lane(request, conversation)
     tools, tool_choice, errors = tools_from_form(data)
     if not errors:
-        _save(conversation, lane, tools, tool_choice)
+        composer.tools_save(conversation=conversation, lane=lane, tools=tools, choice=tool_choice)
     for row, error in row_errors(data).items():
         rows[row]["error"] = error
     context = tools_context(conversation, rows=rows, choice=choice, lane=lane)
