@@ -439,11 +439,6 @@ def usage_totals_html(*, conversation: Conversation) -> str:
     return render_to_string("chat/_totals.html", {"totals": totals, "oob": True})
 
 
-def lane_tools(*, lane: Lane) -> list[dict[str, Any]]:
-    """The tools editor's entries a lane uses: its own, else the conversation's."""
-    return lane.tools if lane.tools is not None else lane.conversation.tools
-
-
 def preset_save(
     *,
     owner: AbstractBaseUser,
@@ -463,7 +458,7 @@ def preset_save(
             "system_prompt": conversation.system_prompt if with_system else "",
             # Every entry, disabled ones and mock results included, so apply restores the
             # editor as it was; tool_choice travels with them (it may name one).
-            "tools": lane_tools(lane=lane) if with_tools else None,
+            "tools": lane.effective_tools if with_tools else None,
             "tool_choice": conversation.tool_choice if with_tools else None,
         },
     )
@@ -568,9 +563,7 @@ def request_body_build(*, lane: Lane, assistant: Message, stream: bool = True) -
         )
         return completion_body_build(lane=lane, prompt=prompt or "", stream=stream)
     quirks = lane.profile.quirks if lane.profile else {}
-    system_prompt = (
-        lane.system_prompt if lane.system_prompt is not None else conversation.system_prompt
-    )
+    system_prompt = lane.effective_system_prompt
     messages: list[dict[str, Any]] = []
     if system_prompt:
         messages.append({"role": quirks.get("system_role", "system"), "content": system_prompt})
@@ -581,7 +574,7 @@ def request_body_build(*, lane: Lane, assistant: Message, stream: bool = True) -
         if payload is not None:
             messages.append(payload)
     body: dict[str, Any] = {**_with_model(lane), "messages": messages}
-    tools = enabled_tools(lane.tools if lane.tools is not None else conversation.tools)
+    tools = enabled_tools(lane.effective_tools)
     if tools:
         body["tools"] = tools
         if conversation.tool_choice is not None:

@@ -35,9 +35,7 @@ def tools_context(
     lane: Lane | None = None,
 ) -> dict[str, Any]:
     """The editor for the shared tools, or for one lane's own tools (lane given)."""
-    entries = conversation.tools
-    if lane is not None and lane.tools is not None:
-        entries = lane.tools
+    entries = lane.effective_tools if lane is not None else conversation.tools
     if rows is None:
         rows = [
             {
@@ -68,7 +66,9 @@ def _tools_lane(request: HttpRequest, conversation: Conversation) -> Lane | None
         return None
     if not wanted.isdigit():
         raise Http404
-    return get_object_or_404(Lane, pk=int(wanted), conversation=conversation)
+    lane = get_object_or_404(Lane, pk=int(wanted), conversation=conversation)
+    lane.conversation = conversation  # the one loaded: no second query for it
+    return lane
 
 
 @require_GET
