@@ -6,30 +6,28 @@ editor's autosaves (HTTP) and the composer's send (the socket) all save through 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
+from django.http import Http404
+
+from chat import owned
 from chat.errors import ActionError
 from chat.models import Conversation, Lane
 from chat.params import check_params
 from chat.services import lane_params_save
 from chat.tools import tools_from_form
 
-_ID = re.compile(r"[0-9]{1,18}")  # a BigAutoField id, nothing int() or the database refuses
 NOT_A_LANE = "That lane is not part of this conversation."
 
 
 def lane_named(conversation: Conversation, wanted: Any) -> Lane | None:
     """The conversation's lane a form names by id; None when it names none. A lane it
     names must be one of this conversation's: never a fallback to another."""
-    wanted = str(wanted or "")
-    if not wanted:
-        return None
-    lane = conversation.lanes.filter(pk=int(wanted)).first() if _ID.fullmatch(wanted) else None
-    if lane is None:
-        raise ActionError(NOT_A_LANE)
-    return lane
+    try:
+        return owned.lane_in(conversation, str(wanted or ""))
+    except Http404:
+        raise ActionError(NOT_A_LANE) from None
 
 
 def params_save(*, lane: Lane, params: dict[str, Any], sync: bool) -> None:

@@ -12,17 +12,17 @@ import asyncio
 import json
 import logging
 import re
-import uuid
 from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.http import Http404
 from django.template.loader import render_to_string
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from chat import branching, composer, runs, services
+from chat import branching, composer, owned, runs, services
 from chat.compare import turn_rows
 from chat.models import Conversation, Message
 from chat.versions import path_of
@@ -444,8 +444,8 @@ class ConversationConsumer(AsyncWebsocketConsumer):
     @database_sync_to_async
     def _get_conversation(self, user: Any, raw_uuid: str) -> Conversation | None:
         try:
-            return Conversation.objects.get(pk=uuid.UUID(str(raw_uuid)), owner=user)
-        except (ValueError, Conversation.DoesNotExist):
+            return owned.conversation(user, raw_uuid)
+        except Http404:
             return None
 
     @database_sync_to_async

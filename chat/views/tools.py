@@ -6,11 +6,11 @@ import json
 import uuid
 from typing import Any
 
-from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
-from chat import composer
+from chat import composer, owned
 from chat.models import Conversation, Lane
 from chat.tools import TEMPLATE_MOCKS, TEMPLATES, _values, choice_value, row_errors, tools_from_form
 
@@ -62,18 +62,12 @@ def tools_context(
 def _tools_lane(request: HttpRequest, conversation: Conversation) -> Lane | None:
     """The lane whose own tools are edited, or None for the shared tools."""
     wanted = request.POST.get("tools_lane") or request.GET.get("tools_lane") or ""
-    if not wanted:
-        return None
-    if not wanted.isdigit():
-        raise Http404
-    lane = get_object_or_404(Lane, pk=int(wanted), conversation=conversation)
-    lane.conversation = conversation  # the one loaded: no second query for it
-    return lane
+    return owned.lane_in(conversation, wanted)
 
 
 @require_GET
 def tools_panel(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
-    conversation = _owned(request, conversation_id)
+    conversation = owned.conversation(request.user, conversation_id)
     lane = _tools_lane(request, conversation)
     return render(request, "chat/_tools.html", tools_context(conversation, lane=lane))
 
@@ -81,7 +75,7 @@ def tools_panel(request: HttpRequest, conversation_id: uuid.UUID) -> HttpRespons
 @require_POST
 def tools_shared(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
     """A lane goes back to the shared tools."""
-    conversation = _owned(request, conversation_id)
+    conversation = owned.conversation(request.user, conversation_id)
     lane = _tools_lane(request, conversation)
     if lane is not None:
         lane.tools = None
@@ -105,14 +99,10 @@ def _posted_rows(request: HttpRequest) -> list[dict[str, Any]]:
     ]
 
 
-def _owned(request: HttpRequest, conversation_id: uuid.UUID) -> Conversation:
-    return get_object_or_404(Conversation, pk=conversation_id, owner=request.user)
-
-
 @require_POST
 def tools_save(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
     """Autosave: valid tools are kept; each problem shows under its row."""
-    conversation = _owned(request, conversation_id)
+    conversation = owned.conversation(request.user, conversation_id)
     lane = _tools_lane(request, conversation)
     tools, choice, errors = tools_from_form(request.POST)
     if not errors:
@@ -129,7 +119,7 @@ def tools_save(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse
 @require_POST
 def tools_edit(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
     """Add a tool (blank or from a template) or remove one; the rest is kept as typed."""
-    conversation = _owned(request, conversation_id)
+    conversation = owned.conversation(request.user, conversation_id)
     rows = _posted_rows(request)
     template = request.POST.get("add")
     if template is not None:
