@@ -12,21 +12,19 @@ import asyncio
 import json
 import logging
 import re
-import uuid
 from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.http import Http404
 from django.template.loader import render_to_string
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from chat import branching, runs, services
+from chat import branching, composer, owned, runs, services
 from chat.compare import turn_rows
 from chat.models import Conversation, Message
-from chat.params import check_params
-from chat.tools import tools_from_form
 from chat.versions import path_of
 
 log = logging.getLogger(__name__)
@@ -446,8 +444,8 @@ class ConversationConsumer(AsyncWebsocketConsumer):
     @database_sync_to_async
     def _get_conversation(self, user: Any, raw_uuid: str) -> Conversation | None:
         try:
-            return Conversation.objects.get(pk=uuid.UUID(str(raw_uuid)), owner=user)
-        except (ValueError, Conversation.DoesNotExist):
+            return owned.conversation(user, raw_uuid)
+        except Http404:
             return None
 
     @database_sync_to_async
@@ -473,47 +471,12 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         """Validate everything the frame carries before saving anything."""
         conversation = Conversation.objects.get(pk=self.conversation.pk)
         self.conversation = conversation
-        raw_params = {k[6:]: v for k, v in frame.items() if k.startswith("param:")}
-        cleaned = None
-        if raw_params:
-            # The panel's values travel with the message: what is shown is what is sent.
-            cleaned, errors = check_params(raw_params, mode=conversation.mode)
-            if errors:
-                raise services.ActionError(
-                    "Fix the parameters first: " + "; ".join(str(e) for e in errors.values())
-                )
         images = services.images_clean(
             data_urls=_strings(frame.get("image_data")), urls=_strings(frame.get("image_url"))
         )
-        tools = None
-        if "tool_choice" in frame:
-            # The tools editor travels with the message too: invalid JSON is never sent.
-            tools, tool_choice, tool_errors = tools_from_form(frame)
-            if tool_errors:
-                raise services.ActionError("Fix the tools first: " + "; ".join(tool_errors))
-        if tools is not None:
-            lane_id = str(frame.get("tools_lane") or "")
-            own = next((lane for lane in conversation.lanes.all() if str(lane.pk) == lane_id), None)
-            if lane_id and own is None:
-                raise services.ActionError("That lane is not part of this conversation.")
-            if own is not None:
-                # The editor showed this lane's own tools: they are what it saves.
-                own.tools = tools
-                own.save(update_fields=["tools"])
-            else:
-                services.conversation_tools_save(
-                    conversation=conversation, tools=tools, tool_choice=tool_choice
-                )
-        if cleaned is not None:
-            # The panel edits one lane, or every lane when "apply to all lanes" is on.
-            lanes = list(conversation.lanes.all())
-            panel_lane = str(frame.get("panel_lane") or "")
-            if frame.get("sync_params") or len(lanes) == 1:
-                targets = lanes
-            else:
-                targets = [lane for lane in lanes if str(lane.pk) == panel_lane] or lanes[:1]
-            for lane in targets:
-                services.lane_params_save(lane=lane, params=cleaned, mode=conversation.mode)
+        # The panel's values and the tools editor travel with the message, saved as
+        # their autosaves would save them (checked first: a refusal saves nothing).
+        composer.send_apply(conversation, frame)
         return services.turn_send(conversation=conversation, content=text, images=images)
 
     @database_sync_to_async

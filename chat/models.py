@@ -172,6 +172,22 @@ class Lane(models.Model):
     def __str__(self) -> str:
         return f"{self.conversation_id} lane {self.position}"
 
+    @property
+    def effective_system_prompt(self) -> str:
+        """The system prompt this lane sends: its own if it has one (even ""), else the
+        conversation's."""
+        return (
+            self.system_prompt
+            if self.system_prompt is not None
+            else self.conversation.system_prompt
+        )
+
+    @property
+    def effective_tools(self) -> list[dict[str, Any]]:
+        """The tools editor's entries this lane uses: its own if it has them, else the
+        conversation's."""
+        return self.tools if self.tools is not None else self.conversation.tools
+
 
 class MessageQuerySet(models.QuerySet):
     """The one answer to "is an answer still streaming?": a message marked streaming whose

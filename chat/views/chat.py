@@ -5,18 +5,18 @@ import uuid
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from chat import branching, compare, history, runs, services
+from chat import branching, compare, history, owned, runs, services
 from chat.compare import turn_rows
 from chat.forms import NewConversationForm
-from chat.models import Conversation, EndpointProfile, Message
+from chat.models import Conversation, Message
 from chat.versions import path_of
 from chat.views.compare import lane_form
 from chat.views.panel import panel_context
@@ -24,10 +24,6 @@ from chat.views.tools import tools_context
 
 # The part of the side panel a conversation opens at (?open=...), from the New page.
 OPEN = ("params", "tools")
-
-
-def _owned_conversation(request: HttpRequest, conversation_id: uuid.UUID) -> Conversation:
-    return get_object_or_404(Conversation, pk=conversation_id, owner=request.user)
 
 
 @require_GET
@@ -116,7 +112,7 @@ def _render_new_with_errors(request: HttpRequest, form: NewConversationForm) -> 
 
 @require_GET
 def conversation_detail(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
-    conversation = _owned_conversation(request, conversation_id)
+    conversation = owned.conversation(request.user, conversation_id)
     services.messages_mark_interrupted(conversation=conversation)
     lanes = list(conversation.lanes.select_related("profile"))
     path = path_of(conversation)
@@ -159,7 +155,7 @@ def conversation_detail(request: HttpRequest, conversation_id: uuid.UUID) -> Htt
 @require_POST
 def conversation_settings(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
     """The shared system prompt, saved as it changes; applies to the next turn."""
-    conversation = _owned_conversation(request, conversation_id)
+    conversation = owned.conversation(request.user, conversation_id)
     prompt = request.POST.get("system_prompt", "")
     conversation.system_prompt = prompt[:100_000]
     conversation.save(update_fields=["system_prompt", "updated_at"])
@@ -172,7 +168,7 @@ def conversation_settings(request: HttpRequest, conversation_id: uuid.UUID) -> H
 def conversation_mode(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
     """Switch chat <-> completions; the page reloads, as the composer, the panel and the
     tools all depend on the mode."""
-    conversation = _owned_conversation(request, conversation_id)
+    conversation = owned.conversation(request.user, conversation_id)
     try:
         if services.conversation_mode_set(
             conversation=conversation, mode=request.POST.get("mode", "")
@@ -190,11 +186,7 @@ def conversation_mode(request: HttpRequest, conversation_id: uuid.UUID) -> HttpR
 @require_GET
 def model_options(request: HttpRequest) -> HttpResponse:
     """The model suggestions (and default) for the endpoint picked in a form."""
-    try:
-        profile_id = uuid.UUID(request.GET.get("profile", ""))
-    except ValueError:
-        raise Http404 from None
-    profile = get_object_or_404(EndpointProfile, pk=profile_id, owner=request.user)
+    profile = owned.profile(request.user, request.GET.get("profile", ""))
     model = services.model_for_profile(
         profile=profile, current=request.GET.get("model", "").strip()[:200]
     )
@@ -203,17 +195,13 @@ def model_options(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 def conversation_delete(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
-    conversation = _owned_conversation(request, conversation_id)
+    conversation = owned.conversation(request.user, conversation_id)
     history.conversation_remove(conversation=conversation)
     messages.success(request, "Conversation deleted.")
     url = reverse("chat:index")
     if request.headers.get("HX-Request"):
         return HttpResponseClientRedirect(url)
     return redirect(url)
-
-
-def _owned_message(conversation: Conversation, message_id: int) -> Message:
-    return get_object_or_404(Message, pk=message_id, conversation=conversation)
 
 
 def _toast(text: str) -> HttpResponse:
@@ -225,8 +213,8 @@ def message_branch(
     request: HttpRequest, conversation_id: uuid.UUID, message_id: int
 ) -> HttpResponse:
     """Branch from here: a new conversation up to this message, opened at once."""
-    conversation = _owned_conversation(request, conversation_id)
-    message = _owned_message(conversation, message_id)
+    conversation = owned.conversation(request.user, conversation_id)
+    message = owned.message_in(conversation, message_id)
     try:
         branch = branching.branch_from(conversation=conversation, message_id=message.pk)
     except services.ActionError as exc:
@@ -281,7 +269,7 @@ def version_show(
     """Show another version of an edited question: the turns from it down are replaced
     in every tab (out of band, so the page keeps its place), and the composer continues
     this one."""
-    conversation = _owned_conversation(request, conversation_id)
+    conversation = owned.conversation(request.user, conversation_id)
     try:
         last_turn, path = branching.version_show(
             conversation=conversation, turn=turn, branch=branch
@@ -296,8 +284,8 @@ def version_show(
 def message_delete(
     request: HttpRequest, conversation_id: uuid.UUID, message_id: int
 ) -> HttpResponse:
-    conversation = _owned_conversation(request, conversation_id)
-    message = _owned_message(conversation, message_id)
+    conversation = owned.conversation(request.user, conversation_id)
+    message = owned.message_in(conversation, message_id)
     try:
         kind, where = branching.message_delete(conversation=conversation, message_id=message.pk)
     except services.ActionError as exc:

@@ -9,31 +9,18 @@ import uuid
 
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
-from chat import compare, runs, services
+from chat import compare, owned, runs, services
 from chat.errors import ActionError
 from chat.forms import LaneSettingsForm
 from chat.models import Conversation, Lane, Message
 from chat.params import BY_NAME, ParamError
 from chat.versions import path_of
-
-
-def _conversation(request: HttpRequest, conversation_id: uuid.UUID) -> Conversation:
-    return get_object_or_404(Conversation, pk=conversation_id, owner=request.user)
-
-
-def _lane(request: HttpRequest, conversation_id: uuid.UUID, lane_id: int) -> Lane:
-    return get_object_or_404(
-        Lane.objects.select_related("conversation", "profile"),
-        pk=lane_id,
-        conversation_id=conversation_id,
-        conversation__owner=request.user,
-    )
 
 
 def _refresh(request: HttpRequest, conversation: Conversation) -> HttpResponse:
@@ -52,13 +39,13 @@ def _guarded(request: HttpRequest, conversation: Conversation, action) -> HttpRe
 
 @require_POST
 def lane_add(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
-    conversation = _conversation(request, conversation_id)
+    conversation = owned.conversation(request.user, conversation_id)
     return _guarded(request, conversation, lambda: compare.lane_add(conversation=conversation))
 
 
 @require_POST
 def lane_duplicate(request: HttpRequest, conversation_id: uuid.UUID, lane_id: int):
-    lane = _lane(request, conversation_id, lane_id)
+    lane = owned.lane(request.user, conversation_id, lane_id)
     conversation = lane.conversation
     return _guarded(
         request, conversation, lambda: compare.lane_add(conversation=conversation, source=lane)
@@ -67,13 +54,13 @@ def lane_duplicate(request: HttpRequest, conversation_id: uuid.UUID, lane_id: in
 
 @require_POST
 def lane_remove(request: HttpRequest, conversation_id: uuid.UUID, lane_id: int):
-    lane = _lane(request, conversation_id, lane_id)
+    lane = owned.lane(request.user, conversation_id, lane_id)
     return _guarded(request, lane.conversation, lambda: compare.lane_remove(lane=lane))
 
 
 @require_POST
 def lane_move(request: HttpRequest, conversation_id: uuid.UUID, lane_id: int, direction: str):
-    lane = _lane(request, conversation_id, lane_id)
+    lane = owned.lane(request.user, conversation_id, lane_id)
     offset = {"left": -1, "right": 1}.get(direction)
     if offset is None:
         raise Http404
@@ -83,7 +70,7 @@ def lane_move(request: HttpRequest, conversation_id: uuid.UUID, lane_id: int, di
 @require_POST
 def lane_settings(request: HttpRequest, conversation_id: uuid.UUID, lane_id: int):
     """Endpoint, model and own system prompt of one lane, saved as they change."""
-    lane = _lane(request, conversation_id, lane_id)
+    lane = owned.lane(request.user, conversation_id, lane_id)
     form = LaneSettingsForm(request.POST, owner=request.user, prefix=f"lane{lane.pk}")
     saved = synced = False
     if lane.conversation.blind:
@@ -147,7 +134,7 @@ def lane_form(request: HttpRequest, lane: Lane) -> LaneSettingsForm:
 
 @require_http_methods(["GET", "POST"])
 def lane_sweep(request: HttpRequest, conversation_id: uuid.UUID, lane_id: int):
-    lane = _lane(request, conversation_id, lane_id)
+    lane = owned.lane(request.user, conversation_id, lane_id)
     context = {
         "lane": lane,
         "conversation": lane.conversation,
@@ -180,7 +167,7 @@ def lane_sweep(request: HttpRequest, conversation_id: uuid.UUID, lane_id: int):
 def attempt_show(
     request: HttpRequest, conversation_id: uuid.UUID, lane_id: int, turn: int, attempt: int
 ):
-    lane = _lane(request, conversation_id, lane_id)
+    lane = owned.lane(request.user, conversation_id, lane_id)
     try:
         services.attempt_show(lane=lane, turn=turn, attempt=attempt)
     except services.ActionError as exc:
@@ -190,7 +177,7 @@ def attempt_show(
 
 @require_POST
 def blind_toggle(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
-    conversation = _conversation(request, conversation_id)
+    conversation = owned.conversation(request.user, conversation_id)
     conversation.blind = request.POST.get("blind") == "on"
     conversation.save(update_fields=["blind", "updated_at"])
     return _refresh(request, conversation)
@@ -198,7 +185,7 @@ def blind_toggle(request: HttpRequest, conversation_id: uuid.UUID) -> HttpRespon
 
 @require_POST
 def vote(request: HttpRequest, conversation_id: uuid.UUID, turn: int) -> HttpResponse:
-    conversation = _conversation(request, conversation_id)
+    conversation = owned.conversation(request.user, conversation_id)
     verdict = request.POST.get("verdict", "")
     winner = request.POST.get("winner")
     try:
@@ -222,7 +209,7 @@ def leaderboard(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def diff(request: HttpRequest, conversation_id: uuid.UUID, turn: int) -> HttpResponse:
-    conversation = _conversation(request, conversation_id)
+    conversation = owned.conversation(request.user, conversation_id)
     lanes = list(conversation.lanes.all())
     answers = {
         m.lane_id: m
@@ -266,7 +253,7 @@ def _encode_setup(setup: list[dict]) -> str:
 
 @require_GET
 def setup_link(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
-    conversation = _conversation(request, conversation_id)
+    conversation = owned.conversation(request.user, conversation_id)
     url = request.build_absolute_uri(
         reverse("chat:setup_open") + "?setup=" + _encode_setup(compare.setup_of(conversation))
     )

@@ -9,18 +9,15 @@ import uuid
 from asgiref.sync import sync_to_async
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from chat import owned
 from chat.compat import apply_changes, panel_context
 from chat.compat.runner import CheckBusy, start_check
 from chat.models import EndpointProfile
 
 MODEL_MAX = 200
-
-
-def _owned_profile(request: HttpRequest, profile_id: uuid.UUID) -> EndpointProfile:
-    return get_object_or_404(EndpointProfile, pk=profile_id, owner=request.user)
 
 
 def _panel(request: HttpRequest, profile: EndpointProfile, **extra: object) -> HttpResponse:
@@ -30,14 +27,14 @@ def _panel(request: HttpRequest, profile: EndpointProfile, **extra: object) -> H
 @require_GET
 def compat_panel(request: HttpRequest, profile_id: uuid.UUID) -> HttpResponse:
     """The report (or the check's progress): the page polls this while a check runs."""
-    return _panel(request, _owned_profile(request, profile_id))
+    return _panel(request, owned.profile(request.user, profile_id))
 
 
 @require_POST
 async def compat_start(request: HttpRequest, profile_id: uuid.UUID) -> HttpResponse:
     """Start a check of the chosen model (default: the profile's) in this process."""
     request.user = await request.auser()
-    profile = await sync_to_async(_owned_profile)(request, profile_id)
+    profile = await sync_to_async(lambda: owned.profile(request.user, profile_id))()
     model = (request.POST.get("model") or "").strip()[:MODEL_MAX]
     model = model or profile.default_model or next(iter(profile.model_names), "")
     note = ""
@@ -56,7 +53,7 @@ async def compat_start(request: HttpRequest, profile_id: uuid.UUID) -> HttpRespo
 @require_POST
 def compat_apply(request: HttpRequest, profile_id: uuid.UUID) -> HttpResponse:
     """Apply the settings the last report suggests (the ones the page showed)."""
-    profile = _owned_profile(request, profile_id)
+    profile = owned.profile(request.user, profile_id)
     context = panel_context(profile)
     shown = request.POST.get("checked_at", "")
     if context["state"] != "done" or shown != context.get("checked_at_raw"):

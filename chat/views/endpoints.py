@@ -8,19 +8,16 @@ from asgiref.sync import sync_to_async
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from chat import owned
 from chat.forms import EndpointProfileForm
 from chat.models import EndpointProfile
 from chat.runs import endpoint_for
 from chat.upstream import UpstreamFailure, chat_once, list_models
 from chat.upstream.client import redact_text
-
-
-def _owned_profile(request: HttpRequest, profile_id: uuid.UUID) -> EndpointProfile:
-    return get_object_or_404(EndpointProfile, pk=profile_id, owner=request.user)
 
 
 @require_GET
@@ -41,7 +38,7 @@ def endpoint_new(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def endpoint_edit(request: HttpRequest, profile_id: uuid.UUID) -> HttpResponse:
-    profile = _owned_profile(request, profile_id)
+    profile = owned.profile(request.user, profile_id)
     form = EndpointProfileForm(request.POST or None, instance=profile, owner=request.user)
     if request.method == "POST" and form.is_valid():
         form.save()
@@ -52,7 +49,7 @@ def endpoint_edit(request: HttpRequest, profile_id: uuid.UUID) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def endpoint_delete(request: HttpRequest, profile_id: uuid.UUID) -> HttpResponse:
-    profile = _owned_profile(request, profile_id)
+    profile = owned.profile(request.user, profile_id)
     if request.method == "POST":
         name = profile.name
         profile.delete()
@@ -74,7 +71,7 @@ def _failure(step: str, exc: UpstreamFailure, started: float) -> dict[str, Any]:
 
 async def _aowned_profile(request: HttpRequest, profile_id: uuid.UUID) -> EndpointProfile:
     request.user = await request.auser()
-    return await sync_to_async(_owned_profile)(request, profile_id)
+    return await sync_to_async(owned.profile)(request.user, profile_id)
 
 
 @require_POST

@@ -9,20 +9,15 @@ import uuid
 from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from chat import exports, history, imports, search
+from chat import exports, history, imports, owned, search
 from chat.errors import ActionError
-from chat.models import Conversation
 
 CURRENT = re.compile(r"/c/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})/")
-
-
-def _owned(request: HttpRequest, conversation_id: uuid.UUID) -> Conversation:
-    return get_object_or_404(Conversation, pk=conversation_id, owner=request.user)
 
 
 def _current_id(request: HttpRequest) -> uuid.UUID | None:
@@ -84,7 +79,7 @@ def history_search(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def history_rename(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
-    conversation = _owned(request, conversation_id)
+    conversation = owned.conversation(request.user, conversation_id)
     context: dict[str, object] = {"c": conversation, "current_id": _current_id(request)}
     if request.method == "GET":
         template = "chat/_conv_rename.html" if request.htmx else "chat/rename.html"
@@ -114,7 +109,7 @@ def history_rename(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResp
 
 @require_POST
 def history_pin(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
-    conversation = _owned(request, conversation_id)
+    conversation = owned.conversation(request.user, conversation_id)
     pinned = request.POST.get("pinned", "1") not in ("0", "false", "")
     history.conversation_pin(conversation=conversation, pinned=pinned)
     if request.htmx:
@@ -124,7 +119,7 @@ def history_pin(request: HttpRequest, conversation_id: uuid.UUID) -> HttpRespons
 
 @require_POST
 def history_delete(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
-    conversation = _owned(request, conversation_id)
+    conversation = owned.conversation(request.user, conversation_id)
     shown = _current_id(request) == conversation.pk
     history.conversation_remove(conversation=conversation)
     if request.htmx and not shown:
@@ -146,7 +141,7 @@ def _attachment(body: str | bytes, name: str, content_type: str) -> HttpResponse
 
 @require_GET
 def export_json(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
-    conversation = _owned(request, conversation_id)
+    conversation = owned.conversation(request.user, conversation_id)
     body = exports.dumps(exports.conversation_export(conversation=conversation))
     return _attachment(
         body, exports.filename(conversation, "json"), "application/json; charset=utf-8"
@@ -155,7 +150,7 @@ def export_json(request: HttpRequest, conversation_id: uuid.UUID) -> HttpRespons
 
 @require_GET
 def export_markdown(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
-    conversation = _owned(request, conversation_id)
+    conversation = owned.conversation(request.user, conversation_id)
     body = exports.conversation_markdown(conversation=conversation)
     return _attachment(body, exports.filename(conversation, "md"), "text/markdown; charset=utf-8")
 

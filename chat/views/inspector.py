@@ -10,10 +10,10 @@ from typing import Any
 
 from django.db import IntegrityError
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
-from chat import compare, services
+from chat import compare, owned, services
 from chat.codegen import export_request
 from chat.models import Conversation, Lane, Message
 from chat.params import check_params
@@ -22,11 +22,11 @@ from chat.views.panel import panel_lane, raw_params
 
 
 def _owned_message(request: HttpRequest, conversation_id: uuid.UUID, message_id: int) -> Message:
-    return get_object_or_404(
-        Message.objects.select_related("lane__profile", "conversation"),
-        pk=message_id,
-        conversation_id=conversation_id,
-        conversation__owner=request.user,
+    return owned.message(
+        request.user,
+        conversation_id,
+        message_id,
+        queryset=Message.objects.select_related("lane__profile", "conversation"),
         role=Message.Role.ASSISTANT,
     )
 
@@ -87,11 +87,8 @@ def message_inspect(request: HttpRequest, conversation_id: uuid.UUID, message_id
 @require_GET
 def message_source(request: HttpRequest, conversation_id: uuid.UUID, message_id: int):
     """A message as it was typed or generated (the markdown source), for its Copy button."""
-    message = get_object_or_404(
-        Message.objects.only("content"),
-        pk=message_id,
-        conversation_id=conversation_id,
-        conversation__owner=request.user,
+    message = owned.message(
+        request.user, conversation_id, message_id, queryset=Message.objects.only("content")
     )
     return HttpResponse(message.content, content_type="text/plain; charset=utf-8")
 

@@ -7,11 +7,11 @@ import json
 import uuid
 from typing import Any
 
-from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
-from chat import services
+from chat import composer, owned, services
 from chat.models import Conversation, Lane, Preset
 from chat.params import BY_NAME, check_params, params_for
 from chat.views.tools import tools_context
@@ -19,9 +19,6 @@ from chat.views.tools import tools_context
 
 def panel_lane(request: HttpRequest, conversation_id: uuid.UUID) -> Lane:
     """The lane the panel edits: the one it names, else the first."""
-    lanes = Lane.objects.select_related("conversation", "profile").filter(
-        conversation_id=conversation_id, conversation__owner=request.user
-    )
     # show_lane: the panel's Lane select, asking for another lane's panel.
     wanted = (
         request.POST.get("panel_lane")
@@ -31,22 +28,13 @@ def panel_lane(request: HttpRequest, conversation_id: uuid.UUID) -> Lane:
     )
     if wanted:
         # A named lane must be one of this conversation's: no falling back to another.
-        lane = lanes.filter(pk=int(wanted)).first() if wanted.isdigit() else None
-    else:
-        lane = lanes.order_by("position").first()
-    if lane is None:
-        raise Http404
-    return lane
+        return owned.lane(request.user, conversation_id, wanted)
+    return owned.first_lane(request.user, conversation_id)
 
 
 def _save_to(request: HttpRequest, lane: Lane, cleaned: dict[str, Any]) -> None:
     """To the panel's lane, or to every lane when "apply to all lanes" is on."""
-    mode = lane.conversation.mode
-    if request.POST.get("sync_params"):
-        for other in lane.conversation.lanes.all():
-            services.lane_params_save(lane=other, params=cleaned, mode=mode)
-    else:
-        services.lane_params_save(lane=lane, params=cleaned, mode=mode)
+    composer.params_save(lane=lane, params=cleaned, sync=bool(request.POST.get("sync_params")))
 
 
 def raw_params(request: HttpRequest) -> dict[str, str]:
@@ -140,18 +128,10 @@ def preset_save(request: HttpRequest, conversation_id: uuid.UUID) -> HttpRespons
     return render(request, "chat/_params.html", context)
 
 
-def _owned_preset(request: HttpRequest) -> Preset:
-    try:
-        preset_id = uuid.UUID(request.POST.get("preset", ""))
-    except ValueError:
-        raise Http404 from None
-    return get_object_or_404(Preset, pk=preset_id, owner=request.user)
-
-
 @require_POST
 def preset_apply(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
     lane = panel_lane(request, conversation_id)
-    preset = _owned_preset(request)
+    preset = owned.preset(request.user, request.POST.get("preset", ""))
     cleaned, _ = check_params(preset.params, mode=lane.conversation.mode)
     changed = services.preset_apply(preset=preset, lane=lane, params=cleaned)
     context = panel_context(lane)
@@ -170,7 +150,7 @@ def preset_apply(request: HttpRequest, conversation_id: uuid.UUID) -> HttpRespon
 @require_POST
 def preset_delete(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
     lane = panel_lane(request, conversation_id)
-    preset = _owned_preset(request)
+    preset = owned.preset(request.user, request.POST.get("preset", ""))
     name = preset.name
     preset.delete()
     context = panel_context(lane)

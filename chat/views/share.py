@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from chat import history
+from chat import history, owned
 from chat.exports import label
 from chat.models import Conversation, Message
 from chat.versions import path_of
@@ -24,10 +24,6 @@ SHARED_FIELDS = (
     "reasoning", "rendered", "tool_calls", "tool_call_id", "name", "status", "heartbeat_at",
     "created_at",
 )  # fmt: skip
-
-
-def _owned(request: HttpRequest, conversation_id: uuid.UUID) -> Conversation:
-    return get_object_or_404(Conversation, pk=conversation_id, owner=request.user)
 
 
 def _panel(request: HttpRequest, conversation: Conversation) -> HttpResponse:
@@ -45,7 +41,7 @@ def _panel(request: HttpRequest, conversation: Conversation) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def share(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
     """GET: the share panel; POST: make the link (or keep the one that exists)."""
-    conversation = _owned(request, conversation_id)
+    conversation = owned.conversation(request.user, conversation_id)
     if request.method == "POST":
         history.share_create(conversation=conversation)
     return _panel(request, conversation)
@@ -53,7 +49,7 @@ def share(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
 
 @require_POST
 def share_revoke(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
-    conversation = _owned(request, conversation_id)
+    conversation = owned.conversation(request.user, conversation_id)
     history.share_revoke(conversation=conversation)
     return _panel(request, conversation)
 

@@ -6,11 +6,11 @@ import json
 import uuid
 from typing import Any
 
-from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
-from chat import services
+from chat import composer, owned
 from chat.models import Conversation, Lane
 from chat.tools import TEMPLATE_MOCKS, TEMPLATES, _values, choice_value, row_errors, tools_from_form
 
@@ -35,9 +35,7 @@ def tools_context(
     lane: Lane | None = None,
 ) -> dict[str, Any]:
     """The editor for the shared tools, or for one lane's own tools (lane given)."""
-    entries = conversation.tools
-    if lane is not None and lane.tools is not None:
-        entries = lane.tools
+    entries = lane.effective_tools if lane is not None else conversation.tools
     if rows is None:
         rows = [
             {
@@ -64,27 +62,12 @@ def tools_context(
 def _tools_lane(request: HttpRequest, conversation: Conversation) -> Lane | None:
     """The lane whose own tools are edited, or None for the shared tools."""
     wanted = request.POST.get("tools_lane") or request.GET.get("tools_lane") or ""
-    if not wanted:
-        return None
-    if not wanted.isdigit():
-        raise Http404
-    return get_object_or_404(Lane, pk=int(wanted), conversation=conversation)
-
-
-def _save(conversation: Conversation, lane: Lane | None, tools: list, choice: Any) -> None:
-    if lane is None:
-        services.conversation_tools_save(conversation=conversation, tools=tools, tool_choice=choice)
-    else:
-        lane.tools = tools
-        lane.save(update_fields=["tools"])
-        if choice != conversation.tool_choice:
-            conversation.tool_choice = choice
-            conversation.save(update_fields=["tool_choice", "updated_at"])
+    return owned.lane_in(conversation, wanted)
 
 
 @require_GET
 def tools_panel(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
-    conversation = _owned(request, conversation_id)
+    conversation = owned.conversation(request.user, conversation_id)
     lane = _tools_lane(request, conversation)
     return render(request, "chat/_tools.html", tools_context(conversation, lane=lane))
 
@@ -92,7 +75,7 @@ def tools_panel(request: HttpRequest, conversation_id: uuid.UUID) -> HttpRespons
 @require_POST
 def tools_shared(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
     """A lane goes back to the shared tools."""
-    conversation = _owned(request, conversation_id)
+    conversation = owned.conversation(request.user, conversation_id)
     lane = _tools_lane(request, conversation)
     if lane is not None:
         lane.tools = None
@@ -116,18 +99,14 @@ def _posted_rows(request: HttpRequest) -> list[dict[str, Any]]:
     ]
 
 
-def _owned(request: HttpRequest, conversation_id: uuid.UUID) -> Conversation:
-    return get_object_or_404(Conversation, pk=conversation_id, owner=request.user)
-
-
 @require_POST
 def tools_save(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
     """Autosave: valid tools are kept; each problem shows under its row."""
-    conversation = _owned(request, conversation_id)
+    conversation = owned.conversation(request.user, conversation_id)
     lane = _tools_lane(request, conversation)
     tools, choice, errors = tools_from_form(request.POST)
     if not errors:
-        _save(conversation, lane, tools, choice)
+        composer.tools_save(conversation=conversation, lane=lane, tools=tools, choice=choice)
     rows = _posted_rows(request)
     choice_error = errors[-1] if errors and not any(r["error"] for r in rows) else ""
     return render(
@@ -140,7 +119,7 @@ def tools_save(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse
 @require_POST
 def tools_edit(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
     """Add a tool (blank or from a template) or remove one; the rest is kept as typed."""
-    conversation = _owned(request, conversation_id)
+    conversation = owned.conversation(request.user, conversation_id)
     rows = _posted_rows(request)
     template = request.POST.get("add")
     if template is not None:
@@ -173,7 +152,7 @@ def tools_edit(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse
     lane = _tools_lane(request, conversation)
     tools, tool_choice, errors = tools_from_form(data)
     if not errors:
-        _save(conversation, lane, tools, tool_choice)
+        composer.tools_save(conversation=conversation, lane=lane, tools=tools, choice=tool_choice)
     for row, error in row_errors(data).items():
         rows[row]["error"] = error
     context = tools_context(conversation, rows=rows, choice=choice, lane=lane)

@@ -13,6 +13,7 @@ from django.urls import reverse
 from chat import compare, services
 from chat.errors import ActionError
 from chat.models import Conversation, EndpointProfile, Lane, Message
+from chat.upstream import fake_app
 from tests.integration.test_consumer import connect, messages_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -373,6 +374,50 @@ async def test_apply_to_all_lanes_syncs_parameters_over_http_and_the_socket(owne
     assert [b.get("temperature") for b in bodies[:3]] == [None, None, 0.2]
     assert [b.get("top_p") for b in bodies[:3]] == [0.5, 0.5, None]
     assert [(b.get("temperature"), b.get("seed")) for b in bodies[3:]] == [(0.2, 7)] * 3
+
+
+async def test_a_send_keeps_a_lanes_own_tool_choice_as_the_tools_editor_does(owner):
+    # The socket applies what a send carries as the HTTP autosave does: a lane's own
+    # tools and the tool_choice shown with them are both kept (and sent).
+    from chat.tools import TEMPLATES
+
+    calc = TEMPLATES["calculator"]
+    conversation = await comparison(owner, ["demo-fast", "demo-fast"])
+    lanes = await database_sync_to_async(lambda: list(conversation.lanes.order_by("position")))()
+    frame = {"action": "send", "content": "Hi", "tools_lane": str(lanes[1].pk),
+             "tool_json": json.dumps(calc), "tool_mock": "14", "tool_enabled": "0",
+             "tool_choice": "required"}  # fmt: skip
+    await run_turn(owner, conversation, frame, 2)
+    await database_sync_to_async(conversation.refresh_from_db)()
+    await database_sync_to_async(lanes[1].refresh_from_db)()
+    assert conversation.tool_choice == "required"
+    assert lanes[1].tools == [{"tool": calc, "enabled": True, "mock": "14"}]
+    answers = [m for m in await messages_of(conversation) if m.role == "assistant"]
+    body_b = next(a.request_body for a in answers if a.lane_id == lanes[1].pk)
+    assert body_b["tools"] == [calc] and body_b["tool_choice"] == "required"
+
+
+async def test_a_send_naming_a_lane_not_of_this_conversation_is_refused(owner):
+    # Over HTTP the panel's save is a 404 for such a lane; over the socket the send is
+    # refused before anything is saved, the text kept in the composer.
+    conversation = await comparison(owner, ["demo-fast", "demo-fast"])
+    other = await comparison(owner, ["demo-fast"])
+    foreign = await database_sync_to_async(lambda: other.lanes.get().pk)()
+    before = fake_app().requests.total
+    comm = await connect(owner, conversation)
+    for wanted in (str(foreign), "nonsense"):
+        frame = {"action": "send", "content": "Keep me", "panel_lane": wanted,
+                 "param:temperature": "0.3"}  # fmt: skip
+        await comm.send_to(text_data=json.dumps(frame))
+        reply = await comm.receive_from(timeout=5)
+        assert "That lane is not part of this conversation." in reply and "Keep me" in reply
+    await comm.disconnect()
+    assert fake_app().requests.total == before
+    assert await messages_of(conversation) == []
+    params = await database_sync_to_async(
+        lambda: [lane.params for lane in conversation.lanes.all()]
+    )()
+    assert params == [{}, {}]
 
 
 async def test_without_usage_tokens_per_s_is_estimated_and_labelled(owner, client):
