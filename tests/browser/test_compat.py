@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from chat.compat.probes import PROBES
 from tests.browser.conftest import ARTIFACTS
 from tests.browser.test_chat_flow import create_first_account
 
@@ -71,5 +72,5 @@ def test_check_an_endpoint_then_apply_the_suggested_settings(app_server, page):
     page.locator("#compat").get_by_text("already fit this report").wait_for()
     # The report survives a reload.
     page.reload()
-    assert page.locator('#compat[data-state="done"] tr.compat-row').count() == 21
+    assert page.locator('#compat[data-state="done"] tr.compat-row').count() == len(PROBES)
     assert not page.problems, page.problems
