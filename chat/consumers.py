@@ -18,18 +18,17 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
-from django.template.loader import render_to_string
-from django.utils.html import format_html
-from django.utils.safestring import mark_safe
 
-from chat import branching, runs, services
-from chat.compare import turn_rows
+from chat import branching, frames, runs, services
 from chat.models import Conversation, Message
 from chat.params import check_params
 from chat.tools import tools_from_form
 from chat.versions import path_of
 
 log = logging.getLogger(__name__)
+
+# The frame shapes, where chat/bench/relay.py still looks for them.
+delta_frame, block_frame = frames.delta, frames.block
 
 
 class BadFrame(ValueError):
@@ -81,42 +80,6 @@ SNAPSHOT_TIMEOUT = 3.0
 # Room for the largest message plus its images as base64 data URLs (daphne's own limit,
 # DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE, is higher, so a longer frame gets this answer).
 MAX_FRAME_BYTES = settings.WS_FRAME_MAX_BYTES
-
-
-def delta_frame(message_id: int, field: str, text: str, *, replace: bool = False) -> str:
-    # The hot path: one small, fixed, escaped shape, so format_html rather than a template.
-    return format_html(
-        '<span id="{}-{}" hx-swap-oob="{}">{}</span>',
-        field,
-        message_id,
-        "innerHTML" if replace else "beforeend",
-        text,
-    )
-
-
-def block_frame(message_id: int, field: str, text: str, block: dict[str, Any]) -> str:
-    """New text and the markdown blocks it completed: the page appends the text to the
-    field's tail, then turns all of the tail but its last ``keep`` characters into the
-    blocks (``chat.mdstream``). A snapshot (``replace``) carries the whole text."""
-    flags = "".join(
-        f" data-{flag}" for flag in ("refs", "plain", "open", "fill") if block.get(flag)
-    )
-    return format_html(
-        '<span id="{}-{}" hx-swap-oob="{}">{}</span><template data-keep="{}"{}>{}</template>',
-        field,
-        message_id,
-        "innerHTML" if block.get("replace") else "beforeend",
-        text,
-        int(block["keep"]),
-        mark_safe(flags),  # fixed names
-        mark_safe(block["html"]),  # chat.render's sanitised output
-    )
-
-
-def tool_call_frame(message_id: int, calls: list[dict[str, Any]], *, replace: bool = False) -> str:
-    return render_to_string(
-        "chat/_tool_call_live.html", {"message_id": message_id, "calls": calls, "replace": replace}
-    )
 
 
 # Group events whose handlers never touch the database: they only format and send what
@@ -334,7 +297,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         if key in self.sent:
             return
         self.sent[key] = 1
-        await self.send(text_data=tool_call_frame(message_id, [event]))
+        await self.send(text_data=frames.tool_calls(message_id, [event]))
 
     async def run_snapshot(self, event: dict[str, Any]) -> None:
         message_id = event["message_id"]
@@ -383,17 +346,19 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         if text:
             self.sent[key] = have + len(text)
         if block is not None:
-            await self.send(text_data=block_frame(event["message_id"], event["field"], text, block))
+            await self.send(
+                text_data=frames.block(event["message_id"], event["field"], text, block)
+            )
         elif text:
-            await self.send(text_data=delta_frame(event["message_id"], event["field"], text))
+            await self.send(text_data=frames.delta(event["message_id"], event["field"], text))
 
     async def _apply_snapshot(self, message_id: int, snapshot: dict[str, Any]) -> None:
-        frames = []
+        shown = []
         calls = snapshot.get("calls") or []
         for call in calls:
             self.sent[(message_id, f"call{call['slot']}")] = 1
         if calls:
-            frames.append(tool_call_frame(message_id, calls, replace=True))
+            shown.append(frames.tool_calls(message_id, calls, replace=True))
         blocks = snapshot.get("blocks") or {}
         markdown = []  # each a message of its own: the page applies it whole (app.js)
         for field, text in snapshot["fields"].items():
@@ -401,14 +366,14 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             if field in blocks:
                 self.committed[(message_id, field)] = blocks[field]["end"]
                 markdown.append(
-                    block_frame(message_id, field, text, {**blocks[field], "replace": True})
+                    frames.block(message_id, field, text, {**blocks[field], "replace": True})
                 )
             else:
-                frames.append(delta_frame(message_id, field, text, replace=True))
+                shown.append(frames.delta(message_id, field, text, replace=True))
         for frame in markdown:
             await self.send(text_data=frame)
-        if frames:
-            await self.send(text_data="".join(frames))
+        if shown:
+            await self.send(text_data="".join(shown))
 
     async def _snapshot(self, message_id: int) -> None:
         run = runs.local_run(message_id)
@@ -433,14 +398,10 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=html)
 
     async def _toast(self, text: str) -> None:
-        await self.send(text_data=render_to_string("chat/_toast.html", {"text": text}))
+        await self.send(text_data=frames.toast(text))
 
     async def _composer(self, *, error: str = "", text: str = "") -> None:
-        html = render_to_string(
-            "chat/_composer.html",
-            {"oob": True, "error": error, "text": text, "conversation": self.conversation},
-        )
-        await self.send(text_data=html)
+        await self.send(text_data=frames.composer(self.conversation, error=error, text=text))
 
     # --- database ---------------------------------------------------------------------
     @database_sync_to_async
@@ -467,7 +428,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         # The placeholders carry the lanes turn_send just read (profile, conversation).
         prepared = [runs.run_build(p) for p in placeholders]
         lanes = [p.lane for p in placeholders]
-        return prepared, self._render_turn(user_message, placeholders, lanes)
+        return prepared, frames.turn(self.conversation, user_message, placeholders, lanes)
 
     def _turn_send(self, text: str, frame: dict[str, Any]) -> tuple[Message, list[Message]]:
         """Validate everything the frame carries before saving anything."""
@@ -523,31 +484,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         )
         run = runs.run_build_by_id(placeholder.pk)
         placeholder.request_body = run.body
-        return run, self._render_tool_turn(answer, tool_messages, placeholder)
-
-    def _render_tool_turn(
-        self, answer: Message, tool_messages: list[Message], placeholder: Message
-    ) -> str:
-        # The answered message loses its results form; the results and the next answer follow.
-        return render_to_string(
-            "chat/_message.html", {"message": answer, "oob": True}
-        ) + render_to_string(
-            "chat/_cell_append.html",
-            {"turn": answer.turn, "lane_id": answer.lane_id,
-             "messages": [*tool_messages, placeholder]},
-        )  # fmt: skip
-
-    def _render_turn(
-        self, user_message: Message, placeholders: list[Message], lanes: list[Any] | None = None
-    ) -> str:
-        if lanes is None:
-            lanes = list(self.conversation.lanes.select_related("profile"))
-        path = path_of(self.conversation)
-        row = turn_rows(self.conversation, lanes, [user_message, *placeholders], path=path)[0]
-        return render_to_string(
-            "chat/_turn.html",
-            {"row": row, "conversation": self.conversation, "lanes": lanes, "oob": True},
-        )
+        return run, frames.tool_turn(answer, tool_messages, placeholder)
 
     @database_sync_to_async
     def _regenerate_db(
@@ -559,7 +496,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             conversation=conversation, positions=positions, turn=turn
         )
         prepared = [runs.run_build_by_id(p.pk) for p in placeholders]
-        return prepared, "".join(runs.cell_html(p.lane, p.turn) for p in placeholders)
+        return prepared, "".join(frames.cell(p.lane, p.turn) for p in placeholders)
 
     @database_sync_to_async
     def _edit_db(self, message_id: Any, text: str) -> tuple[list[runs.Run], str]:
@@ -572,11 +509,8 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         for placeholder, run in zip(placeholders, prepared, strict=True):
             placeholder.request_body = run.body
         # Every tab drops the turns of the version it showed, then gets the new one.
-        gone = "".join(
-            f'<div id="turn-{t}" hx-swap-oob="delete"></div>'
-            for t in range(user_message.turn, last_turn + 1)
-        )
-        return prepared, gone + self._render_turn(user_message, placeholders)
+        gone = frames.turns_deleted(user_message.turn, last_turn)
+        return prepared, gone + frames.turn(self.conversation, user_message, placeholders)
 
     @database_sync_to_async
     def _render_message(self, message_id: int) -> str:
@@ -593,9 +527,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             pk__gt=message.pk,
         ).exists()
         awaiting = {message.pk} if message.tool_calls and latest else set()
-        html = render_to_string(
-            "chat/_message.html", {"message": message, "oob": True, "awaiting_ids": awaiting}
-        )
+        html = frames.message(message, awaiting_ids=awaiting)
         if message.lane_id and message.status != Message.Status.STREAMING:
-            html += runs.summary_html(message.conversation, message.turn)
+            html += frames.summary(message.conversation, message.turn)
         return html

@@ -24,12 +24,12 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.template.loader import render_to_string
 from django.utils import timezone
 
+from chat import frames
 from chat.mdstream import MarkdownStream
 from chat.models import EndpointProfile, Lane, Message
-from chat.services import LEGACY_CALL_PREFIX, usage_totals_html
+from chat.services import LEGACY_CALL_PREFIX
 from chat.tools import ToolCallAssembler
 from chat.upstream import (
     Endpoint,
@@ -370,7 +370,7 @@ class Run:
         done = Message.objects.select_related("lane").get(pk=self.message_id)
         placeholder = answer_attempt_new(lane=done.lane, turn=done.turn, branch=done.branch)
         placeholder.request_body = self.body
-        return cell_html(done.lane, done.turn), placeholder.pk
+        return frames.cell(done.lane, done.turn), placeholder.pk
 
     async def _stream(self) -> None:
         body = self.body
@@ -612,13 +612,7 @@ class Run:
             profile = EndpointProfile.objects.get(pk=self.profile_id)
             profile.quirks = {**profile.quirks, **self.learned_quirks}
             profile.save(update_fields=["quirks", "updated_at"])
-        # Just finished, so it is its lane's latest: tool calls get the results form.
-        html = render_to_string(
-            "chat/_message.html",
-            {"message": message, "oob": True, "awaiting_ids": {message.pk}},
-        )
-        totals = usage_totals_html(conversation=message.conversation)
-        return html + summary_html(message.conversation, message.turn) + totals
+        return frames.answer_final(message)
 
     def _redact_logprobs(self) -> None:
         """Echoed secrets out of the logprob tokens, as out of the text they spell (the
@@ -662,7 +656,7 @@ class Run:
         message = Message.objects.select_related("conversation").filter(pk=self.message_id).first()
         if message is None:
             return ""
-        return render_to_string("chat/_message.html", {"message": message, "oob": True})
+        return frames.message(message)
 
 
 _TEXT_KEYS = {"content", "reasoning_content", "reasoning", "arguments", "text", "name"}
@@ -802,52 +796,6 @@ class RunControl:
                 run.stop()
             elif message["type"] == "run.snapshot_request":
                 await self.layer.send(message["reply_to"], run.snapshot())
-
-
-def cell_html(lane: Lane, turn: int) -> str:
-    """A lane's cell of a turn, re-rendered (after a new attempt or a version switch)."""
-    from chat.compare import turn_rows
-    from chat.versions import path_of
-
-    conversation = lane.conversation
-    lanes = list(conversation.lanes.select_related("profile"))
-    branch = path_of(conversation).branch_at(turn)
-    history = list(
-        Message.objects.filter(conversation=conversation, turn=turn, branch=branch).defer(
-            "raw_response"
-        )
-    )
-    (row,) = turn_rows(conversation, lanes, history)
-    cell = next(c for c in row["cells"] if c.lane.pk == lane.pk)
-    return render_to_string(
-        "chat/_cell.html",
-        {"cell": cell, "row": row, "conversation": conversation, "oob": True},
-    ) + summary_html(conversation, turn)
-
-
-def summary_html(conversation: Any, turn: int) -> str:
-    """The turn's comparison summary, refreshed as each lane finishes."""
-    from chat.compare import summary
-    from chat.versions import path_of
-
-    lanes = list(conversation.lanes.all())
-    if len(lanes) < 2:
-        return ""
-    branch = path_of(conversation).branch_at(turn)
-    answers = list(
-        Message.objects.filter(
-            conversation=conversation, turn=turn, branch=branch, lane__isnull=False
-        ).only(
-            "id", "lane_id", "role", "status", "hidden", "metrics", "usage", "finish_reason",
-            "attempt", "turn",
-        )
-    )  # fmt: skip
-    vote = conversation.votes.filter(turn=turn).first()
-    return render_to_string(
-        "chat/_summary.html",
-        {"summary": summary(lanes, answers, vote), "turn": turn, "oob": True,
-         "conversation": conversation},
-    )  # fmt: skip
 
 
 # --- the module's API -------------------------------------------------------------------

@@ -19,7 +19,6 @@ from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import transaction
 from django.db.models import Max, Q
-from django.template.loader import render_to_string
 from django.utils import timezone
 
 from chat.errors import ActionError
@@ -437,15 +436,6 @@ def usage_totals(*, messages: Iterable[Message]) -> dict[str, Any]:
     totals["total"] = totals["prompt"] + totals["completion"]
     totals["cost"] = cost
     return totals
-
-
-def usage_totals_html(*, conversation: Conversation) -> str:
-    """The conversation's totals line, to swap in as an answer completes."""
-    answers = conversation.messages.filter(
-        path_of(conversation).q(), hidden=False, usage__isnull=False
-    ).only("conversation_id", "usage", "metrics")  # the id: no query per row
-    totals = usage_totals(messages=answers)
-    return render_to_string("chat/_totals.html", {"totals": totals, "oob": True})
 
 
 def lane_tools(*, lane: Lane) -> list[dict[str, Any]]:

@@ -9,11 +9,10 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from chat import branching, compare, history, runs, services
+from chat import branching, compare, frames, history, runs, services
 from chat.compare import turn_rows
 from chat.forms import NewConversationForm
 from chat.models import Conversation, EndpointProfile, Message
@@ -254,10 +253,7 @@ def _versions_broadcast(conversation: Conversation, turn: int, last_turn: int, p
     awaiting = {
         m.pk for m in last_by_lane.values() if m.role == Message.Role.ASSISTANT and m.tool_calls
     }
-    gone = "".join(
-        format_html('<div id="turn-{}" hx-swap-oob="delete"></div>', t)
-        for t in range(turn, last_turn + 1)
-    )
+    gone = frames.turns_deleted(turn, last_turn)
     html = render_to_string(
         "chat/_turns_oob.html",
         {
@@ -268,7 +264,7 @@ def _versions_broadcast(conversation: Conversation, turn: int, last_turn: int, p
             "awaiting_ids": awaiting,
         },
     )
-    totals = services.usage_totals_html(conversation=conversation)
+    totals = frames.usage_totals(conversation)
     async_to_sync(get_channel_layer().group_send)(
         conversation.group_name, {"type": "turn.started", "html": gone + html + totals}
     )
@@ -303,9 +299,9 @@ def message_delete(
     except services.ActionError as exc:
         return _toast(str(exc))
     if kind == "turn":
-        return HttpResponse(format_html('<div id="turn-{}" hx-swap-oob="delete"></div>', where))
+        return HttpResponse(frames.turns_deleted(where, where))
     if kind == "version":
         _versions_broadcast(conversation, *where)
         return HttpResponse(status=204)
     lane, turn = where
-    return HttpResponse(runs.cell_html(lane, turn))
+    return HttpResponse(frames.cell(lane, turn))
