@@ -187,13 +187,11 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             # The composer is left as it is: nothing the user typed is lost.
             await self._composer(error=str(exc), text=text)
             return
-        for run in prepared:
-            run.repeat_left = repeat - 1
         await self._composer()
         # Every tab gets the new messages before the first delta can reach it.
         await self.channel_layer.group_send(self.group, {"type": "turn.started", "html": html})
         for run in prepared:
-            runs.run_launch(run)
+            runs.run_launch(run, repeats=repeat - 1)
 
     async def _regenerate(self, content: dict[str, Any]) -> None:
         raw = content.get("lane")
@@ -426,7 +424,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         and save each lane's request body, render the new turn for every tab."""
         user_message, placeholders = self._turn_send(text, frame)
         # The placeholders carry the lanes turn_send just read (profile, conversation).
-        prepared = [runs.run_build(p) for p in placeholders]
+        prepared = [runs.run_for(p) for p in runs.placeholders_ready(placeholders)]
         lanes = [p.lane for p in placeholders]
         return prepared, frames.turn(self.conversation, user_message, placeholders, lanes)
 
@@ -482,8 +480,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         answer, tool_messages, placeholder = services.tool_results_submit(
             conversation=self.conversation, assistant_id=answer_id, results=results
         )
-        run = runs.run_build_by_id(placeholder.pk)
-        placeholder.request_body = run.body
+        run = runs.run_for(runs.placeholders_ready([placeholder])[0])
         return run, frames.tool_turn(answer, tool_messages, placeholder)
 
     @database_sync_to_async
@@ -495,7 +492,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         placeholders = services.answers_regenerate(
             conversation=conversation, positions=positions, turn=turn
         )
-        prepared = [runs.run_build_by_id(p.pk) for p in placeholders]
+        prepared = [runs.run_for(p) for p in runs.placeholders_ready(placeholders)]
         return prepared, "".join(frames.cell(p.lane, p.turn) for p in placeholders)
 
     @database_sync_to_async
@@ -505,9 +502,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         user_message, placeholders, last_turn = branching.message_edit(
             conversation=conversation, message_id=message_id, content=text
         )
-        prepared = [runs.run_build_by_id(p.pk) for p in placeholders]
-        for placeholder, run in zip(placeholders, prepared, strict=True):
-            placeholder.request_body = run.body
+        prepared = [runs.run_for(p) for p in runs.placeholders_ready(placeholders)]
         # Every tab drops the turns of the version it showed, then gets the new one.
         gone = frames.turns_deleted(user_message.turn, last_turn)
         return prepared, gone + frames.turn(self.conversation, user_message, placeholders)

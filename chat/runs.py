@@ -215,7 +215,6 @@ class Run:
         profile_id: Any,
         path: str = "chat/completions",
         prices: tuple[float | None, float | None] = (None, None),
-        repeat_left: int = 0,
     ) -> None:
         self.message_id = message_id
         self.group = conversation_group
@@ -224,8 +223,6 @@ class Run:
         self.profile_id = profile_id
         self.path = path
         self.prices = prices
-        # Repeat runs: this many more tries follow, one after another, in this lane.
-        self.repeat_left = repeat_left
         self.secrets = endpoint_secrets(endpoint)
         self.streams: dict[str, _Stream] = {
             CONTENT: _Stream(secrets=self.secrets),
@@ -352,25 +349,6 @@ class Run:
         await layer.group_send(
             self.group, {"type": "run.done", "message_id": self.message_id, "html": html}
         )
-        if self.repeat_left > 0 and not self.stop_requested:
-            await self._repeat(layer)
-
-    async def _repeat(self, layer: Any) -> None:
-        """Sequential, not concurrent, so the tries don't slow each other down."""
-        html, next_id = await self._next_attempt()
-        run = await run_prepare(next_id)
-        run.repeat_left = self.repeat_left - 1
-        await layer.group_send(self.group, {"type": "turn.started", "html": html})
-        run_launch(run)
-
-    @database_sync_to_async
-    def _next_attempt(self) -> tuple[str, int]:
-        from chat.services import answer_attempt_new
-
-        done = Message.objects.select_related("lane").get(pk=self.message_id)
-        placeholder = answer_attempt_new(lane=done.lane, turn=done.turn, branch=done.branch)
-        placeholder.request_body = self.body
-        return frames.cell(done.lane, done.turn), placeholder.pk
 
     async def _stream(self) -> None:
         body = self.body
@@ -803,56 +781,93 @@ def local_run(message_id: int) -> Run | None:
     return _registry.get(message_id)
 
 
-def run_build(message: Message) -> Run:
-    """Build and save the exact request body of ``message`` (a placeholder whose lane,
-    its profile and conversation are loaded); nothing is sent yet. Synchronous: for a
-    caller already in the database thread, so one turn takes one hop, not several."""
+def placeholders_ready(placeholders: list[Message]) -> list[Message]:
+    """Build and save each placeholder's exact request body (set on the object too),
+    before anything renders or sends it. Synchronous: for a caller already in the
+    database thread, right after the service that created the placeholders."""
     from chat.services import request_body_build
 
-    lane: Lane = message.lane
-    body = request_body_build(lane=lane, assistant=message)
-    Message.objects.filter(pk=message.pk).update(request_body=body)
-    message.request_body = body
+    for message in placeholders:
+        body = request_body_build(lane=message.lane, assistant=message)
+        Message.objects.filter(pk=message.pk).update(request_body=body)
+        message.request_body = body
+    return placeholders
+
+
+def run_for(placeholder: Message) -> Run:
+    """The one way to build a Run: from a placeholder whose request body is saved
+    (``placeholders_ready``), its lane, profile and conversation at hand. Nothing is
+    sent until ``run_launch``."""
+    lane: Lane = placeholder.lane
     profile = lane.profile
     prices = (
         float(profile.price_input) if profile.price_input is not None else None,
         float(profile.price_output) if profile.price_output is not None else None,
     )
     return Run(
-        message_id=message.pk,
+        message_id=placeholder.pk,
         conversation_group=lane.conversation.group_name,
         endpoint=endpoint_for(profile),
-        body=body,
+        body=placeholder.request_body,
         profile_id=lane.profile_id,
         path="completions" if lane.conversation.mode == "completion" else "chat/completions",
         prices=prices,
     )
 
 
-def run_build_by_id(message_id: int) -> Run:
-    """``run_build`` for a placeholder read fresh from the database."""
-    return run_build(
-        Message.objects.select_related("lane__profile", "lane__conversation").get(pk=message_id)
-    )
-
-
-async def run_prepare(message_id: int) -> Run:
-    """Build and save the exact request body; nothing is sent yet."""
-    return await database_sync_to_async(run_build_by_id)(message_id)
-
-
-def run_launch(run: Run) -> Run:
+def run_launch(run: Run, *, repeats: int = 0) -> Run:
+    """Start ``run``; with ``repeats``, that many more tries follow in its lane, one
+    after another (``_repeat_loop``)."""
     _registry[run.message_id] = run
     # A fresh context: inherited from a request, asgiref's thread-sensitive context
     # would send the run's database calls to that request's (finished) thread.
     run.task = asyncio.create_task(
         run.main(), name=f"run-{run.message_id}", context=contextvars.Context()
     )
+    if repeats > 0:
+        asyncio.create_task(
+            _repeat_loop(run, repeats),
+            name=f"repeats-{run.message_id}",
+            context=contextvars.Context(),
+        )
     return run
 
 
 async def run_start(message_id: int) -> Run:
-    return run_launch(await run_prepare(message_id))
+    """``run_launch`` for a placeholder known by its id (saved outside the socket)."""
+
+    def build() -> Run:
+        placeholder = Message.objects.select_related("lane__profile", "lane__conversation")
+        return run_for(placeholders_ready([placeholder.get(pk=message_id)])[0])
+
+    return run_launch(await database_sync_to_async(build)())
+
+
+async def _repeat_loop(run: Run, repeats: int) -> None:
+    """Repeat runs: sequential, not concurrent, so the tries don't slow each other down.
+    Each waits for the one before to end (and be announced); Stop ends the series."""
+    for _ in range(repeats):
+        assert run.task is not None
+        try:
+            await run.task
+        except BaseException:
+            return  # the process is shutting down
+        if run.stop_requested:
+            return
+        html, run = await _attempt_next(run.message_id)
+        await get_channel_layer().group_send(run.group, {"type": "turn.started", "html": html})
+        run_launch(run)
+
+
+@database_sync_to_async
+def _attempt_next(done_id: int) -> tuple[str, Run]:
+    """A new attempt after answer ``done_id``, ready to run, and its lane's cell."""
+    from chat.services import answer_attempt_new
+
+    done = Message.objects.select_related("lane").get(pk=done_id)
+    placeholder = answer_attempt_new(lane=done.lane, turn=done.turn, branch=done.branch)
+    run = run_for(placeholders_ready([placeholder])[0])
+    return frames.cell(done.lane, done.turn), run
 
 
 async def run_stop(message_id: int) -> None:
