@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 import uuid
 from typing import Any
 
@@ -19,11 +18,10 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from chat import branching, frames, runs, services
+from chat import branching, frames, runs, services, wsinput
 from chat.models import Conversation, Message
-from chat.params import check_params
-from chat.tools import tools_from_form
 from chat.versions import path_of
+from chat.wsinput import BIG_ID, BIG_TURN, MAX_SYNC_IDS, BadFrame, repeat_count, whole
 
 log = logging.getLogger(__name__)
 
@@ -31,50 +29,6 @@ log = logging.getLogger(__name__)
 delta_frame, block_frame = frames.delta, frames.block
 
 
-class BadFrame(ValueError):
-    """A frame field the page would never send; its message says which, for a toast."""
-
-
-_WHOLE = re.compile(r"-?[0-9]{1,19}")
-BIG_ID = 2**63 - 1  # BigAutoField
-BIG_TURN = 2**31 - 1  # PositiveIntegerField
-
-
-def _whole(value: Any, *, low: int, high: int, problem: str, blank: int | None = None) -> Any:
-    """A whole number as htmx sends it (a string) or as JSON does (an int), within
-    [low, high]; None or "" gives `blank`. Booleans, floats (1e400 is inf), huge numbers
-    and anything else raise BadFrame(problem): nothing reaches int() or the database
-    that could overflow."""
-    if value is None or value == "":
-        return blank
-    if isinstance(value, str) and _WHOLE.fullmatch(value.strip()):
-        value = int(value.strip())
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise BadFrame(problem)
-    return value
-
-
-def _repeat_count(value: Any) -> int:
-    return _whole(
-        value, low=1, high=MAX_REPEAT, blank=1,
-        problem=f"Repeat must be a whole number from 1 to {MAX_REPEAT}.",
-    )  # fmt: skip
-
-
-def _strings(value: Any) -> list[str]:
-    """A form value as htmx sends it: absent, one string, or a list of strings."""
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value] if value else []
-    if isinstance(value, list):
-        return [v for v in value if isinstance(v, str) and v]
-    raise services.ActionError("Malformed image field.")
-
-
-MAX_REPEAT = 10
-# A page shows at most 6 lanes x 10 choices streaming; more ids than this is not a page.
-MAX_SYNC_IDS = 64
 # A remote run that does not answer a snapshot request within this time is presumed dead.
 SNAPSHOT_TIMEOUT = 3.0
 # Room for the largest message plus its images as base64 data URLs (daphne's own limit,
@@ -177,7 +131,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             await self._toast("The message must be text.")
             return
         try:
-            repeat = _repeat_count(content.get("repeat"))  # refused before anything is saved
+            repeat = repeat_count(content.get("repeat"))  # refused before anything is saved
         except BadFrame as exc:
             await self._composer(error=str(exc), text=text)
             return
@@ -197,9 +151,9 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         raw = content.get("lane")
         positions = None
         if raw != "all":
-            lane = _whole(raw, low=0, high=32767, problem="Regenerate needs a lane.")
+            lane = whole(raw, low=0, high=32767, problem="Regenerate needs a lane.")
             positions = None if lane is None else [lane]
-        turn = _whole(
+        turn = whole(
             content.get("turn"), low=0, high=BIG_TURN, problem="Regenerate needs a turn number."
         )
         try:
@@ -216,7 +170,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         if not isinstance(text, str):
             await self._toast("The message must be text.")
             return
-        message_id = _whole(
+        message_id = whole(
             content.get("message"), low=1, high=BIG_ID,
             problem="That message is not part of this conversation.",
         )  # fmt: skip
@@ -231,7 +185,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             runs.run_launch(run)
 
     async def _tool_results(self, content: dict[str, Any]) -> None:
-        answer_id = _whole(
+        answer_id = whole(
             content.get("message"), low=1, high=BIG_ID,
             problem="Tool results need the answer they belong to.",
         )  # fmt: skip
@@ -249,7 +203,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         runs.run_launch(run)
 
     async def _stop(self, content: dict[str, Any]) -> None:
-        wanted = _whole(
+        wanted = whole(
             content.get("message"), low=1, high=BIG_ID, problem="Stop needs a message id."
         )
         for message_id in await self._streaming_ids():
@@ -265,7 +219,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         raw = raw if isinstance(raw, list) else [raw]
         malformed = "The page sent a malformed message; reload the page."
         shown = {
-            _whole(m, low=1, high=BIG_ID, problem=malformed)
+            whole(m, low=1, high=BIG_ID, problem=malformed)
             for m in raw[:MAX_SYNC_IDS]
             if m is not None and m != ""
         }
@@ -422,58 +376,13 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         """One trip to the database thread for everything before the upstream request:
         save the turn (committed first: nothing typed is lost, whatever follows), build
         and save each lane's request body, render the new turn for every tab."""
-        user_message, placeholders = self._turn_send(text, frame)
+        conversation = Conversation.objects.get(pk=self.conversation.pk)
+        self.conversation = conversation
+        user_message, placeholders = wsinput.turn_send(conversation, text, frame)
         # The placeholders carry the lanes turn_send just read (profile, conversation).
         prepared = [runs.run_for(p) for p in runs.placeholders_ready(placeholders)]
         lanes = [p.lane for p in placeholders]
         return prepared, frames.turn(self.conversation, user_message, placeholders, lanes)
-
-    def _turn_send(self, text: str, frame: dict[str, Any]) -> tuple[Message, list[Message]]:
-        """Validate everything the frame carries before saving anything."""
-        conversation = Conversation.objects.get(pk=self.conversation.pk)
-        self.conversation = conversation
-        raw_params = {k[6:]: v for k, v in frame.items() if k.startswith("param:")}
-        cleaned = None
-        if raw_params:
-            # The panel's values travel with the message: what is shown is what is sent.
-            cleaned, errors = check_params(raw_params, mode=conversation.mode)
-            if errors:
-                raise services.ActionError(
-                    "Fix the parameters first: " + "; ".join(str(e) for e in errors.values())
-                )
-        images = services.images_clean(
-            data_urls=_strings(frame.get("image_data")), urls=_strings(frame.get("image_url"))
-        )
-        tools = None
-        if "tool_choice" in frame:
-            # The tools editor travels with the message too: invalid JSON is never sent.
-            tools, tool_choice, tool_errors = tools_from_form(frame)
-            if tool_errors:
-                raise services.ActionError("Fix the tools first: " + "; ".join(tool_errors))
-        if tools is not None:
-            lane_id = str(frame.get("tools_lane") or "")
-            own = next((lane for lane in conversation.lanes.all() if str(lane.pk) == lane_id), None)
-            if lane_id and own is None:
-                raise services.ActionError("That lane is not part of this conversation.")
-            if own is not None:
-                # The editor showed this lane's own tools: they are what it saves.
-                own.tools = tools
-                own.save(update_fields=["tools"])
-            else:
-                services.conversation_tools_save(
-                    conversation=conversation, tools=tools, tool_choice=tool_choice
-                )
-        if cleaned is not None:
-            # The panel edits one lane, or every lane when "apply to all lanes" is on.
-            lanes = list(conversation.lanes.all())
-            panel_lane = str(frame.get("panel_lane") or "")
-            if frame.get("sync_params") or len(lanes) == 1:
-                targets = lanes
-            else:
-                targets = [lane for lane in lanes if str(lane.pk) == panel_lane] or lanes[:1]
-            for lane in targets:
-                services.lane_params_save(lane=lane, params=cleaned, mode=conversation.mode)
-        return services.turn_send(conversation=conversation, content=text, images=images)
 
     @database_sync_to_async
     def _tool_results_submit(self, answer_id: int, results: dict[str, str]) -> tuple[runs.Run, str]:
