@@ -120,6 +120,45 @@ def turns_deleted(first: int, last: int) -> str:
     )
 
 
+def version_shown(conversation: Conversation, turn: int, last_turn: int, path: Any) -> str:
+    """Another version of the turns from ``turn`` down: the ones shown (to ``last_turn``)
+    are dropped, the version's turns follow, with the conversation's totals."""
+    from chat.compare import turn_rows
+
+    lanes = list(conversation.lanes.select_related("profile"))
+    history = list(
+        conversation.messages.filter(path.q(), turn__gte=turn)
+        .select_related("lane")
+        .defer("raw_response")
+    )
+    votes = {vote.turn: vote for vote in conversation.votes.filter(turn__gte=turn)}
+    rows = turn_rows(conversation, lanes, history, votes, path)
+    last_by_lane: dict[int, Message] = {}
+    for message in history:
+        if message.lane_id and not message.hidden:
+            last_by_lane[message.lane_id] = message
+    awaiting = {
+        m.pk for m in last_by_lane.values() if m.role == Message.Role.ASSISTANT and m.tool_calls
+    }
+    gone = turns_deleted(turn, last_turn)
+    html = render_to_string(
+        "chat/_turns_oob.html",
+        {
+            "rows": rows,
+            "conversation": conversation,
+            "lanes": lanes,
+            "voted_turns": set(votes),
+            "awaiting_ids": awaiting,
+        },
+    )
+    return gone + html + usage_totals(conversation)
+
+
+def conversation_list(context: dict[str, Any]) -> str:
+    """The sidebar's list of conversations (``history.sidebar_page``), as it changes."""
+    return render_to_string("chat/_conv_list_oob.html", context)
+
+
 def cell(lane: Lane, turn: int) -> str:
     """A lane's cell of a turn, re-rendered (after a new attempt or a version switch),
     with the turn's summary."""

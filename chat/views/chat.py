@@ -238,35 +238,9 @@ def _versions_broadcast(conversation: Conversation, turn: int, last_turn: int, p
     """Every tab on the conversation drops the turns it showed from `turn` down and gets
     the shown version's, through its socket (like an edit): a tab left on the old version
     would send its next turn into a version it does not show."""
-    lanes = list(conversation.lanes.select_related("profile"))
-    history = list(
-        conversation.messages.filter(path.q(), turn__gte=turn)
-        .select_related("lane")
-        .defer("raw_response")
-    )
-    votes = {vote.turn: vote for vote in conversation.votes.filter(turn__gte=turn)}
-    rows = turn_rows(conversation, lanes, history, votes, path)
-    last_by_lane: dict[int, Message] = {}
-    for message in history:
-        if message.lane_id and not message.hidden:
-            last_by_lane[message.lane_id] = message
-    awaiting = {
-        m.pk for m in last_by_lane.values() if m.role == Message.Role.ASSISTANT and m.tool_calls
-    }
-    gone = frames.turns_deleted(turn, last_turn)
-    html = render_to_string(
-        "chat/_turns_oob.html",
-        {
-            "rows": rows,
-            "conversation": conversation,
-            "lanes": lanes,
-            "voted_turns": set(votes),
-            "awaiting_ids": awaiting,
-        },
-    )
-    totals = frames.usage_totals(conversation)
+    html = frames.version_shown(conversation, turn, last_turn, path)
     async_to_sync(get_channel_layer().group_send)(
-        conversation.group_name, {"type": "turn.started", "html": gone + html + totals}
+        conversation.group_name, {"type": "turn.started", "html": html}
     )
 
 
