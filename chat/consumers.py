@@ -11,110 +11,29 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.http import Http404
-from django.template.loader import render_to_string
-from django.utils.html import format_html
-from django.utils.safestring import mark_safe
 
-from chat import branching, composer, owned, runs, services
-from chat.compare import turn_rows
+from chat import branching, frames, owned, runs, services, wsinput
 from chat.models import Conversation, Message
 from chat.versions import path_of
+from chat.wsinput import BIG_ID, BIG_TURN, MAX_SYNC_IDS, BadFrame, repeat_count, whole
 
 log = logging.getLogger(__name__)
 
-
-class BadFrame(ValueError):
-    """A frame field the page would never send; its message says which, for a toast."""
-
-
-_WHOLE = re.compile(r"-?[0-9]{1,19}")
-BIG_ID = 2**63 - 1  # BigAutoField
-BIG_TURN = 2**31 - 1  # PositiveIntegerField
+# The frame shapes, where chat/bench/relay.py still looks for them.
+delta_frame, block_frame = frames.delta, frames.block
 
 
-def _whole(value: Any, *, low: int, high: int, problem: str, blank: int | None = None) -> Any:
-    """A whole number as htmx sends it (a string) or as JSON does (an int), within
-    [low, high]; None or "" gives `blank`. Booleans, floats (1e400 is inf), huge numbers
-    and anything else raise BadFrame(problem): nothing reaches int() or the database
-    that could overflow."""
-    if value is None or value == "":
-        return blank
-    if isinstance(value, str) and _WHOLE.fullmatch(value.strip()):
-        value = int(value.strip())
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise BadFrame(problem)
-    return value
-
-
-def _repeat_count(value: Any) -> int:
-    return _whole(
-        value, low=1, high=MAX_REPEAT, blank=1,
-        problem=f"Repeat must be a whole number from 1 to {MAX_REPEAT}.",
-    )  # fmt: skip
-
-
-def _strings(value: Any) -> list[str]:
-    """A form value as htmx sends it: absent, one string, or a list of strings."""
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value] if value else []
-    if isinstance(value, list):
-        return [v for v in value if isinstance(v, str) and v]
-    raise services.ActionError("Malformed image field.")
-
-
-MAX_REPEAT = 10
-# A page shows at most 6 lanes x 10 choices streaming; more ids than this is not a page.
-MAX_SYNC_IDS = 64
 # A remote run that does not answer a snapshot request within this time is presumed dead.
 SNAPSHOT_TIMEOUT = 3.0
 # Room for the largest message plus its images as base64 data URLs (daphne's own limit,
 # DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE, is higher, so a longer frame gets this answer).
 MAX_FRAME_BYTES = settings.WS_FRAME_MAX_BYTES
-
-
-def delta_frame(message_id: int, field: str, text: str, *, replace: bool = False) -> str:
-    # The hot path: one small, fixed, escaped shape, so format_html rather than a template.
-    return format_html(
-        '<span id="{}-{}" hx-swap-oob="{}">{}</span>',
-        field,
-        message_id,
-        "innerHTML" if replace else "beforeend",
-        text,
-    )
-
-
-def block_frame(message_id: int, field: str, text: str, block: dict[str, Any]) -> str:
-    """New text and the markdown blocks it completed: the page appends the text to the
-    field's tail, then turns all of the tail but its last ``keep`` characters into the
-    blocks (``chat.mdstream``). A snapshot (``replace``) carries the whole text."""
-    flags = "".join(
-        f" data-{flag}" for flag in ("refs", "plain", "open", "fill") if block.get(flag)
-    )
-    return format_html(
-        '<span id="{}-{}" hx-swap-oob="{}">{}</span><template data-keep="{}"{}>{}</template>',
-        field,
-        message_id,
-        "innerHTML" if block.get("replace") else "beforeend",
-        text,
-        int(block["keep"]),
-        mark_safe(flags),  # fixed names
-        mark_safe(block["html"]),  # chat.render's sanitised output
-    )
-
-
-def tool_call_frame(message_id: int, calls: list[dict[str, Any]], *, replace: bool = False) -> str:
-    return render_to_string(
-        "chat/_tool_call_live.html", {"message_id": message_id, "calls": calls, "replace": replace}
-    )
 
 
 # Group events whose handlers never touch the database: they only format and send what
@@ -212,7 +131,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             await self._toast("The message must be text.")
             return
         try:
-            repeat = _repeat_count(content.get("repeat"))  # refused before anything is saved
+            repeat = repeat_count(content.get("repeat"))  # refused before anything is saved
         except BadFrame as exc:
             await self._composer(error=str(exc), text=text)
             return
@@ -222,21 +141,19 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             # The composer is left as it is: nothing the user typed is lost.
             await self._composer(error=str(exc), text=text)
             return
-        for run in prepared:
-            run.repeat_left = repeat - 1
         await self._composer()
         # Every tab gets the new messages before the first delta can reach it.
         await self.channel_layer.group_send(self.group, {"type": "turn.started", "html": html})
         for run in prepared:
-            runs.run_launch(run)
+            runs.run_launch(run, repeats=repeat - 1)
 
     async def _regenerate(self, content: dict[str, Any]) -> None:
         raw = content.get("lane")
         positions = None
         if raw != "all":
-            lane = _whole(raw, low=0, high=32767, problem="Regenerate needs a lane.")
+            lane = whole(raw, low=0, high=32767, problem="Regenerate needs a lane.")
             positions = None if lane is None else [lane]
-        turn = _whole(
+        turn = whole(
             content.get("turn"), low=0, high=BIG_TURN, problem="Regenerate needs a turn number."
         )
         try:
@@ -253,7 +170,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         if not isinstance(text, str):
             await self._toast("The message must be text.")
             return
-        message_id = _whole(
+        message_id = whole(
             content.get("message"), low=1, high=BIG_ID,
             problem="That message is not part of this conversation.",
         )  # fmt: skip
@@ -268,7 +185,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             runs.run_launch(run)
 
     async def _tool_results(self, content: dict[str, Any]) -> None:
-        answer_id = _whole(
+        answer_id = whole(
             content.get("message"), low=1, high=BIG_ID,
             problem="Tool results need the answer they belong to.",
         )  # fmt: skip
@@ -286,7 +203,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         runs.run_launch(run)
 
     async def _stop(self, content: dict[str, Any]) -> None:
-        wanted = _whole(
+        wanted = whole(
             content.get("message"), low=1, high=BIG_ID, problem="Stop needs a message id."
         )
         for message_id in await self._streaming_ids():
@@ -302,7 +219,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         raw = raw if isinstance(raw, list) else [raw]
         malformed = "The page sent a malformed message; reload the page."
         shown = {
-            _whole(m, low=1, high=BIG_ID, problem=malformed)
+            whole(m, low=1, high=BIG_ID, problem=malformed)
             for m in raw[:MAX_SYNC_IDS]
             if m is not None and m != ""
         }
@@ -332,7 +249,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         if key in self.sent:
             return
         self.sent[key] = 1
-        await self.send(text_data=tool_call_frame(message_id, [event]))
+        await self.send(text_data=frames.tool_calls(message_id, [event]))
 
     async def run_snapshot(self, event: dict[str, Any]) -> None:
         message_id = event["message_id"]
@@ -381,17 +298,19 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         if text:
             self.sent[key] = have + len(text)
         if block is not None:
-            await self.send(text_data=block_frame(event["message_id"], event["field"], text, block))
+            await self.send(
+                text_data=frames.block(event["message_id"], event["field"], text, block)
+            )
         elif text:
-            await self.send(text_data=delta_frame(event["message_id"], event["field"], text))
+            await self.send(text_data=frames.delta(event["message_id"], event["field"], text))
 
     async def _apply_snapshot(self, message_id: int, snapshot: dict[str, Any]) -> None:
-        frames = []
+        shown = []
         calls = snapshot.get("calls") or []
         for call in calls:
             self.sent[(message_id, f"call{call['slot']}")] = 1
         if calls:
-            frames.append(tool_call_frame(message_id, calls, replace=True))
+            shown.append(frames.tool_calls(message_id, calls, replace=True))
         blocks = snapshot.get("blocks") or {}
         markdown = []  # each a message of its own: the page applies it whole (app.js)
         for field, text in snapshot["fields"].items():
@@ -399,14 +318,14 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             if field in blocks:
                 self.committed[(message_id, field)] = blocks[field]["end"]
                 markdown.append(
-                    block_frame(message_id, field, text, {**blocks[field], "replace": True})
+                    frames.block(message_id, field, text, {**blocks[field], "replace": True})
                 )
             else:
-                frames.append(delta_frame(message_id, field, text, replace=True))
+                shown.append(frames.delta(message_id, field, text, replace=True))
         for frame in markdown:
             await self.send(text_data=frame)
-        if frames:
-            await self.send(text_data="".join(frames))
+        if shown:
+            await self.send(text_data="".join(shown))
 
     async def _snapshot(self, message_id: int) -> None:
         run = runs.local_run(message_id)
@@ -431,14 +350,10 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=html)
 
     async def _toast(self, text: str) -> None:
-        await self.send(text_data=render_to_string("chat/_toast.html", {"text": text}))
+        await self.send(text_data=frames.toast(text))
 
     async def _composer(self, *, error: str = "", text: str = "") -> None:
-        html = render_to_string(
-            "chat/_composer.html",
-            {"oob": True, "error": error, "text": text, "conversation": self.conversation},
-        )
-        await self.send(text_data=html)
+        await self.send(text_data=frames.composer(self.conversation, error=error, text=text))
 
     # --- database ---------------------------------------------------------------------
     @database_sync_to_async
@@ -461,56 +376,21 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         """One trip to the database thread for everything before the upstream request:
         save the turn (committed first: nothing typed is lost, whatever follows), build
         and save each lane's request body, render the new turn for every tab."""
-        user_message, placeholders = self._turn_send(text, frame)
-        # The placeholders carry the lanes turn_send just read (profile, conversation).
-        prepared = [runs.run_build(p) for p in placeholders]
-        lanes = [p.lane for p in placeholders]
-        return prepared, self._render_turn(user_message, placeholders, lanes)
-
-    def _turn_send(self, text: str, frame: dict[str, Any]) -> tuple[Message, list[Message]]:
-        """Validate everything the frame carries before saving anything."""
         conversation = Conversation.objects.get(pk=self.conversation.pk)
         self.conversation = conversation
-        images = services.images_clean(
-            data_urls=_strings(frame.get("image_data")), urls=_strings(frame.get("image_url"))
-        )
-        # The panel's values and the tools editor travel with the message, saved as
-        # their autosaves would save them (checked first: a refusal saves nothing).
-        composer.send_apply(conversation, frame)
-        return services.turn_send(conversation=conversation, content=text, images=images)
+        user_message, placeholders = wsinput.turn_send(conversation, text, frame)
+        # The placeholders carry the lanes turn_send just read (profile, conversation).
+        prepared = [runs.run_for(p) for p in runs.placeholders_ready(placeholders)]
+        lanes = [p.lane for p in placeholders]
+        return prepared, frames.turn(self.conversation, user_message, placeholders, lanes)
 
     @database_sync_to_async
     def _tool_results_submit(self, answer_id: int, results: dict[str, str]) -> tuple[runs.Run, str]:
         answer, tool_messages, placeholder = services.tool_results_submit(
             conversation=self.conversation, assistant_id=answer_id, results=results
         )
-        run = runs.run_build_by_id(placeholder.pk)
-        placeholder.request_body = run.body
-        return run, self._render_tool_turn(answer, tool_messages, placeholder)
-
-    def _render_tool_turn(
-        self, answer: Message, tool_messages: list[Message], placeholder: Message
-    ) -> str:
-        # The answered message loses its results form; the results and the next answer follow.
-        return render_to_string(
-            "chat/_message.html", {"message": answer, "oob": True}
-        ) + render_to_string(
-            "chat/_cell_append.html",
-            {"turn": answer.turn, "lane_id": answer.lane_id,
-             "messages": [*tool_messages, placeholder]},
-        )  # fmt: skip
-
-    def _render_turn(
-        self, user_message: Message, placeholders: list[Message], lanes: list[Any] | None = None
-    ) -> str:
-        if lanes is None:
-            lanes = list(self.conversation.lanes.select_related("profile"))
-        path = path_of(self.conversation)
-        row = turn_rows(self.conversation, lanes, [user_message, *placeholders], path=path)[0]
-        return render_to_string(
-            "chat/_turn.html",
-            {"row": row, "conversation": self.conversation, "lanes": lanes, "oob": True},
-        )
+        run = runs.run_for(runs.placeholders_ready([placeholder])[0])
+        return run, frames.tool_turn(answer, tool_messages, placeholder)
 
     @database_sync_to_async
     def _regenerate_db(
@@ -521,8 +401,8 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         placeholders = services.answers_regenerate(
             conversation=conversation, positions=positions, turn=turn
         )
-        prepared = [runs.run_build_by_id(p.pk) for p in placeholders]
-        return prepared, "".join(runs.cell_html(p.lane, p.turn) for p in placeholders)
+        prepared = [runs.run_for(p) for p in runs.placeholders_ready(placeholders)]
+        return prepared, "".join(frames.cell(p.lane, p.turn) for p in placeholders)
 
     @database_sync_to_async
     def _edit_db(self, message_id: Any, text: str) -> tuple[list[runs.Run], str]:
@@ -531,15 +411,10 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         user_message, placeholders, last_turn = branching.message_edit(
             conversation=conversation, message_id=message_id, content=text
         )
-        prepared = [runs.run_build_by_id(p.pk) for p in placeholders]
-        for placeholder, run in zip(placeholders, prepared, strict=True):
-            placeholder.request_body = run.body
+        prepared = [runs.run_for(p) for p in runs.placeholders_ready(placeholders)]
         # Every tab drops the turns of the version it showed, then gets the new one.
-        gone = "".join(
-            f'<div id="turn-{t}" hx-swap-oob="delete"></div>'
-            for t in range(user_message.turn, last_turn + 1)
-        )
-        return prepared, gone + self._render_turn(user_message, placeholders)
+        gone = frames.turns_deleted(user_message.turn, last_turn)
+        return prepared, gone + frames.turn(self.conversation, user_message, placeholders)
 
     @database_sync_to_async
     def _render_message(self, message_id: int) -> str:
@@ -556,9 +431,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             pk__gt=message.pk,
         ).exists()
         awaiting = {message.pk} if message.tool_calls and latest else set()
-        html = render_to_string(
-            "chat/_message.html", {"message": message, "oob": True, "awaiting_ids": awaiting}
-        )
+        html = frames.message(message, awaiting_ids=awaiting)
         if message.lane_id and message.status != Message.Status.STREAMING:
-            html += runs.summary_html(message.conversation, message.turn)
+            html += frames.summary(message.conversation, message.turn)
         return html

@@ -46,7 +46,7 @@ from chat.turns import (
     tool_results_submit,
     turn_send,
 )
-from chat.usage import usage_totals, usage_totals_html
+from chat.usage import usage_totals
 
 # Re-exported (with the actions defined below): `services.X` works for all of them.
 __all__ = [
@@ -74,7 +74,6 @@ __all__ = [
     "tool_results_submit",
     "turn_send",
     "usage_totals",
-    "usage_totals_html",
     "conversation_create",
     "conversation_mode_set",
     "lane_params_save",

@@ -14,9 +14,8 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.template.loader import render_to_string
 
-from chat import history
+from chat import frames, history
 
 
 class SidebarConsumer(AsyncWebsocketConsumer):
@@ -55,4 +54,4 @@ class SidebarConsumer(AsyncWebsocketConsumer):
             "current_id": self.current,
             "offset": 0,
         }
-        return render_to_string("chat/_conv_list_oob.html", context)
+        return frames.conversation_list(context)

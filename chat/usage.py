@@ -5,10 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from django.template.loader import render_to_string
-
-from chat.models import Conversation, Message
-from chat.versions import path_of
+from chat.models import Message
 
 
 def usage_totals(*, messages: Iterable[Message]) -> dict[str, Any]:
@@ -30,12 +27,3 @@ def usage_totals(*, messages: Iterable[Message]) -> dict[str, Any]:
     totals["total"] = totals["prompt"] + totals["completion"]
     totals["cost"] = cost
     return totals
-
-
-def usage_totals_html(*, conversation: Conversation) -> str:
-    """The conversation's totals line, to swap in as an answer completes."""
-    answers = conversation.messages.filter(
-        path_of(conversation).q(), hidden=False, usage__isnull=False
-    ).only("conversation_id", "usage", "metrics")  # the id: no query per row
-    totals = usage_totals(messages=answers)
-    return render_to_string("chat/_totals.html", {"totals": totals, "oob": True})

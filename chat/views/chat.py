@@ -9,11 +9,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from chat import branching, compare, history, owned, runs, services
+from chat import branching, compare, frames, history, owned, runs, services
 from chat.compare import turn_rows
 from chat.forms import NewConversationForm
 from chat.models import Conversation, Message
@@ -227,38 +226,9 @@ def _versions_broadcast(conversation: Conversation, turn: int, last_turn: int, p
     """Every tab on the conversation drops the turns it showed from `turn` down and gets
     the shown version's, through its socket (like an edit): a tab left on the old version
     would send its next turn into a version it does not show."""
-    lanes = list(conversation.lanes.select_related("profile"))
-    history = list(
-        conversation.messages.filter(path.q(), turn__gte=turn)
-        .select_related("lane")
-        .defer("raw_response")
-    )
-    votes = {vote.turn: vote for vote in conversation.votes.filter(turn__gte=turn)}
-    rows = turn_rows(conversation, lanes, history, votes, path)
-    last_by_lane: dict[int, Message] = {}
-    for message in history:
-        if message.lane_id and not message.hidden:
-            last_by_lane[message.lane_id] = message
-    awaiting = {
-        m.pk for m in last_by_lane.values() if m.role == Message.Role.ASSISTANT and m.tool_calls
-    }
-    gone = "".join(
-        format_html('<div id="turn-{}" hx-swap-oob="delete"></div>', t)
-        for t in range(turn, last_turn + 1)
-    )
-    html = render_to_string(
-        "chat/_turns_oob.html",
-        {
-            "rows": rows,
-            "conversation": conversation,
-            "lanes": lanes,
-            "voted_turns": set(votes),
-            "awaiting_ids": awaiting,
-        },
-    )
-    totals = services.usage_totals_html(conversation=conversation)
+    html = frames.version_shown(conversation, turn, last_turn, path)
     async_to_sync(get_channel_layer().group_send)(
-        conversation.group_name, {"type": "turn.started", "html": gone + html + totals}
+        conversation.group_name, {"type": "turn.started", "html": html}
     )
 
 
@@ -291,9 +261,9 @@ def message_delete(
     except services.ActionError as exc:
         return _toast(str(exc))
     if kind == "turn":
-        return HttpResponse(format_html('<div id="turn-{}" hx-swap-oob="delete"></div>', where))
+        return HttpResponse(frames.turns_deleted(where, where))
     if kind == "version":
         _versions_broadcast(conversation, *where)
         return HttpResponse(status=204)
     lane, turn = where
-    return HttpResponse(runs.cell_html(lane, turn))
+    return HttpResponse(frames.cell(lane, turn))

@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
-from chat import compare, owned, runs, services
+from chat import compare, frames, owned, services
 from chat.errors import ActionError
 from chat.forms import LaneSettingsForm
 from chat.models import Conversation, Lane, Message
@@ -172,7 +172,7 @@ def attempt_show(
         services.attempt_show(lane=lane, turn=turn, attempt=attempt)
     except services.ActionError as exc:
         raise Http404(str(exc)) from None
-    return HttpResponse(runs.cell_html(lane, turn))
+    return HttpResponse(frames.cell(lane, turn))
 
 
 @require_POST

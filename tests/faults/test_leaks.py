@@ -123,8 +123,8 @@ async def test_no_leaks_after_many_faulty_runs(owner, fault_server, monkeypatch,
     settings.RUNS_PER_USER_MAX = 0
     settings.ANSWERS_PER_MINUTE = 0
     # Retries before the first byte are part of the run; no need to wait between them here.
-    monkeypatch.setattr(runs, "BACKOFF", (0.0,))
-    monkeypatch.setattr(runs, "RETRY_AFTER_CAP", 0.0)
+    monkeypatch.setattr(runs.run, "BACKOFF", (0.0,))  # where Run._retry_delay looks
+    monkeypatch.setattr(runs.run, "RETRY_AFTER_CAP", 0.0)
     profiles = {}
     for fault in FAULTS:
         kwargs = {

@@ -1,6 +1,6 @@
 """Retries before the first byte of an answer, and never after.
 
-Behaviour (chat/runs.py, Run._stream and Run._retry_delay):
+Behaviour (chat/runs/run.py, Run._stream and Run._retry_delay):
 - Before any event of the answer arrived (no text, reasoning or tool call), an
   ``UpstreamError`` that is retryable (429, 502, 503, 504, connection errors, connect
   timeouts; ``error.retryable``) is retried, at most MAX_ATTEMPTS times in all (3 is

@@ -138,6 +138,37 @@ async def test_repeat_runs_give_min_median_max_per_lane(owner):
     assert (await the_summary())["best"]["total"] == 0  # demo-fast
 
 
+async def test_a_repeat_with_n_choices_streams_every_choice_into_its_own_column(owner):
+    """A repeat's placeholder is shown with its request body saved: with n=2 its cell has
+    a column for choice 2, so the repeat's t1 deltas have somewhere to go."""
+    conversation = await comparison(owner, ["demo"])
+
+    @database_sync_to_async
+    def two_choices():
+        Lane.objects.filter(conversation=conversation).update(params={"n": 2})
+
+    await two_choices()
+    comm = await connect(owner, conversation)
+    frame = {"action": "send", "content": 'Twice\n@fake {"tokens": 4}', "repeat": "2"}
+    await comm.send_to(text_data=json.dumps(frame))
+    frames, finished = [], 0
+    async with asyncio.timeout(20):
+        while finished < 2:
+            text = await comm.receive_from(timeout=20)
+            frames.append(text)
+            opening = text.split(">", 1)[0]
+            finished += opening.startswith("<article") and 'data-role="assistant"' in opening
+    await comm.disconnect()
+    answers = sorted(
+        (m for m in await messages_of(conversation) if m.role == "assistant"),
+        key=lambda m: m.attempt,
+    )
+    assert [m.attempt for m in answers] == [0, 1]
+    repeat = answers[1]
+    shown = next(f for f in frames if f'id="m-{repeat.pk}"' in f)  # its first appearance
+    assert f'id="t1-{repeat.pk}"' in shown
+
+
 async def test_regenerate_keeps_the_old_answer_as_a_version(owner, client):
     conversation = await comparison(owner, ["demo-fast", "demo-fast"])
     await run_turn(owner, conversation, {"action": "send", "content": "One"}, 2)

@@ -13,7 +13,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from chat import branching, exports, imports, runs, services
+from chat import branching, exports, frames, imports, services
 from chat.models import Conversation, Message
 from chat.versions import path_of
 from tests.integration.test_edit_branch import chat_with_turns, edit_frames
@@ -220,7 +220,7 @@ def test_answers_and_regenerate_stay_in_their_version(owner, owner_client):
     assert Message.objects.get(lane=lane, turn=2, branch=1, attempt=0).hidden is False
     assert Message.objects.get(lane=lane, turn=2, branch=0).hidden is False
     # a cell re-render shows this version's attempts, not the other version's answer
-    html = runs.cell_html(lane, 2)
+    html = frames.cell(lane, 2)
     assert "A:Q2 v2" in html and "Answer 2 lane 1" not in html and "1/2" in html
     # an answer of a version can be deleted alone, the other version's stays
     answer = conversation.messages.get(turn=2, branch=1, lane__position=0)

@@ -1,0 +1,138 @@
+"""One generation: upstream events -> accumulate -> persist -> broadcast.
+
+A run lives in the process that started it, not in a socket: closing the tab does not
+stop it. It is reachable from any process through the channel layer (group
+``run.<message id>``), which is how Stop and snapshot requests find it.
+
+Traffic is kept linear in the answer's length: deltas are coalesced (the first at once,
+then at most one frame per RUN_FRAME_INTERVAL) and frames carry only new text, with its
+offset so every receiver can drop what it already has.
+
+This module builds and starts runs; the rest of the package is the run itself (run.py),
+its accumulated text (stream.py), secret redaction (redact.py), its frames to the pages
+and its mailbox (broadcast.py), and the database (persist.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+
+from chat import frames
+from chat.models import Lane, Message
+from chat.runs.broadcast import (
+    RunControl,
+    _registry,
+    local_run,
+    run_group,
+    run_stop,
+    snapshot_request,
+)
+from chat.runs.redact import REDACTED, _redact_pieces, _redacted_tokens, endpoint_secrets
+from chat.runs.run import BACKOFF, MAX_ATTEMPTS, RETRY_AFTER_CAP, Run, endpoint_for
+from chat.runs.stream import CONTENT, REASONING, _Stream, text_field
+
+__all__ = [
+    "BACKOFF", "CONTENT", "MAX_ATTEMPTS", "REASONING", "REDACTED", "RETRY_AFTER_CAP", "Run",
+    "RunControl", "_Stream", "_redact_pieces", "_redacted_tokens", "_registry",
+    "endpoint_for", "endpoint_secrets", "local_run", "placeholders_ready", "run_for",
+    "run_group", "run_launch", "run_start", "run_stop", "snapshot_request", "text_field",
+]  # fmt: skip
+
+
+def placeholders_ready(placeholders: list[Message]) -> list[Message]:
+    """Build and save each placeholder's exact request body (set on the object too),
+    before anything renders or sends it. Synchronous: for a caller already in the
+    database thread, right after the service that created the placeholders."""
+    from chat.services import request_body_build
+
+    for message in placeholders:
+        body = request_body_build(lane=message.lane, assistant=message)
+        Message.objects.filter(pk=message.pk).update(request_body=body)
+        message.request_body = body
+    return placeholders
+
+
+def run_for(placeholder: Message) -> Run:
+    """The one way to build a Run: from a placeholder whose request body is saved
+    (``placeholders_ready``), its lane, profile and conversation at hand. Nothing is
+    sent until ``run_launch``."""
+    lane: Lane = placeholder.lane
+    profile = lane.profile
+    prices = (
+        float(profile.price_input) if profile.price_input is not None else None,
+        float(profile.price_output) if profile.price_output is not None else None,
+    )
+    return Run(
+        message_id=placeholder.pk,
+        conversation_group=lane.conversation.group_name,
+        endpoint=endpoint_for(profile),
+        body=placeholder.request_body,
+        profile_id=lane.profile_id,
+        path="completions" if lane.conversation.mode == "completion" else "chat/completions",
+        prices=prices,
+    )
+
+
+# Repeat series under way (see run_launch).
+_series: set[asyncio.Task[None]] = set()
+
+
+def run_launch(run: Run, *, repeats: int = 0) -> Run:
+    """Start ``run``; with ``repeats``, that many more tries follow in its lane, one
+    after another (``_repeat_loop``)."""
+    _registry[run.message_id] = run
+    # A fresh context: inherited from a request, asgiref's thread-sensitive context
+    # would send the run's database calls to that request's (finished) thread.
+    run.task = asyncio.create_task(
+        run.main(), name=f"run-{run.message_id}", context=contextvars.Context()
+    )
+    if repeats > 0:
+        series = asyncio.create_task(
+            _repeat_loop(run, repeats),
+            name=f"repeats-{run.message_id}",
+            context=contextvars.Context(),
+        )
+        _series.add(series)  # the loop keeps only a weak reference
+        series.add_done_callback(_series.discard)
+    return run
+
+
+async def run_start(message_id: int) -> Run:
+    """``run_launch`` for a placeholder known by its id (saved outside the socket)."""
+
+    def build() -> Run:
+        placeholder = Message.objects.select_related("lane__profile", "lane__conversation")
+        return run_for(placeholders_ready([placeholder.get(pk=message_id)])[0])
+
+    return run_launch(await database_sync_to_async(build)())
+
+
+async def _repeat_loop(run: Run, repeats: int) -> None:
+    """Repeat runs: sequential, not concurrent, so the tries don't slow each other down.
+    Each waits for the one before to end (and be announced); Stop ends the series."""
+    for _ in range(repeats):
+        assert run.task is not None
+        try:
+            await run.task
+        except BaseException:
+            return  # the process is shutting down
+        if run.stop_requested:
+            return
+        html, run = await _attempt_next(run.message_id)
+        await get_channel_layer().group_send(run.group, {"type": "turn.started", "html": html})
+        run_launch(run)
+
+
+@database_sync_to_async
+def _attempt_next(done_id: int) -> tuple[str, Run]:
+    """A new attempt after answer ``done_id``, ready to run, and its lane's cell."""
+    from chat.services import answer_attempt_new
+
+    done = Message.objects.select_related("lane").get(pk=done_id)
+    placeholder = answer_attempt_new(lane=done.lane, turn=done.turn, branch=done.branch)
+    run = run_for(placeholders_ready([placeholder])[0])
+    return frames.cell(done.lane, done.turn), run
