@@ -12,6 +12,7 @@ from typing import Any
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from chat import upstream
 from chat.mdstream import MarkdownStream
 from chat.models import EndpointProfile, Message
 from chat.runs.broadcast import RunControl, _registry, run_group, send_loop
@@ -19,17 +20,6 @@ from chat.runs.persist import persist_failure, persist_final
 from chat.runs.redact import endpoint_secrets
 from chat.runs.stream import CONTENT, REASONING, _Stream, text_field, usage_summary
 from chat.tools import ToolCallAssembler
-from chat.upstream import (
-    Endpoint,
-    Finish,
-    Logprobs,
-    ReasoningDelta,
-    TextDelta,
-    ToolCallDelta,
-    UpstreamError,
-    Usage,
-    stream_chat,
-)
 from chat.upstream.client import redact_text
 
 log = logging.getLogger(__name__)
@@ -40,8 +30,8 @@ RETRY_AFTER_CAP = 20.0
 BACKOFF = (0.5, 1.0)
 
 
-def endpoint_for(profile: EndpointProfile) -> Endpoint:
-    return Endpoint(
+def endpoint_for(profile: EndpointProfile) -> upstream.Endpoint:
+    return upstream.Endpoint(
         base_url=profile.base_url,
         api_key=profile.api_key,
         headers=profile.extra_headers,
@@ -58,7 +48,7 @@ class Run:
         *,
         message_id: int,
         conversation_group: str,
-        endpoint: Endpoint,
+        endpoint: upstream.Endpoint,
         body: dict[str, Any],
         profile_id: Any,
         path: str = "chat/completions",
@@ -89,7 +79,7 @@ class Run:
         self.logprob_sources: dict[int, list[int]] = {}
         self.logprob_fragments: list[tuple[int, str]] = []
         self.raw: list[str] = []
-        self.error: UpstreamError | None = None
+        self.error: upstream.UpstreamError | None = None
         self.learned_quirks: dict[str, Any] = {}
         self.retries = 0
         self._got_answer = False  # any event of the answer: from then on, never retry
@@ -172,12 +162,14 @@ class Run:
                 status = Message.Status.STOPPED
             except Exception as exc:  # a bug must still end the message cleanly
                 log.exception("run %s failed", self.message_id)
-                self.error = UpstreamError(message=f"Internal error while streaming: {exc}")
+                self.error = upstream.UpstreamError(
+                    message=f"Internal error while streaming: {exc}"
+                )
             if self.error is not None:
                 status = Message.Status.ERROR
             elif status == Message.Status.COMPLETE and not self.finish_reason:
                 status = Message.Status.ERROR
-                self.error = UpstreamError(
+                self.error = upstream.UpstreamError(
                     message="The stream ended before the endpoint finished the answer "
                     "(no finish_reason); the text so far is kept."
                 )
@@ -204,10 +196,10 @@ class Run:
         while True:
             again: float | None = None  # seconds to wait before trying again
             self.raw.clear()
-            events = stream_chat(self.endpoint, body, path=self.path, raw=self.raw)
+            events = upstream.stream_chat(self.endpoint, body, path=self.path, raw=self.raw)
             async with contextlib.aclosing(events) as events:
                 async for event in events:
-                    if isinstance(event, UpstreamError):
+                    if isinstance(event, upstream.UpstreamError):
                         if self._rejects_stream_options(event, body):
                             body = {k: v for k, v in body.items() if k != "stream_options"}
                             self.learned_quirks["include_usage"] = False
@@ -222,7 +214,7 @@ class Run:
                     self._handle(event)
                     if self._size > settings.ANSWER_MAX_CHARS:
                         # Closing the stream ends the request; the text so far is kept.
-                        self.error = UpstreamError(
+                        self.error = upstream.UpstreamError(
                             message=f"The answer passed the limit of "
                             f"{settings.ANSWER_MAX_CHARS:,} characters (ANSWER_MAX_CHARS) "
                             "and was cut there; the text so far is kept.",
@@ -237,7 +229,7 @@ class Run:
             # Stop during this wait cancels the task here: no further request is made.
             await asyncio.sleep(again)
 
-    def _retry_delay(self, error: UpstreamError, attempt: int) -> float | None:
+    def _retry_delay(self, error: upstream.UpstreamError, attempt: int) -> float | None:
         """Before anything of the answer arrived, a transient failure (429, 502-504, a
         connect error or timeout) is tried again, a few times: then never, so no text
         can be duplicated. None = give up and show this error."""
@@ -248,7 +240,7 @@ class Run:
             return error.retry_after if error.retry_after <= RETRY_AFTER_CAP else None
         return BACKOFF[min(attempt - 1, len(BACKOFF) - 1)]
 
-    def _rejects_stream_options(self, event: UpstreamError, body: dict[str, Any]) -> bool:
+    def _rejects_stream_options(self, event: upstream.UpstreamError, body: dict[str, Any]) -> bool:
         # Some servers refuse stream_options outright; retry once without and remember.
         return (
             "stream_options" in body
@@ -258,10 +250,10 @@ class Run:
         )
 
     def _handle(self, event: Any) -> None:
-        if isinstance(event, TextDelta | ReasoningDelta):
+        if isinstance(event, upstream.TextDelta | upstream.ReasoningDelta):
             if self.first_token_at is None:
                 self.first_token_at = time.monotonic()
-            if isinstance(event, ReasoningDelta):
+            if isinstance(event, upstream.ReasoningDelta):
                 if event.choice != 0:
                     return  # only the continuing choice's reasoning is kept
                 name = REASONING
@@ -273,7 +265,7 @@ class Run:
             stream.append(event.text, len(self.raw) - 1)
             self._size += len(event.text)
             self._wake.set()
-        elif isinstance(event, ToolCallDelta):
+        elif isinstance(event, upstream.ToolCallDelta):
             if event.choice != 0:
                 return
             if self.first_token_at is None:
@@ -289,11 +281,11 @@ class Run:
                 stream.append(event.arguments, len(self.raw) - 1)
                 self._size += len(event.arguments)
             self._wake.set()
-        elif isinstance(event, Logprobs):
+        elif isinstance(event, upstream.Logprobs):
             self.logprobs.setdefault(event.choice, []).extend(event.tokens)
             sources = self.logprob_sources.setdefault(event.choice, [])
             sources.extend([len(self.raw) - 1] * len(event.tokens))
-        elif isinstance(event, Usage):
+        elif isinstance(event, upstream.Usage):
             self.usage = usage_summary(event)
-        elif isinstance(event, Finish):
+        elif isinstance(event, upstream.Finish):
             self.finish_reasons[event.choice] = event.reason

@@ -1,47 +1,10 @@
-"""The OpenAI-compatible upstream client and the typed events it produces."""
+"""The OpenAI-compatible upstream client and the typed events it produces: callers import
+both from here (``client.__all__`` and ``events.__all__``)."""
 
 from __future__ import annotations
 
-from .client import (
-    Endpoint,
-    UpstreamFailure,
-    aclose_client,
-    api_url,
-    chat_once,
-    fake_app,
-    get_client,
-    list_models,
-    set_transport,
-    stream_chat,
-)
-from .events import (
-    Event,
-    Finish,
-    Logprobs,
-    ReasoningDelta,
-    TextDelta,
-    ToolCallDelta,
-    UpstreamError,
-    Usage,
-)
+from . import client, events
+from .client import *  # noqa: F403
+from .events import *  # noqa: F403
 
-__all__ = [
-    "Endpoint",
-    "Event",
-    "Finish",
-    "Logprobs",
-    "ReasoningDelta",
-    "TextDelta",
-    "ToolCallDelta",
-    "UpstreamError",
-    "UpstreamFailure",
-    "Usage",
-    "aclose_client",
-    "api_url",
-    "chat_once",
-    "fake_app",
-    "get_client",
-    "list_models",
-    "set_transport",
-    "stream_chat",
-]
+__all__ = [*client.__all__, *events.__all__]

@@ -94,3 +94,14 @@ class UpstreamError:
 
 
 Event = TextDelta | ReasoningDelta | ToolCallDelta | Logprobs | Usage | Finish | UpstreamError
+
+__all__ = [
+    "Event",
+    "Finish",
+    "Logprobs",
+    "ReasoningDelta",
+    "TextDelta",
+    "ToolCallDelta",
+    "UpstreamError",
+    "Usage",
+]

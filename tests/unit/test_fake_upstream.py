@@ -14,35 +14,18 @@ from typing import Any
 
 import pytest
 
+from chat import upstream as up
 from chat.fake_upstream import FakeConfig, FakeUpstream, tokenize
-from chat.upstream import (
-    Endpoint,
-    Finish,
-    Logprobs,
-    ReasoningDelta,
-    TextDelta,
-    ToolCallDelta,
-    UpstreamError,
-    UpstreamFailure,
-    Usage,
-    aclose_client,
-    chat_once,
-    fake_app,
-    get_client,
-    list_models,
-    set_transport,
-    stream_chat,
-)
 from chat.upstream.asgi_transport import StreamingASGITransport
 
-FAKE = Endpoint("http://fake.invalid/v1", api_key="sk-test")
+FAKE = up.Endpoint("http://fake.invalid/v1", api_key="sk-test")
 
 
 @pytest.fixture(autouse=True)
 async def _fresh_client() -> AsyncIterator[None]:
     yield
-    await aclose_client()
-    set_transport(None)
+    await up.aclose_client()
+    up.set_transport(None)
 
 
 def chat(prompt: str = "Tell me about rivers", model: str = "demo-fast", **extra: Any) -> dict:
@@ -51,32 +34,32 @@ def chat(prompt: str = "Tell me about rivers", model: str = "demo-fast", **extra
 
 
 async def collect(
-    body: dict[str, Any], endpoint: Endpoint = FAKE, path: str = "chat/completions"
+    body: dict[str, Any], endpoint: up.Endpoint = FAKE, path: str = "chat/completions"
 ) -> list[Any]:
-    async with contextlib.aclosing(stream_chat(endpoint, body, path=path)) as events:
+    async with contextlib.aclosing(up.stream_chat(endpoint, body, path=path)) as events:
         return [event async for event in events]
 
 
 def text(events: list[Any], choice: int = 0) -> str:
-    return "".join(e.text for e in events if isinstance(e, TextDelta) and e.choice == choice)
+    return "".join(e.text for e in events if isinstance(e, up.TextDelta) and e.choice == choice)
 
 
-def deltas(events: list[Any]) -> list[TextDelta]:
-    return [e for e in events if isinstance(e, TextDelta)]
+def deltas(events: list[Any]) -> list[up.TextDelta]:
+    return [e for e in events if isinstance(e, up.TextDelta)]
 
 
 async def raw_lines(body: dict[str, Any], path: str = "chat/completions") -> list[str]:
     """The non-empty lines of the event stream as sent."""
     url = f"http://fake.invalid/v1/{path}"
-    async with get_client().stream("POST", url, json=body) as response:
+    async with up.get_client().stream("POST", url, json=body) as response:
         assert response.headers["content-type"].startswith("text/event-stream")
         return [line async for line in response.aiter_lines() if line]
 
 
-def personality(**config: Any) -> Endpoint:
+def personality(**config: Any) -> up.Endpoint:
     """An endpoint served by a fake with its own FakeConfig."""
-    set_transport(StreamingASGITransport(FakeUpstream(FakeConfig(**config))))
-    return Endpoint("http://personality.test/v1")
+    up.set_transport(StreamingASGITransport(FakeUpstream(FakeConfig(**config))))
+    return up.Endpoint("http://personality.test/v1")
 
 
 # --------------------------------------------------------------------------- replies
@@ -103,15 +86,15 @@ async def test_streamed_pieces_are_tokens_and_match_the_non_streamed_reply() -> 
     pieces = [e.text for e in deltas(events)]
     assert len(pieces) > 20
     assert pieces == tokenize("".join(pieces))
-    completion = await chat_once(FAKE, chat("Explain caching", stream=False))
+    completion = await up.chat_once(FAKE, chat("Explain caching", stream=False))
     assert completion["choices"][0]["message"]["content"] == "".join(pieces)
-    assert events[-1] == Finish("stop")
+    assert events[-1] == up.Finish("stop")
 
 
 async def test_request_is_logged() -> None:
     body = chat("log me")
     await collect(body)
-    logged = fake_app().requests[-1]
+    logged = up.fake_app().requests[-1]
     assert logged["method"] == "POST"
     assert logged["path"] == "/v1/chat/completions"
     assert logged["json"] == body
@@ -128,10 +111,10 @@ async def test_content_parts_are_read_as_the_prompt() -> None:
 async def test_max_tokens_stops_with_length() -> None:
     events = await collect(chat(max_tokens=5))
     assert len(deltas(events)) == 5
-    assert events[-1] == Finish("length")
+    assert events[-1] == up.Finish("length")
     events = await collect(chat(max_completion_tokens=3))
     assert len(deltas(events)) == 3
-    assert events[-1] == Finish("length")
+    assert events[-1] == up.Finish("length")
 
 
 async def test_stop_sequence_cuts_before_it() -> None:
@@ -140,7 +123,7 @@ async def test_stop_sequence_cuts_before_it() -> None:
     events = await collect(chat(stop=["never-there", stop]))
     assert text(events) == full[: full.index(stop)]
     assert stop not in text(events)
-    assert events[-1] == Finish("stop")
+    assert events[-1] == up.Finish("stop")
 
 
 async def test_n_choices_are_interleaved_and_differ() -> None:
@@ -149,7 +132,7 @@ async def test_n_choices_are_interleaved_and_differ() -> None:
     assert indices[:4] == [0, 1, 0, 1]
     assert text(events, 0) and text(events, 1)
     assert text(events, 0) != text(events, 1)
-    finishes = [e for e in events if isinstance(e, Finish)]
+    finishes = [e for e in events if isinstance(e, up.Finish)]
     assert sorted(f.choice for f in finishes) == [0, 1]
 
 
@@ -171,19 +154,19 @@ async def test_include_usage_chunk_shape() -> None:
 async def test_no_usage_without_include_usage() -> None:
     lines = await raw_lines(chat())
     assert not any('"usage"' in line for line in lines)
-    assert not any(isinstance(e, Usage) for e in await collect(chat()))
+    assert not any(isinstance(e, up.Usage) for e in await collect(chat()))
 
 
 async def test_usage_event_through_the_client() -> None:
     events = await collect(chat(stream_options={"include_usage": True}))
     usage = events[-1]
-    assert isinstance(usage, Usage)
+    assert isinstance(usage, up.Usage)
     assert usage.completion_tokens == len(deltas(events))
     assert usage.prompt_tokens == 4
 
 
 async def test_non_stream_shape() -> None:
-    completion = await chat_once(FAKE, chat(stream=False, n=2))
+    completion = await up.chat_once(FAKE, chat(stream=False, n=2))
     assert completion["object"] == "chat.completion"
     assert completion["id"].startswith("chatcmpl-")
     assert [c["index"] for c in completion["choices"]] == [0, 1]
@@ -199,9 +182,9 @@ async def test_streaming_is_live_and_paced() -> None:
     body = scripted({"tokens": 10, "tps": 20, "ttft_ms": 100}, model="demo")
     started = time.monotonic()
     arrivals = []
-    async with contextlib.aclosing(stream_chat(FAKE, body)) as events:
+    async with contextlib.aclosing(up.stream_chat(FAKE, body)) as events:
         async for event in events:
-            if isinstance(event, TextDelta):
+            if isinstance(event, up.TextDelta):
                 arrivals.append(time.monotonic() - started)
     assert len(arrivals) == 10
     assert 0.09 <= arrivals[0] < 0.3  # ttft, and not buffered until the end
@@ -238,7 +221,7 @@ async def test_reply_directive() -> None:
 
 
 async def test_header_directive_wins() -> None:
-    endpoint = Endpoint("http://fake.invalid/v1", headers={"x-fake": '{"reply": "from header"}'})
+    endpoint = up.Endpoint("http://fake.invalid/v1", headers={"x-fake": '{"reply": "from header"}'})
     events = await collect(scripted({"reply": "from message", "tokens": 3}), endpoint=endpoint)
     assert text(events) == "from header"
 
@@ -256,7 +239,7 @@ async def test_status_directive(
     status: int, type_: str, code: str | None, retryable: bool, retry_after: float | None
 ) -> None:
     [error] = await collect(scripted({"status": status, "message": "scripted failure"}))
-    assert error == UpstreamError(
+    assert error == up.UpstreamError(
         message="scripted failure",
         status=status,
         type=type_,
@@ -268,7 +251,7 @@ async def test_status_directive(
 
 async def test_429_sends_retry_after() -> None:
     body = scripted({"status": 429})
-    response = await get_client().post("http://fake.invalid/v1/chat/completions", json=body)
+    response = await up.get_client().post("http://fake.invalid/v1/chat/completions", json=body)
     assert response.status_code == 429
     assert response.headers["retry-after"] == "1"
     assert response.json()["error"]["message"]
@@ -285,13 +268,13 @@ async def test_html_error_directive() -> None:
 async def test_error_after_directive() -> None:
     events = await collect(scripted({"error_after": 3, "message": "boom"}))
     assert len(deltas(events)) == 3
-    assert events[-1] == UpstreamError(message="boom", status=None, type="server_error")
-    assert not any(isinstance(e, Finish) for e in events)
+    assert events[-1] == up.UpstreamError(message="boom", status=None, type="server_error")
+    assert not any(isinstance(e, up.Finish) for e in events)
 
 
 async def test_error_after_in_non_stream_mode() -> None:
-    with pytest.raises(UpstreamFailure) as info:
-        await chat_once(FAKE, scripted({"error_after": 3}, stream=False))
+    with pytest.raises(up.UpstreamFailure) as info:
+        await up.chat_once(FAKE, scripted({"error_after": 3}, stream=False))
     assert info.value.error.status == 500
 
 
@@ -309,10 +292,10 @@ async def test_tool_calls_directive() -> None:
         {"name": "noop", "arguments": {}},
     ]
     events = await collect(scripted({"tool_calls": calls}))
-    fragments = [e for e in events if isinstance(e, ToolCallDelta)]
+    fragments = [e for e in events if isinstance(e, up.ToolCallDelta)]
     assert not deltas(events)
-    assert events[-1] == Finish("tool_calls")
-    assert fragments[0] == ToolCallDelta(index=0, id="call_0", name="get_weather", arguments="")
+    assert events[-1] == up.Finish("tool_calls")
+    assert fragments[0] == up.ToolCallDelta(index=0, id="call_0", name="get_weather", arguments="")
     args: dict[int, str] = {}
     names: dict[int, str] = {}
     for f in fragments:
@@ -327,7 +310,7 @@ async def test_tool_calls_directive() -> None:
 
 async def test_tool_calls_non_stream() -> None:
     calls = [{"name": "f", "arguments": {"a": 1}}]
-    completion = await chat_once(FAKE, scripted({"tool_calls": calls}, stream=False))
+    completion = await up.chat_once(FAKE, scripted({"tool_calls": calls}, stream=False))
     choice = completion["choices"][0]
     assert choice["finish_reason"] == "tool_calls"
     [call] = choice["message"]["tool_calls"]
@@ -337,8 +320,8 @@ async def test_tool_calls_non_stream() -> None:
 async def test_usage_false_and_finish_reason_override() -> None:
     body = scripted({"usage": False, "finish_reason": "content_filter"})
     events = await collect({**body, "stream_options": {"include_usage": True}})
-    assert not any(isinstance(e, Usage) for e in events)
-    assert events[-1] == Finish("content_filter")
+    assert not any(isinstance(e, up.Usage) for e in events)
+    assert events[-1] == up.Finish("content_filter")
 
 
 async def test_keepalive_directive() -> None:
@@ -351,7 +334,7 @@ THOUGHT = "The user wants rivers. Rivers flow downhill, so start there."
 
 
 def reasoning_of(events: list[Any]) -> str:
-    return "".join(e.text for e in events if isinstance(e, ReasoningDelta))
+    return "".join(e.text for e in events if isinstance(e, up.ReasoningDelta))
 
 
 @pytest.mark.parametrize("field", ["reasoning_content", "reasoning"])
@@ -372,26 +355,26 @@ async def test_reasoning_directive_streams_the_thinking_before_the_answer(field:
 
     events = await collect(body)
     assert reasoning_of(events) == THOUGHT
-    first_text = next(i for i, e in enumerate(events) if isinstance(e, TextDelta))
-    last_thought = max(i for i, e in enumerate(events) if isinstance(e, ReasoningDelta))
+    first_text = next(i for i, e in enumerate(events) if isinstance(e, up.TextDelta))
+    last_thought = max(i for i, e in enumerate(events) if isinstance(e, up.ReasoningDelta))
     assert last_thought < first_text
-    [usage] = [e for e in events if isinstance(e, Usage)]
+    [usage] = [e for e in events if isinstance(e, up.Usage)]
     assert usage.raw["completion_tokens_details"] == {"reasoning_tokens": thinking}
     assert usage.completion_tokens == thinking + 6  # reasoning counts as completion, as OpenAI
 
 
 async def test_reasoning_directive_without_streaming_and_with_tool_calls() -> None:
-    completion = await chat_once(FAKE, scripted({"reasoning": THOUGHT}, stream=False))
+    completion = await up.chat_once(FAKE, scripted({"reasoning": THOUGHT}, stream=False))
     message = completion["choices"][0]["message"]
     assert message["reasoning_content"] == THOUGHT and THOUGHT not in message["content"]
     calls = [{"name": "f", "arguments": {"a": 1}}]
     events = await collect(scripted({"reasoning": THOUGHT, "tool_calls": calls}))
-    assert reasoning_of(events) == THOUGHT and events[-1] == Finish("tool_calls")
+    assert reasoning_of(events) == THOUGHT and events[-1] == up.Finish("tool_calls")
 
 
 async def test_reasoning_does_not_shift_the_logprobs() -> None:
     events = await collect(scripted({"reasoning": THOUGHT, "tokens": 5}, logprobs=True))
-    tokens = [t["token"] for e in events if isinstance(e, Logprobs) for t in e.tokens]
+    tokens = [t["token"] for e in events if isinstance(e, up.Logprobs) for t in e.tokens]
     assert "".join(tokens) == text(events) and len(tokens) == 5
 
 
@@ -399,7 +382,7 @@ async def test_cached_tokens_directive() -> None:
     for asked, cached in ((3, 3), (99, 5)):  # never more than the prompt's 5 tokens
         body = scripted({"cached_tokens": asked}, prompt="one two three four five")
         body["stream_options"] = {"include_usage": True}
-        [usage] = [e for e in await collect(body) if isinstance(e, Usage)]
+        [usage] = [e for e in await collect(body) if isinstance(e, up.Usage)]
         assert usage.prompt_tokens == 5
         assert usage.raw["prompt_tokens_details"] == {"cached_tokens": cached}
         assert "completion_tokens_details" not in usage.raw  # no reasoning scripted
@@ -430,8 +413,8 @@ async def test_the_endpoints_reasoning_field_decides_what_is_read(
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": payload.encode()})
 
-    set_transport(StreamingASGITransport(app))
-    endpoint = Endpoint("http://both-fields.test/v1", reasoning_field=setting)
+    up.set_transport(StreamingASGITransport(app))
+    endpoint = up.Endpoint("http://both-fields.test/v1", reasoning_field=setting)
     events = await collect(chat(), endpoint=endpoint)
     assert reasoning_of(events) == expected and text(events) == "Hi"
     # Only one field is read: an endpoint that sends just the other shows no reasoning.
@@ -448,7 +431,7 @@ async def test_the_endpoints_reasoning_field_decides_what_is_read(
 
 async def test_unknown_model() -> None:
     [error] = await collect(chat(model="gpt-99"))
-    assert error == UpstreamError(
+    assert error == up.UpstreamError(
         message="The model `gpt-99` does not exist",
         status=404,
         type="invalid_request_error",
@@ -458,7 +441,7 @@ async def test_unknown_model() -> None:
 
 
 async def test_unknown_path_and_invalid_json() -> None:
-    client = get_client()
+    client = up.get_client()
     response = await client.post("http://fake.invalid/v1/nope", json={})
     assert response.status_code == 404
     assert response.json()["error"]["message"] == "Invalid URL (POST /v1/nope)"
@@ -474,8 +457,8 @@ async def test_unknown_path_and_invalid_json() -> None:
 
 
 async def test_models_route() -> None:
-    assert await list_models(FAKE) == ["demo", "demo-fast", "demo-slow"]
-    response = await get_client().get("http://fake.invalid/v1/models")
+    assert await up.list_models(FAKE) == ["demo", "demo-fast", "demo-slow"]
+    response = await up.get_client().get("http://fake.invalid/v1/models")
     assert response.json()["data"][0] == {
         "id": "demo",
         "object": "model",
@@ -488,12 +471,12 @@ async def test_legacy_completions() -> None:
     body = {"model": "demo-fast", "prompt": "Once upon a time", "stream": True, "max_tokens": 6}
     events = await collect(body, path="completions")
     assert len(deltas(events)) == 6
-    assert events[-1] == Finish("length")
+    assert events[-1] == up.Finish("length")
     lines = await raw_lines(body, path="completions")
     first = json.loads(lines[0].removeprefix("data: "))
     assert first["object"] == "text_completion"
     assert first["choices"][0]["text"] == deltas(events)[0].text
-    completion = await chat_once(FAKE, {**body, "stream": False}, path="completions")
+    completion = await up.chat_once(FAKE, {**body, "stream": False}, path="completions")
     assert completion["choices"][0]["text"] == text(events)
 
 
@@ -503,7 +486,7 @@ async def test_legacy_completions() -> None:
 async def test_server_without_stream_options() -> None:
     endpoint = personality(supports_stream_options=False)
     [error] = await collect(chat(stream_options={"include_usage": True}), endpoint=endpoint)
-    assert error == UpstreamError(
+    assert error == up.UpstreamError(
         message="Unrecognized request argument supplied: stream_options",
         status=400,
         type="invalid_request_error",
@@ -543,7 +526,7 @@ async def test_plain_error_shape() -> None:
 
 async def test_config_rate_and_models() -> None:
     endpoint = personality(tokens_per_second=0, ttft_ms=0, models=["only-one"])
-    assert await list_models(endpoint) == ["only-one"]
+    assert await up.list_models(endpoint) == ["only-one"]
     started = time.monotonic()
     assert text(await collect(chat(model="only-one"), endpoint=endpoint))
     assert time.monotonic() - started < 0.5
@@ -562,7 +545,7 @@ async def test_client_going_away_stops_the_server_side(caplog: pytest.LogCapture
     body = scripted({"tokens": 500, "tps": 50, "ttft_ms": 0})
     started = time.monotonic()
     got = 0
-    async with contextlib.aclosing(stream_chat(FAKE, body)) as events:
+    async with contextlib.aclosing(up.stream_chat(FAKE, body)) as events:
         async for _ in events:
             got += 1
             if got == 3:
@@ -578,7 +561,9 @@ async def test_client_going_away_stops_the_server_side(caplog: pytest.LogCapture
 
 
 def logprob_tokens(events: list[Any], choice: int = 0) -> list[dict[str, Any]]:
-    return [t for e in events if isinstance(e, Logprobs) and e.choice == choice for t in e.tokens]
+    return [
+        t for e in events if isinstance(e, up.Logprobs) and e.choice == choice for t in e.tokens
+    ]
 
 
 @pytest.mark.parametrize("top", [0, 3, 20])
@@ -615,7 +600,7 @@ async def test_chat_logprobs_wire_shape() -> None:
     assert entry["token"] == chunks[1]["choices"][0]["delta"]["content"]
     assert entry["bytes"] == list(entry["token"].encode())
     assert [set(a) for a in entry["top_logprobs"]] == [{"token", "logprob", "bytes"}] * 2
-    completion = await chat_once(FAKE, chat(logprobs=True, max_tokens=3, stream=False))
+    completion = await up.chat_once(FAKE, chat(logprobs=True, max_tokens=3, stream=False))
     logprobs = completion["choices"][0]["logprobs"]
     assert len(logprobs["content"]) == 3
     assert all(e["top_logprobs"] == [] for e in logprobs["content"])
@@ -635,7 +620,7 @@ async def test_chosen_token_is_usually_but_not_always_the_most_likely() -> None:
 
 async def test_no_logprobs_unless_asked() -> None:
     events = await collect(chat(logprobs=False, n=2))
-    assert not any(isinstance(e, Logprobs) for e in events)
+    assert not any(isinstance(e, up.Logprobs) for e in events)
     lines = await raw_lines(chat())
     assert all('"logprobs":null' in line for line in lines[:-1])
 
@@ -651,8 +636,8 @@ async def test_no_logprobs_unless_asked() -> None:
     ],
 )
 async def test_chat_logprobs_validation(extra: dict[str, Any], param: str) -> None:
-    with pytest.raises(UpstreamFailure) as info:
-        await chat_once(FAKE, chat(stream=False, **extra))
+    with pytest.raises(up.UpstreamFailure) as info:
+        await up.chat_once(FAKE, chat(stream=False, **extra))
     assert info.value.error.status == 400
     assert info.value.error.param == param
 
@@ -674,7 +659,7 @@ async def test_legacy_logprobs_streamed_and_not(top: int) -> None:
         assert t["token"] in [a["token"] for a in t["top"]]
     assert logprob_tokens(await collect({**body, "stream": False}, path="completions")) == tokens
 
-    completion = await chat_once(FAKE, {**body, "stream": False}, path="completions")
+    completion = await up.chat_once(FAKE, {**body, "stream": False}, path="completions")
     logprobs = completion["choices"][0]["logprobs"]
     assert set(logprobs) == {"tokens", "token_logprobs", "top_logprobs", "text_offset"}
     assert "".join(logprobs["tokens"]) == completion["choices"][0]["text"]
@@ -685,16 +670,16 @@ async def test_legacy_logprobs_streamed_and_not(top: int) -> None:
 
 async def test_legacy_logprobs_validation() -> None:
     for bad in (6, -1, True, "3"):
-        with pytest.raises(UpstreamFailure) as info:
-            await chat_once(FAKE, legacy(stream=False, logprobs=bad), path="completions")
+        with pytest.raises(up.UpstreamFailure) as info:
+            await up.chat_once(FAKE, legacy(stream=False, logprobs=bad), path="completions")
         assert info.value.error.param == "logprobs"
 
 
 async def test_legacy_echo_repeats_the_prompt() -> None:
     prompt = "Once upon a time"
-    plain = await chat_once(FAKE, legacy(prompt, stream=False, max_tokens=5), path="completions")
+    plain = await up.chat_once(FAKE, legacy(prompt, stream=False, max_tokens=5), path="completions")
     body = legacy(prompt, echo=True, max_tokens=5, logprobs=1)
-    echoed = await chat_once(FAKE, {**body, "stream": False}, path="completions")
+    echoed = await up.chat_once(FAKE, {**body, "stream": False}, path="completions")
     assert echoed["choices"][0]["text"] == prompt + plain["choices"][0]["text"]
     assert echoed["usage"] == plain["usage"]  # the echo is not completion tokens
     logprobs = echoed["choices"][0]["logprobs"]
@@ -710,13 +695,15 @@ async def test_legacy_echo_repeats_the_prompt() -> None:
 
 
 async def test_legacy_suffix_is_accepted_and_ignored() -> None:
-    plain = await chat_once(FAKE, legacy(stream=False), path="completions")
-    with_suffix = await chat_once(FAKE, legacy(stream=False, suffix=" THE END"), path="completions")
+    plain = await up.chat_once(FAKE, legacy(stream=False), path="completions")
+    with_suffix = await up.chat_once(
+        FAKE, legacy(stream=False, suffix=" THE END"), path="completions"
+    )
     assert with_suffix["choices"][0]["text"] == plain["choices"][0]["text"]
     assert "THE END" not in with_suffix["choices"][0]["text"]
     for bad in ({"suffix": 3}, {"echo": "yes"}):
-        with pytest.raises(UpstreamFailure) as info:
-            await chat_once(FAKE, legacy(stream=False, **bad), path="completions")
+        with pytest.raises(up.UpstreamFailure) as info:
+            await up.chat_once(FAKE, legacy(stream=False, **bad), path="completions")
         assert info.value.error.param == next(iter(bad))
 
 
@@ -725,7 +712,7 @@ async def test_legacy_n_choices() -> None:
     events = await collect(body, path="completions")
     texts = [text(events, c) for c in range(3)]
     assert len(set(texts)) == 3 and all(texts)
-    completion = await chat_once(FAKE, {**body, "stream": False}, path="completions")
+    completion = await up.chat_once(FAKE, {**body, "stream": False}, path="completions")
     assert [c["text"] for c in completion["choices"]] == texts
     assert [c["index"] for c in completion["choices"]] == [0, 1, 2]
 
@@ -733,7 +720,7 @@ async def test_legacy_n_choices() -> None:
 async def test_raw_capture_against_the_fake() -> None:
     raw: list[str] = []
     body = chat(logprobs=True, top_logprobs=1, max_tokens=4)
-    async with contextlib.aclosing(stream_chat(FAKE, body, raw=raw)) as events:
+    async with contextlib.aclosing(up.stream_chat(FAKE, body, raw=raw)) as events:
         parsed = [e async for e in events]
     sent = [line.removeprefix("data: ") for line in await raw_lines(body)]
 
@@ -756,7 +743,7 @@ def _offered(name: str) -> dict[str, Any]:
 
 async def _called(prompt: str, **extra: Any) -> list[str]:
     tools = [_offered("get_weather"), _offered("get_time")]
-    completion = await chat_once(FAKE, chat(prompt, stream=False, tools=tools, **extra))
+    completion = await up.chat_once(FAKE, chat(prompt, stream=False, tools=tools, **extra))
     return [c["function"]["name"] for c in completion["choices"][0]["message"]["tool_calls"]]
 
 

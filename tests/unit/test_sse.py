@@ -12,28 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
-from chat.upstream import (
-    Endpoint,
-    Finish,
-    Logprobs,
-    ReasoningDelta,
-    TextDelta,
-    ToolCallDelta,
-    UpstreamError,
-    UpstreamFailure,
-    Usage,
-    aclose_client,
-    api_url,
-    bodies,
-    chat_once,
-    client,
-    list_models,
-    set_transport,
-    stream_chat,
-)
+from chat import upstream as up
 
 KEY = "sk-secret-123"
-EP = Endpoint("https://api.example.test:8443/v1", api_key=KEY, headers={"X-Org": "acme"})
+EP = up.Endpoint("https://api.example.test:8443/v1", api_key=KEY, headers={"X-Org": "acme"})
 BODY = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True}
 
 Handler = Callable[[httpx.Request], Awaitable[httpx.Response]]
@@ -42,8 +24,8 @@ Handler = Callable[[httpx.Request], Awaitable[httpx.Response]]
 @pytest.fixture(autouse=True)
 async def _fresh_client() -> AsyncIterator[None]:
     yield
-    await aclose_client()
-    set_transport(None)
+    await up.aclose_client()
+    up.set_transport(None)
 
 
 def use(handler: Handler) -> list[httpx.Request]:
@@ -54,7 +36,7 @@ def use(handler: Handler) -> list[httpx.Request]:
         seen.append(request)
         return await handler(request)
 
-    set_transport(httpx.MockTransport(logged))
+    up.set_transport(httpx.MockTransport(logged))
     return seen
 
 
@@ -95,16 +77,16 @@ def reply(status: int, content: bytes | str, content_type: str, **headers: str) 
     return handler
 
 
-async def collect(endpoint: Endpoint = EP, body: dict[str, Any] = BODY) -> list[Any]:
-    async with contextlib.aclosing(stream_chat(endpoint, body)) as events:
+async def collect(endpoint: up.Endpoint = EP, body: dict[str, Any] = BODY) -> list[Any]:
+    async with contextlib.aclosing(up.stream_chat(endpoint, body)) as events:
         return [event async for event in events]
 
 
 def text(events: list[Any]) -> str:
-    return "".join(e.text for e in events if isinstance(e, TextDelta))
+    return "".join(e.text for e in events if isinstance(e, up.TextDelta))
 
 
-# --------------------------------------------------------------------------- api_url
+# --------------------------------------------------------------------------- up.api_url
 
 
 @pytest.mark.parametrize(
@@ -119,8 +101,8 @@ def text(events: list[Any]) -> str:
     ],
 )
 def test_api_url(base: str, expected: str) -> None:
-    assert api_url(base, "chat/completions") == expected
-    assert api_url(base, "/chat/completions") == expected
+    assert up.api_url(base, "chat/completions") == expected
+    assert up.api_url(base, "/chat/completions") == expected
 
 
 # --------------------------------------------------------------------------- streams
@@ -131,7 +113,7 @@ async def test_normal_stream_and_request_shape() -> None:
         sse(ROLE, chunk({"content": "Hel"}), chunk({"content": "lo"}), chunk(finish="stop"), DONE)
     )
     events = await collect()
-    assert events == [TextDelta("Hel"), TextDelta("lo"), Finish("stop")]
+    assert events == [up.TextDelta("Hel"), up.TextDelta("lo"), up.Finish("stop")]
     request = seen[0]
     assert request.method == "POST"
     assert str(request.url) == "https://api.example.test:8443/v1/chat/completions"
@@ -143,15 +125,15 @@ async def test_normal_stream_and_request_shape() -> None:
 
 async def test_no_authorization_without_key_and_custom_header_overrides() -> None:
     seen = use(sse(chunk({"content": "x"}), DONE))
-    await collect(Endpoint("https://h/v1"))
-    await collect(Endpoint("https://h/v1", api_key=KEY, headers={"Authorization": "Token abc"}))
+    await collect(up.Endpoint("https://h/v1"))
+    await collect(up.Endpoint("https://h/v1", api_key=KEY, headers={"Authorization": "Token abc"}))
     assert "authorization" not in seen[0].headers
     assert seen[1].headers.get_list("authorization") == ["Token abc"]
 
 
 async def test_comments_and_keepalives_are_ignored() -> None:
     use(sse(": keep-alive\n\n", ROLE, ":\n\n", chunk({"content": "a"}), ": ping\n\n", DONE))
-    assert await collect() == [TextDelta("a")]
+    assert await collect() == [up.TextDelta("a")]
 
 
 async def test_crlf_and_multiple_events_per_network_chunk() -> None:
@@ -168,9 +150,9 @@ async def test_error_inside_stream_keeps_earlier_text_and_stops() -> None:
         )
     )
     events = await collect()
-    assert events[0] == TextDelta("partial")
+    assert events[0] == up.TextDelta("partial")
     assert events[1:] == [
-        UpstreamError(message="Overloaded", status=None, type="server_error", code="busy")
+        up.UpstreamError(message="Overloaded", status=None, type="server_error", code="busy")
     ]
 
 
@@ -179,19 +161,19 @@ async def test_final_usage_chunk_with_empty_choices() -> None:
     final = f"data: {json.dumps({'choices': [], 'usage': usage})}\n\n"
     use(sse(chunk({"content": "a"}, usage=None), chunk(finish="stop", usage=None), final, DONE))
     events = await collect()
-    assert events == [TextDelta("a"), Finish("stop"), Usage(10, 5, 15, raw=usage)]
+    assert events == [up.TextDelta("a"), up.Finish("stop"), up.Usage(10, 5, 15, raw=usage)]
 
 
 async def test_stream_without_done_just_ends() -> None:
     use(sse(ROLE, chunk({"content": "cut"})))
-    assert await collect() == [TextDelta("cut")]
+    assert await collect() == [up.TextDelta("cut")]
 
 
 async def test_stream_without_usage_has_no_usage_event() -> None:
     use(sse(chunk({"content": "a"}), chunk(finish="length"), DONE))
     events = await collect()
-    assert not any(isinstance(e, Usage) for e in events)
-    assert events[-1] == Finish("length")
+    assert not any(isinstance(e, up.Usage) for e in events)
+    assert events[-1] == up.Finish("length")
 
 
 async def test_multibyte_characters_split_across_network_chunks() -> None:
@@ -199,16 +181,16 @@ async def test_multibyte_characters_split_across_network_chunks() -> None:
     e_acute = raw.index("é".encode())
     party = raw.index("🎉".encode())
     use(sse(raw[: e_acute + 1], raw[e_acute + 1 : party + 2], raw[party + 2 :], DONE))
-    assert await collect() == [TextDelta("café 🎉")]
+    assert await collect() == [up.TextDelta("café 🎉")]
 
 
 async def test_malformed_chunk_reports_error_after_earlier_text() -> None:
     use(sse(chunk({"content": "ok"}), 'data: {"choices": [\n\n', chunk({"content": "later"})))
     events = await collect()
-    assert events[0] == TextDelta("ok")
+    assert events[0] == up.TextDelta("ok")
     assert len(events) == 2
     error = events[1]
-    assert isinstance(error, UpstreamError)
+    assert isinstance(error, up.UpstreamError)
     assert error.message.startswith("Malformed chunk from the endpoint: ")
     assert error.body == '{"choices": ['
 
@@ -223,9 +205,9 @@ async def test_reasoning_fields() -> None:
         )
     )
     assert await collect() == [
-        ReasoningDelta("think "),
-        ReasoningDelta("more"),
-        TextDelta("answer"),
+        up.ReasoningDelta("think "),
+        up.ReasoningDelta("more"),
+        up.TextDelta("answer"),
     ]
 
 
@@ -248,11 +230,11 @@ async def test_tool_call_fragments() -> None:
         )
     )
     assert await collect() == [
-        ToolCallDelta(index=0, id="call_a", name="f", arguments=""),
-        ToolCallDelta(index=1, id="call_b", name="g", arguments=""),
-        ToolCallDelta(index=1, arguments=": 1}"),
-        ToolCallDelta(index=0, arguments='{"x"'),
-        Finish("tool_calls"),
+        up.ToolCallDelta(index=0, id="call_a", name="f", arguments=""),
+        up.ToolCallDelta(index=1, id="call_b", name="g", arguments=""),
+        up.ToolCallDelta(index=1, arguments=": 1}"),
+        up.ToolCallDelta(index=0, arguments='{"x"'),
+        up.Finish("tool_calls"),
     ]
 
 
@@ -266,20 +248,20 @@ async def test_legacy_function_call_and_completion_text() -> None:
         )
     )
     assert await collect() == [
-        ToolCallDelta(index=0, name="f", arguments="{}"),
-        TextDelta("old style"),
+        up.ToolCallDelta(index=0, name="f", arguments="{}"),
+        up.TextDelta("old style"),
     ]
 
 
 async def test_choice_index_and_empty_content_skipped() -> None:
     c1 = {"choices": [{"index": 1, "delta": {"content": "b"}, "finish_reason": None}]}
     use(sse(chunk({"content": ""}), chunk({"content": None}), f"data: {json.dumps(c1)}\n\n", DONE))
-    assert await collect() == [TextDelta("b", choice=1)]
+    assert await collect() == [up.TextDelta("b", choice=1)]
 
 
 async def test_unlabelled_stream_is_still_parsed() -> None:
     use(sse(chunk({"content": "a"}), DONE, content_type=""))
-    assert await collect() == [TextDelta("a")]
+    assert await collect() == [up.TextDelta("a")]
 
 
 # --------------------------------------------------------------------------- HTTP errors
@@ -296,7 +278,7 @@ async def test_openai_error_body() -> None:
     }
     use(reply(401, json.dumps(error), "application/json"))
     assert await collect() == [
-        UpstreamError(
+        up.UpstreamError(
             message="Incorrect API key provided",
             status=401,
             type="invalid_request_error",
@@ -391,18 +373,18 @@ async def test_json_answer_to_a_stream_request() -> None:
     }
     use(reply(200, json.dumps(completion), "application/json; charset=utf-8"))
     assert await collect() == [
-        ReasoningDelta("hmm"),
-        TextDelta("Full answer"),
-        ToolCallDelta(index=0, id="t1", name="f", arguments="{}"),
-        Finish("stop"),
-        Usage(3, 2, 5, raw=completion["usage"]),
+        up.ReasoningDelta("hmm"),
+        up.TextDelta("Full answer"),
+        up.ToolCallDelta(index=0, id="t1", name="f", arguments="{}"),
+        up.Finish("stop"),
+        up.Usage(3, 2, 5, raw=completion["usage"]),
     ]
 
 
 async def test_html_answer_with_200_is_an_error() -> None:
     use(reply(200, "<html><body>Login required</body></html>", "text/html"))
     [error] = await collect()
-    assert isinstance(error, UpstreamError)
+    assert isinstance(error, up.UpstreamError)
     assert "instead of an event stream" in error.message
     assert error.body == "Login required"
 
@@ -434,8 +416,8 @@ async def test_connection_lost_mid_stream() -> None:
 
     use(handler)
     events = await collect()
-    assert events[0] == TextDelta("a")
-    assert isinstance(events[1], UpstreamError)
+    assert events[0] == up.TextDelta("a")
+    assert isinstance(events[1], up.UpstreamError)
     assert "was lost" in events[1].message
 
 
@@ -446,27 +428,29 @@ async def test_first_byte_timeout_waiting_for_headers() -> None:
 
     use(slow)
     started = time.monotonic()
-    [error] = await collect(Endpoint("https://h/v1", first_byte_timeout=0.05))
+    [error] = await collect(up.Endpoint("https://h/v1", first_byte_timeout=0.05))
     assert time.monotonic() - started < 2
-    assert error == UpstreamError(
+    assert error == up.UpstreamError(
         message="No response within 0.05 s", type="timeout", retryable=True
     )
 
 
 async def test_first_byte_timeout_waiting_for_first_event() -> None:
     use(sse(": just a comment\n\n", 5.0, chunk({"content": "late"})))
-    [error] = await collect(Endpoint("https://h/v1", first_byte_timeout=0.05))
+    [error] = await collect(up.Endpoint("https://h/v1", first_byte_timeout=0.05))
     assert error.message == "No response within 0.05 s"
 
 
 async def test_idle_timeout_between_events() -> None:
     use(sse(chunk({"content": "a"}), 5.0, chunk({"content": "b"})))
     started = time.monotonic()
-    events = await collect(Endpoint("https://h/v1", first_byte_timeout=5, idle_timeout=0.05))
+    events = await collect(up.Endpoint("https://h/v1", first_byte_timeout=5, idle_timeout=0.05))
     assert time.monotonic() - started < 2
     assert events == [
-        TextDelta("a"),
-        UpstreamError(message="Stream idle for more than 0.05 s", type="timeout", retryable=True),
+        up.TextDelta("a"),
+        up.UpstreamError(
+            message="Stream idle for more than 0.05 s", type="timeout", retryable=True
+        ),
     ]
 
 
@@ -476,19 +460,19 @@ async def test_a_steady_stream_longer_than_the_idle_timeout_is_not_cut() -> None
     for i in range(12):
         parts += [chunk({"content": str(i)}), 0.03]
     use(sse(*parts, DONE))
-    events = await collect(Endpoint("https://h/v1", first_byte_timeout=1, idle_timeout=0.1))
-    assert events == [TextDelta(str(i)) for i in range(12)]
+    events = await collect(up.Endpoint("https://h/v1", first_byte_timeout=1, idle_timeout=0.1))
+    assert events == [up.TextDelta(str(i)) for i in range(12)]
 
 
 async def test_consumer_time_does_not_count_as_idle() -> None:
     use(sse(chunk({"content": "a"}), chunk({"content": "b"}), chunk({"content": "c"}), DONE))
-    endpoint = Endpoint("https://h/v1", first_byte_timeout=0.1, idle_timeout=0.1)
+    endpoint = up.Endpoint("https://h/v1", first_byte_timeout=0.1, idle_timeout=0.1)
     seen = []
-    async with contextlib.aclosing(stream_chat(endpoint, BODY)) as events:
+    async with contextlib.aclosing(up.stream_chat(endpoint, BODY)) as events:
         async for event in events:
             seen.append(event)
             await asyncio.sleep(0.15)  # slower than both deadlines
-    assert seen == [TextDelta("a"), TextDelta("b"), TextDelta("c")]
+    assert seen == [up.TextDelta("a"), up.TextDelta("b"), up.TextDelta("c")]
 
 
 class TrackedStream(httpx.AsyncByteStream):
@@ -513,7 +497,7 @@ async def test_breaking_out_closes_the_response() -> None:
         return httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=stream)
 
     use(handler)
-    async with contextlib.aclosing(stream_chat(EP, BODY)) as events:
+    async with contextlib.aclosing(up.stream_chat(EP, BODY)) as events:
         async for _ in events:
             assert not stream.closed.is_set()
             break
@@ -528,7 +512,7 @@ async def test_cancelling_the_consumer_closes_the_response() -> None:
         return httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=stream)
 
     async def consume() -> None:
-        async for _ in stream_chat(EP, BODY):
+        async for _ in up.stream_chat(EP, BODY):
             got_one.set()
 
     use(handler)
@@ -546,7 +530,7 @@ async def test_cancelling_the_consumer_closes_the_response() -> None:
 async def test_chat_once_returns_the_completion() -> None:
     completion = {"choices": [{"index": 0, "message": {"content": "hi"}}]}
     seen = use(reply(200, json.dumps(completion), "application/json"))
-    assert await chat_once(EP, {"model": "m", "messages": []}) == completion
+    assert await up.chat_once(EP, {"model": "m", "messages": []}) == completion
     assert seen[0].headers["accept"] == "application/json"
 
 
@@ -558,8 +542,8 @@ async def test_chat_once_raises_upstream_failure() -> None:
             "application/json",
         )
     )
-    with pytest.raises(UpstreamFailure) as info:
-        await chat_once(EP, {"model": "m", "messages": []})
+    with pytest.raises(up.UpstreamFailure) as info:
+        await up.chat_once(EP, {"model": "m", "messages": []})
     assert info.value.error.status == 503
     assert info.value.error.message == "busy"
     assert info.value.error.retryable is True
@@ -577,7 +561,7 @@ async def test_chat_once_raises_upstream_failure() -> None:
 )
 async def test_list_models_shapes(payload: Any) -> None:
     seen = use(reply(200, json.dumps(payload), "application/json"))
-    assert await list_models(EP) == ["a", "b"]
+    assert await up.list_models(EP) == ["a", "b"]
     assert seen[0].method == "GET"
     assert str(seen[0].url) == "https://api.example.test:8443/v1/models"
 
@@ -587,8 +571,8 @@ async def test_list_models_shapes(payload: Any) -> None:
 )
 async def test_list_models_rejects_other_answers(content: str) -> None:
     use(reply(200, content, "application/json"))
-    with pytest.raises(UpstreamFailure) as info:
-        await list_models(EP)
+    with pytest.raises(up.UpstreamFailure) as info:
+        await up.list_models(EP)
     assert info.value.error.message.startswith(
         "The endpoint answered /models with something that is not a model list: "
     )
@@ -596,8 +580,8 @@ async def test_list_models_rejects_other_answers(content: str) -> None:
 
 async def test_list_models_http_error() -> None:
     use(reply(404, '{"detail": "Not Found"}', "application/json"))
-    with pytest.raises(UpstreamFailure) as info:
-        await list_models(EP)
+    with pytest.raises(up.UpstreamFailure) as info:
+        await up.list_models(EP)
     assert (info.value.error.status, info.value.error.message) == (404, "Not Found")
 
 
@@ -606,8 +590,8 @@ async def test_list_models_connect_error() -> None:
         raise httpx.ConnectError("Name or service not known", request=request)
 
     use(refuse)
-    with pytest.raises(UpstreamFailure) as info:
-        await list_models(EP)
+    with pytest.raises(up.UpstreamFailure) as info:
+        await up.list_models(EP)
     assert "api.example.test:8443" in info.value.error.message
     assert info.value.error.retryable is True
 
@@ -646,8 +630,8 @@ async def test_chat_logprobs_in_a_stream() -> None:
     )
     events = await collect()
     assert events == [
-        TextDelta("Hi"),
-        Logprobs(
+        up.TextDelta("Hi"),
+        up.Logprobs(
             0,
             [
                 {
@@ -657,8 +641,8 @@ async def test_chat_logprobs_in_a_stream() -> None:
                 }
             ],
         ),
-        TextDelta(" there"),
-        Logprobs(
+        up.TextDelta(" there"),
+        up.Logprobs(
             0,
             [
                 {
@@ -668,12 +652,12 @@ async def test_chat_logprobs_in_a_stream() -> None:
                 }
             ],
         ),
-        TextDelta("!"),
-        TextDelta("?"),
-        TextDelta("."),
-        TextDelta("é", choice=1),
-        Logprobs(1, [{"token": "é", "logprob": -0.5, "top": []}]),
-        Finish("stop"),
+        up.TextDelta("!"),
+        up.TextDelta("?"),
+        up.TextDelta("."),
+        up.TextDelta("é", choice=1),
+        up.Logprobs(1, [{"token": "é", "logprob": -0.5, "top": []}]),
+        up.Finish("stop"),
     ]
 
 
@@ -692,8 +676,8 @@ async def test_chat_logprobs_in_a_full_completion() -> None:
     use(reply(200, json.dumps(completion), "application/json"))
     events = await collect()
     assert events == [
-        TextDelta("A\nB"),
-        Logprobs(
+        up.TextDelta("A\nB"),
+        up.Logprobs(
             0,
             [
                 {"token": "A", "logprob": -0.01, "top": [{"token": "A", "logprob": -0.01}]},
@@ -701,7 +685,7 @@ async def test_chat_logprobs_in_a_full_completion() -> None:
                 {"token": "B", "logprob": -0.3, "top": []},
             ],
         ),
-        Finish("stop"),
+        up.Finish("stop"),
     ]
 
 
@@ -729,8 +713,8 @@ async def test_legacy_completion_logprobs() -> None:
     )
     events = await collect()
     assert events == [
-        TextDelta("Once upon"),
-        Logprobs(
+        up.TextDelta("Once upon"),
+        up.Logprobs(
             0,
             [
                 {"token": "Once", "logprob": 0.0, "top": []},
@@ -745,9 +729,9 @@ async def test_legacy_completion_logprobs() -> None:
                 },
             ],
         ),
-        TextDelta(" a"),
-        Logprobs(0, [{"token": " a", "logprob": -0.05, "top": []}]),
-        TextDelta(" time"),
+        up.TextDelta(" a"),
+        up.Logprobs(0, [{"token": " a", "logprob": -0.05, "top": []}]),
+        up.TextDelta(" time"),
     ]
 
 
@@ -761,7 +745,7 @@ async def test_odd_logprob_values_are_normalised() -> None:
     # Python's json writes -Infinity, as some servers do.
     use(sse(lp_chunk("x", {"content": content}), DONE))
     [_, logprobs] = await collect()
-    assert logprobs == Logprobs(
+    assert logprobs == up.Logprobs(
         0,
         [
             {"token": "a", "logprob": -9999.0, "top": [{"token": "b", "logprob": 0.0}]},
@@ -776,7 +760,7 @@ async def test_odd_logprob_values_are_normalised() -> None:
 
 async def collect_raw(body: dict[str, Any] = BODY) -> tuple[list[Any], list[str]]:
     raw: list[str] = []
-    async with contextlib.aclosing(stream_chat(EP, body, raw=raw)) as events:
+    async with contextlib.aclosing(up.stream_chat(EP, body, raw=raw)) as events:
         return [event async for event in events], raw
 
 
@@ -792,7 +776,7 @@ async def test_raw_capture_records_each_data_payload_as_sent() -> None:
         )
     )
     events, raw = await collect_raw()
-    assert events == [TextDelta("Hé")]
+    assert events == [up.TextDelta("Hé")]
     assert raw == [first, '{"choices": []}', "  ", "[DONE]"]
 
 
@@ -800,7 +784,7 @@ async def test_raw_capture_of_json_and_error_answers() -> None:
     completion = json.dumps({"choices": [{"index": 0, "message": {"content": "ok"}}]})
     use(reply(200, completion, "application/json"))
     events, raw = await collect_raw()
-    assert events == [TextDelta("ok")]
+    assert events == [up.TextDelta("ok")]
     assert raw == [completion]
 
     error = json.dumps({"error": {"message": "bad key", "type": "auth"}})
@@ -818,13 +802,13 @@ async def test_raw_capture_in_chat_once() -> None:
     completion = json.dumps({"choices": [{"index": 0, "message": {"content": "ok"}}]})
     use(reply(200, completion, "application/json"))
     raw: list[str] = []
-    assert await chat_once(EP, BODY, raw=raw) == json.loads(completion)
+    assert await up.chat_once(EP, BODY, raw=raw) == json.loads(completion)
     assert raw == [completion]
 
     use(reply(503, "upstream busy", "text/plain"))
     raw = []
-    with pytest.raises(UpstreamFailure):
-        await chat_once(EP, BODY, raw=raw)
+    with pytest.raises(up.UpstreamFailure):
+        await up.chat_once(EP, BODY, raw=raw)
     assert raw == ["upstream busy"]
 
 
@@ -833,7 +817,7 @@ async def test_raw_capture_stops_after_2000_entries() -> None:
     use(sse(*parts, DONE))
     events, raw = await collect_raw()
     assert len(events) == 2500  # parsing goes on; only recording stops
-    assert len(raw) == client.RAW_MAX_ENTRIES + 1 == 2001
+    assert len(raw) == up.client.RAW_MAX_ENTRIES + 1 == 2001
     assert raw[:2000] == [p.removeprefix("data: ").strip() for p in parts[:2000]]
     assert raw[-1] == "… (truncated)"
 
@@ -856,9 +840,9 @@ async def test_nothing_is_recorded_without_raw(monkeypatch: pytest.MonkeyPatch) 
     def no_recorder(out: list[str]) -> None:
         raise AssertionError("a recorder was made without raw=")
 
-    monkeypatch.setattr(bodies, "_RawRecorder", no_recorder)  # where _recorder looks it up
+    monkeypatch.setattr(up.bodies, "_RawRecorder", no_recorder)  # where _recorder looks it up
     use(sse(ROLE, chunk({"content": "x"}), DONE))
-    assert await collect() == [TextDelta("x")]
+    assert await collect() == [up.TextDelta("x")]
     use(reply(500, "boom", "text/plain"))
-    with pytest.raises(UpstreamFailure):
-        await chat_once(EP, BODY)
+    with pytest.raises(up.UpstreamFailure):
+        await up.chat_once(EP, BODY)
