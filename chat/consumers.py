@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -156,14 +157,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         turn = whole(
             content.get("turn"), low=0, high=BIG_TURN, problem="Regenerate needs a turn number."
         )
-        try:
-            prepared, html = await self._regenerate_db(positions, turn)
-        except services.ActionError as exc:
-            await self._toast(str(exc))
-            return
-        await self.channel_layer.group_send(self.group, {"type": "turn.started", "html": html})
-        for run in prepared:
-            runs.run_launch(run)
+        await self._answers_start(self._regenerate_db(positions, turn))
 
     async def _edit(self, content: dict[str, Any]) -> None:
         text = content.get("content")
@@ -174,15 +168,8 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             content.get("message"), low=1, high=BIG_ID,
             problem="That message is not part of this conversation.",
         )  # fmt: skip
-        try:
-            prepared, html = await self._edit_db(message_id, text)
-        except services.ActionError as exc:
-            # The edit box is left open with the text as typed.
-            await self._toast(str(exc))
-            return
-        await self.channel_layer.group_send(self.group, {"type": "turn.started", "html": html})
-        for run in prepared:
-            runs.run_launch(run)
+        # Refused: the edit box is left open with the text as typed.
+        await self._answers_start(self._edit_db(message_id, text))
 
     async def _tool_results(self, content: dict[str, Any]) -> None:
         answer_id = whole(
@@ -194,13 +181,20 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         results = {
             k[7:]: v for k, v in content.items() if k.startswith("result:") and isinstance(v, str)
         }
+        await self._answers_start(self._tool_results_submit(answer_id, results))
+
+    async def _answers_start(self, pending: Awaitable[tuple[list[runs.Run], str]]) -> None:
+        """The database work of an action that starts answers (regenerate, edit, tool
+        results): refused, a toast says why; else every tab gets the new turn first, then
+        each run starts."""
         try:
-            run, html = await self._tool_results_submit(answer_id, results)
+            prepared, html = await pending
         except services.ActionError as exc:
             await self._toast(str(exc))
             return
         await self.channel_layer.group_send(self.group, {"type": "turn.started", "html": html})
-        runs.run_launch(run)
+        for run in prepared:
+            runs.run_launch(run)
 
     async def _stop(self, content: dict[str, Any]) -> None:
         wanted = whole(
@@ -385,12 +379,14 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         return prepared, frames.turn(self.conversation, user_message, placeholders, lanes)
 
     @database_sync_to_async
-    def _tool_results_submit(self, answer_id: int, results: dict[str, str]) -> tuple[runs.Run, str]:
+    def _tool_results_submit(
+        self, answer_id: int, results: dict[str, str]
+    ) -> tuple[list[runs.Run], str]:
         answer, tool_messages, placeholder = services.tool_results_submit(
             conversation=self.conversation, assistant_id=answer_id, results=results
         )
         run = runs.run_for(runs.placeholders_ready([placeholder])[0])
-        return run, frames.tool_turn(answer, tool_messages, placeholder)
+        return [run], frames.tool_turn(answer, tool_messages, placeholder)
 
     @database_sync_to_async
     def _regenerate_db(

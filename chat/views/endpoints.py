@@ -26,25 +26,25 @@ def endpoint_list(request: HttpRequest) -> HttpResponse:
     return render(request, "chat/endpoints.html", {"profiles": profiles})
 
 
+def _endpoint_form(request: HttpRequest, profile: EndpointProfile | None) -> HttpResponse:
+    """The endpoint form: a new one (profile None) or one of the user's."""
+    form = EndpointProfileForm(request.POST or None, instance=profile, owner=request.user)
+    if request.method == "POST" and form.is_valid():
+        saved = form.save()
+        done = "saved." if profile else "added. Fetch its models next."
+        messages.success(request, f"Endpoint “{saved.name}” {done}")
+        return redirect("chat:endpoint_edit", profile_id=saved.pk)
+    return render(request, "chat/endpoint_form.html", {"form": form, "profile": profile})
+
+
 @require_http_methods(["GET", "POST"])
 def endpoint_new(request: HttpRequest) -> HttpResponse:
-    form = EndpointProfileForm(request.POST or None, owner=request.user)
-    if request.method == "POST" and form.is_valid():
-        profile = form.save()
-        messages.success(request, f"Endpoint “{profile.name}” added. Fetch its models next.")
-        return redirect("chat:endpoint_edit", profile_id=profile.pk)
-    return render(request, "chat/endpoint_form.html", {"form": form, "profile": None})
+    return _endpoint_form(request, None)
 
 
 @require_http_methods(["GET", "POST"])
 def endpoint_edit(request: HttpRequest, profile_id: uuid.UUID) -> HttpResponse:
-    profile = owned.profile(request.user, profile_id)
-    form = EndpointProfileForm(request.POST or None, instance=profile, owner=request.user)
-    if request.method == "POST" and form.is_valid():
-        form.save()
-        messages.success(request, f"Endpoint “{profile.name}” saved.")
-        return redirect("chat:endpoint_edit", profile_id=profile.pk)
-    return render(request, "chat/endpoint_form.html", {"form": form, "profile": profile})
+    return _endpoint_form(request, owned.profile(request.user, profile_id))
 
 
 @require_http_methods(["GET", "POST"])
