@@ -41,26 +41,30 @@ async def finished_run(conversation) -> None:
         await asyncio.wait_for(run.task, 10)
 
 
-async def test_a_nul_in_the_users_message(owner):
-    profile = await make_profile(owner, base_url="http://fake.invalid/v1")
+async def sent(owner, base_url: str, text: str):
+    """``text`` sent to the endpoint at ``base_url``, its run ended, its answer's final
+    frame received: the conversation."""
+    profile = await make_profile(owner, base_url=base_url)
     conversation = await make_conversation(owner, profile)
     comm = await connect(owner, conversation)
-    await send(comm, 'a\x00b\n@fake {"reply": "fine", "tps": 0, "ttft_ms": 0}')
+    await send(comm, text)
+    await finished_run(conversation)
     await until_done(comm, timeout=2)
     await comm.disconnect()
+    return conversation
+
+
+async def test_a_nul_in_the_users_message(owner):
+    text = 'a\x00b\n@fake {"reply": "fine", "tps": 0, "ttft_ms": 0}'
+    conversation = await sent(owner, "http://fake.invalid/v1", text)
     user = await database_sync_to_async(conversation.messages.get)(role="user")
     assert user.content.split("\n")[0] in KEPT
     assert (await last_answer(conversation)).status == "complete"
 
 
 async def test_a_nul_in_the_models_text(owner):
-    profile = await make_profile(owner, base_url="http://fake.invalid/v1")
-    conversation = await make_conversation(owner, profile)
-    comm = await connect(owner, conversation)
-    await send(comm, '@fake {"reply": "a\\u0000b", "tps": 0, "ttft_ms": 0}')
-    await finished_run(conversation)
-    await until_done(comm, timeout=2)
-    await comm.disconnect()
+    text = '@fake {"reply": "a\\u0000b", "tps": 0, "ttft_ms": 0}'
+    conversation = await sent(owner, "http://fake.invalid/v1", text)
     answer = await last_answer(conversation)
     assert answer.status == "complete" and answer.content in KEPT
 
@@ -75,13 +79,7 @@ async def test_a_nul_in_an_endpoint_error(owner):
 
     server = await RawServer(handler=serve).start()
     try:
-        profile = await make_profile(owner, base_url=server.url)
-        conversation = await make_conversation(owner, profile)
-        comm = await connect(owner, conversation)
-        await send(comm, "hello")
-        await finished_run(conversation)
-        await until_done(comm, timeout=2)
-        await comm.disconnect()
+        conversation = await sent(owner, server.url, "hello")
     finally:
         await server.close()
     answer = await last_answer(conversation)

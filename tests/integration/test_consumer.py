@@ -57,6 +57,23 @@ def messages_of(conversation) -> list[Message]:
     return list(conversation.messages.order_by("turn", "id"))
 
 
+async def turn_of(owner, text: str) -> tuple[Conversation, list[str]]:
+    """Send `text` in a new conversation: it, and the frames up to its answer's end."""
+    conversation = await make_conversation(owner)
+    comm = await connect(owner, conversation)
+    await send(comm, text)
+    frames = await until_done(comm)
+    await comm.disconnect()
+    return conversation, frames
+
+
+async def answer_to(owner, text: str) -> Message:
+    """Send `text` in a new conversation; its answer, once done."""
+    conversation, _ = await turn_of(owner, text)
+    _, answer = await messages_of(conversation)
+    return answer
+
+
 async def test_it_rejects_anonymous_and_foreign_conversations(owner, outsider):
     from django.contrib.auth.models import AnonymousUser
 
@@ -86,11 +103,9 @@ async def test_a_foreign_origin_is_refused(owner):
 
 
 async def test_a_turn_streams_only_new_text_and_saves_everything(owner):
-    conversation = await make_conversation(owner)
-    comm = await connect(owner, conversation)
-    await send(comm, 'Tell me about WAL\n@fake {"tokens": 120, "tps": 400}')
-    frames = await until_done(comm)
-    await comm.disconnect()
+    conversation, frames = await turn_of(
+        owner, 'Tell me about WAL\n@fake {"tokens": 120, "tps": 400}'
+    )
 
     user_msg, answer = await messages_of(conversation)
     assert user_msg.role == "user" and user_msg.content.startswith("Tell me about WAL")
@@ -204,11 +219,9 @@ async def test_a_second_tab_receives_the_same_turn(owner):
 
 
 async def test_an_upstream_error_shows_status_and_provider_text(owner):
-    conversation = await make_conversation(owner)
-    comm = await connect(owner, conversation)
-    await send(comm, '@fake {"status": 503, "message": "Overloaded, try later"}\nHello')
-    frames = await until_done(comm)
-    await comm.disconnect()
+    conversation, frames = await turn_of(
+        owner, '@fake {"status": 503, "message": "Overloaded, try later"}\nHello'
+    )
     assert 'data-status="error"' in frames[-1]
     assert "HTTP 503" in frames[-1] and "Overloaded, try later" in frames[-1]
     _, answer = await messages_of(conversation)
@@ -216,23 +229,13 @@ async def test_an_upstream_error_shows_status_and_provider_text(owner):
 
 
 async def test_an_error_mid_stream_keeps_the_partial_text(owner):
-    conversation = await make_conversation(owner)
-    comm = await connect(owner, conversation)
-    await send(comm, '@fake {"tokens": 50, "tps": 0, "error_after": 10}\nHello')
-    await until_done(comm)
-    await comm.disconnect()
-    _, answer = await messages_of(conversation)
+    answer = await answer_to(owner, '@fake {"tokens": 50, "tps": 0, "error_after": 10}\nHello')
     assert answer.status == "error" and answer.content
     assert answer.error["status"] is None and answer.error["message"]
 
 
 async def test_a_cut_stream_is_marked_and_keeps_its_text(owner):
-    conversation = await make_conversation(owner)
-    comm = await connect(owner, conversation)
-    await send(comm, '@fake {"tokens": 50, "tps": 0, "cut_after": 10}\nHello')
-    await until_done(comm)
-    await comm.disconnect()
-    _, answer = await messages_of(conversation)
+    answer = await answer_to(owner, '@fake {"tokens": 50, "tps": 0, "cut_after": 10}\nHello')
     assert answer.status == "error" and answer.content
     assert "ended before" in answer.error["message"]
 

@@ -7,18 +7,8 @@ import pytest
 
 from tests.browser.test_chat_flow import answers, create_first_account
 
+from . import journey
 from .conftest import MOCK_TEXT
-from .journey import (
-    add_endpoint,
-    assert_verdicts_agree,
-    fetch_models,
-    model_follows,
-    open_new_conversation,
-    run_compat,
-    send,
-    set_model,
-    usage_of,
-)
 from .truth import find_truths
 
 pytestmark = [
@@ -32,25 +22,25 @@ NAME = "LiteLLM proxy"
 
 def setup_endpoint(page, app_server, litellm) -> None:
     create_first_account(page, app_server)
-    add_endpoint(page, app_server, name=NAME, url=litellm.base_url, api_key=litellm.api_key)
-    fetch_models(page, litellm.models)
+    journey.add_endpoint(page, app_server, name=NAME, url=litellm.base_url, api_key=litellm.api_key)
+    journey.fetch_models(page, litellm.models)
 
 
 def test_chat_stop_and_compare_on_litellm(app_server, page, litellm):
     setup_endpoint(page, app_server, litellm)
-    open_new_conversation(page, app_server, NAME)
+    journey.open_new_conversation(page, app_server, NAME)
     # The Model field follows the endpoint picked: its default model, no typing needed.
-    model_follows(page, "mock-chat", litellm.models)
+    journey.model_follows(page, "mock-chat", litellm.models)
 
     # Three streamed turns, each with the usage LiteLLM counted.
     for number, prompt in enumerate(["Hello there", "And again?", "One more"], start=1):
-        assert send(page, prompt, number).strip() == MOCK_TEXT
-        usage_of(page, number)
+        assert journey.send(page, prompt, number).strip() == MOCK_TEXT
+        journey.usage_of(page, number)
         assert "stop" in answers(page).nth(number - 1).locator(".metrics").inner_text()
     assert page.locator('[data-role="user"]').count() == 3
 
     # Stop, on the model LiteLLM relays to a slow upstream.
-    set_model(page, "relay-demo")
+    journey.set_model(page, "relay-demo")
     page.get_by_label("Message").fill('A long one\n@fake {"tokens": 400, "tps": 15}')
     page.get_by_role("button", name="Send", exact=True).click()
     fourth = answers(page).nth(3)
@@ -66,8 +56,8 @@ def test_chat_stop_and_compare_on_litellm(app_server, page, litellm):
     # Two lanes: the mock and the relayed model, side by side on one prompt.
     page.get_by_role("button", name="+ Lane").click()
     page.locator(".lane-head").nth(1).wait_for()
-    set_model(page, "mock-chat", 0, "Model A")
-    set_model(page, "relay-demo", 1, "Model B")
+    journey.set_model(page, "mock-chat", 0, "Model A")
+    journey.set_model(page, "relay-demo", 1, "Model B")
     page.get_by_label("Message").fill("Compare, please")
     page.get_by_role("button", name="Send", exact=True).click()
     cells = page.locator("#turn-5 .lane-cell")
@@ -86,16 +76,16 @@ def test_chat_stop_and_compare_on_litellm(app_server, page, litellm):
 
 def test_new_conversation_model_follows_the_litellm_endpoint(app_server, page, litellm):
     setup_endpoint(page, app_server, litellm)
-    open_new_conversation(page, app_server, NAME)
+    journey.open_new_conversation(page, app_server, NAME)
     # Fetching the models made the first one the profile's default model.
-    model_follows(page, "mock-chat", litellm.models)
+    journey.model_follows(page, "mock-chat", litellm.models)
 
 
 @pytest.mark.parametrize("model", ["mock-chat", "relay-demo"])
 def test_the_compatibility_report_on_litellm_says_what_it_does(app_server, page, litellm, model):
     setup_endpoint(page, app_server, litellm)
-    rows = run_compat(page, app_server, NAME, model)
+    rows = journey.run_compat(page, app_server, NAME, model)
     assert all(status != "pending" for status, _ in rows.values())
     truths = find_truths(litellm, model)
-    assert_verdicts_agree(rows, truths, f"litellm-{model}")
+    journey.assert_verdicts_agree(rows, truths, f"litellm-{model}")
     assert not page.problems, page.problems

@@ -13,20 +13,8 @@ import pytest
 from tests.browser.conftest import ARTIFACTS
 from tests.browser.test_chat_flow import answers, create_first_account
 
+from . import journey
 from .conftest import LLAMA_ALIAS
-from .journey import (
-    ANSWER_TIMEOUT,
-    add_endpoint,
-    assert_verdicts_agree,
-    fetch_models,
-    model_follows,
-    open_new_conversation,
-    run_compat,
-    send,
-    set_max_tokens,
-    set_model,
-    usage_of,
-)
 from .truth import ECHO_CALL, find_truths
 
 pytestmark = [
@@ -40,16 +28,16 @@ NAME = "llama.cpp (Gemma 270M)"
 
 def setup_endpoint(page, app_server, llama) -> None:
     create_first_account(page, app_server)
-    add_endpoint(page, app_server, name=NAME, url=llama.base_url)
-    fetch_models(page, llama.models)
+    journey.add_endpoint(page, app_server, name=NAME, url=llama.base_url)
+    journey.fetch_models(page, llama.models)
 
 
 def start_chat(page, app_server, llama, first: str) -> None:
     setup_endpoint(page, app_server, llama)
-    open_new_conversation(page, app_server, NAME)
+    journey.open_new_conversation(page, app_server, NAME)
     # The Model field follows the endpoint picked: its default model, no typing needed.
-    model_follows(page, LLAMA_ALIAS, llama.models)
-    send(page, first, 1)
+    journey.model_follows(page, LLAMA_ALIAS, llama.models)
+    journey.send(page, first, 1)
 
 
 def finish_of(page, number: int) -> str:
@@ -58,43 +46,47 @@ def finish_of(page, number: int) -> str:
 
 def test_chat_stop_and_compare_on_llama_cpp(app_server, page, llama):
     start_chat(page, app_server, llama, "Once upon a time")
-    set_max_tokens(page, 24)
+    journey.set_max_tokens(page, 24)
     for number, prompt in enumerate(["Tell me more.", "And then?"], start=2):
-        send(page, prompt, number)
+        journey.send(page, prompt, number)
     for number, limit in ((1, 128), (2, 24), (3, 24)):  # llama-server's -n 128, then ours
-        prompt, completion, _ = usage_of(page, number)
+        prompt, completion, _ = journey.usage_of(page, number)
         assert finish_of(page, number) in ("stop", "length")
         assert completion <= limit
         if finish_of(page, number) == "length":
             assert completion == limit
     # Each turn sends the history: the prompt grows.
-    assert usage_of(page, 1)[0] < usage_of(page, 2)[0] < usage_of(page, 3)[0]
+    assert (
+        journey.usage_of(page, 1)[0] < journey.usage_of(page, 2)[0] < journey.usage_of(page, 3)[0]
+    )
 
     # Stop while it writes (up to 128 tokens again: time enough to press Stop).
-    set_max_tokens(page, 128)
+    journey.set_max_tokens(page, 128)
     page.get_by_label("Message").fill("Write a long story about the sea.")
     page.get_by_role("button", name="Send", exact=True).click()
     fourth = answers(page).nth(3)
-    fourth.and_(page.locator('[data-status="streaming"]')).wait_for(timeout=ANSWER_TIMEOUT)
+    fourth.and_(page.locator('[data-status="streaming"]')).wait_for(timeout=journey.ANSWER_TIMEOUT)
     page.wait_for_function(
         "el => el.innerText.trim().split(/\\s+/).length > 3",
         arg=fourth.locator(".msg-body").element_handle(),
-        timeout=ANSWER_TIMEOUT,
+        timeout=journey.ANSWER_TIMEOUT,
     )
     page.get_by_role("button", name="Stop").click()
     fourth.and_(page.locator('[data-status="stopped"]')).wait_for()
     assert fourth.locator(".msg-body").inner_text().strip()
 
     # Two lanes on the same server; they stream side by side.
-    set_max_tokens(page, 24)
+    journey.set_max_tokens(page, 24)
     page.get_by_role("button", name="+ Lane").click()
     page.locator(".lane-head").nth(1).wait_for()
-    set_model(page, LLAMA_ALIAS, 1, "Model B")
+    journey.set_model(page, LLAMA_ALIAS, 1, "Model B")
     page.get_by_label("Message").fill("The weather today is")
     page.get_by_role("button", name="Send", exact=True).click()
     cells = page.locator("#turn-5 .lane-cell")
     for index in (0, 1):
-        cells.nth(index).locator('[data-status="complete"]').wait_for(timeout=ANSWER_TIMEOUT)
+        cells.nth(index).locator('[data-status="complete"]').wait_for(
+            timeout=journey.ANSWER_TIMEOUT
+        )
         assert "tokens" in cells.nth(index).locator(".metrics").inner_text()
     page.locator("#summary-5").get_by_text("TTFT").wait_for()
 
@@ -107,13 +99,13 @@ def test_chat_stop_and_compare_on_llama_cpp(app_server, page, llama):
 def test_a_tool_round_trip_on_llama_cpp(app_server, page, llama):
     start_chat(page, app_server, llama, "Hello")
     # A short first answer: a long one in the history is what the model would copy.
-    set_max_tokens(page, 4)
+    journey.set_max_tokens(page, 4)
     answers(page).first.get_by_role("button", name="Regenerate this answer").click()
-    page.locator("#turn-1 .versions").get_by_text("2/2").wait_for(timeout=ANSWER_TIMEOUT)
+    page.locator("#turn-1 .versions").get_by_text("2/2").wait_for(timeout=journey.ANSWER_TIMEOUT)
     answers(page).first.and_(page.locator('[data-status="complete"]')).wait_for(
-        timeout=ANSWER_TIMEOUT
+        timeout=journey.ANSWER_TIMEOUT
     )
-    set_max_tokens(page, 64)  # room for a call or two
+    journey.set_max_tokens(page, 64)  # room for a call or two
     page.get_by_role("button", name="Weather").click()
     page.get_by_label("Tool 1 JSON").wait_for()
     page.locator("#tools-status").get_by_text("Saved").wait_for()
@@ -122,7 +114,7 @@ def test_a_tool_round_trip_on_llama_cpp(app_server, page, llama):
     # The pretrained model copies the user's words first: asked with a call written out,
     # it writes that call, and llama.cpp parses it through the <tool_call> markers of our
     # chat template ("required": it may not end without one).
-    send(page, ECHO_CALL, 2)
+    journey.send(page, ECHO_CALL, 2)
     second = answers(page).nth(1)
     calls = second.locator(".tool-call")
     # The model samples: now and then it writes text first until the limit (about one
@@ -132,10 +124,12 @@ def test_a_tool_round_trip_on_llama_cpp(app_server, page, llama):
             break
         second.get_by_role("button", name="Regenerate this answer").click()
         page.locator("#turn-2 .versions").get_by_text(f"{version}/{version}").wait_for(
-            timeout=ANSWER_TIMEOUT
+            timeout=journey.ANSWER_TIMEOUT
         )
         second = answers(page).nth(1)
-        second.and_(page.locator('[data-status="complete"]')).wait_for(timeout=ANSWER_TIMEOUT)
+        second.and_(page.locator('[data-status="complete"]')).wait_for(
+            timeout=journey.ANSWER_TIMEOUT
+        )
         calls = second.locator(".tool-call")
     assert calls.count() >= 1  # one call or more: llama.cpp may not stop at one
     assert calls.first.locator("code").first.inner_text() == "get_weather"
@@ -151,7 +145,7 @@ def test_a_tool_round_trip_on_llama_cpp(app_server, page, llama):
     page.locator('[data-role="tool"]').first.wait_for()
     assert page.locator('[data-role="tool"]').count() == calls.count()
     final = answers(page).nth(2)
-    final.and_(page.locator('[data-status="complete"]')).wait_for(timeout=ANSWER_TIMEOUT)
+    final.and_(page.locator('[data-status="complete"]')).wait_for(timeout=journey.ANSWER_TIMEOUT)
     final.get_by_role("button", name="Inspect this answer").click()
     request = page.locator("#inspector-request").inner_text()
     assert '"role": "tool"' in request and '"tool_call_id"' in request
@@ -160,17 +154,17 @@ def test_a_tool_round_trip_on_llama_cpp(app_server, page, llama):
 
 def test_token_probabilities_are_shaded_on_llama_cpp(app_server, page, llama):
     start_chat(page, app_server, llama, "Hello")
-    set_max_tokens(page, 16)
+    journey.set_max_tokens(page, 16)
     with page.expect_response(lambda r: r.url.endswith("/params/") and r.ok):
         page.locator("#param-logprobs").select_option("true")
     with page.expect_response(lambda r: r.url.endswith("/params/") and r.ok):
         page.locator("#param-top_logprobs").fill("3")
         page.locator("#param-top_logprobs").press("Tab")
-    send(page, "The capital of France is", 2)
+    journey.send(page, "The capital of France is", 2)
     second = answers(page).nth(1)
     second.get_by_text("Token probabilities").click()
     spans = second.locator(".logprobs .lp")
-    completion = usage_of(page, 2)[1]
+    completion = journey.usage_of(page, 2)[1]
     assert spans.count() == completion  # one shaded span per generated token
     buckets = set(spans.evaluate_all("ss => ss.map(s => s.className)"))
     assert all(b.startswith("lp lp-") for b in buckets)
@@ -185,14 +179,14 @@ def test_token_probabilities_are_shaded_on_llama_cpp(app_server, page, llama):
 
 def test_new_conversation_model_follows_the_llama_cpp_endpoint(app_server, page, llama):
     setup_endpoint(page, app_server, llama)
-    open_new_conversation(page, app_server, NAME)
-    model_follows(page, LLAMA_ALIAS, llama.models)
+    journey.open_new_conversation(page, app_server, NAME)
+    journey.model_follows(page, LLAMA_ALIAS, llama.models)
 
 
 def test_the_compatibility_report_on_llama_cpp_says_what_it_does(app_server, page, llama):
     setup_endpoint(page, app_server, llama)
-    rows = run_compat(page, app_server, NAME, LLAMA_ALIAS)
+    rows = journey.run_compat(page, app_server, NAME, LLAMA_ALIAS)
     assert all(status != "pending" for status, _ in rows.values())
     truths = find_truths(llama, LLAMA_ALIAS)
-    assert_verdicts_agree(rows, truths, "llama.cpp")
+    journey.assert_verdicts_agree(rows, truths, "llama.cpp")
     assert not page.problems, page.problems

@@ -296,14 +296,21 @@ async def test_secrets_echoed_back_by_the_endpoint_are_redacted(owner, web, serv
     assert capture.leaks() == []
 
 
-async def test_secrets_echoed_in_answers_are_redacted_even_split_across_deltas(owner, web, server):
-    """Text, reasoning and tool-call arguments, streamed (every frame), saved (every
-    column), on the page and in both exports; and the endpoint test's answer."""
+async def echoed(owner, web, server, handler):
+    """A turn on an endpoint that echoes its secrets (``handler``): what was captured,
+    the endpoint, the conversation, its answer."""
     capture = Capture()
-    server.handler = echoing_answers
+    server.handler = handler
     profile = await create_profile(web, server.url, capture)
     conversation = await make_conversation(owner, profile)
     answer = await turn(owner, conversation, "Repeat my secrets", capture)
+    return capture, profile, conversation, answer
+
+
+async def test_secrets_echoed_in_answers_are_redacted_even_split_across_deltas(owner, web, server):
+    """Text, reasoning and tool-call arguments, streamed (every frame), saved (every
+    column), on the page and in both exports; and the endpoint test's answer."""
+    capture, profile, conversation, answer = await echoed(owner, web, server, echoing_answers)
     assert answer.status == "complete", answer.error
     assert answer.content == ("Your key is [redacted], your org token is [redacted]. Done.")
     assert answer.reasoning == "Thinking about [redacted] and [redacted]."
@@ -389,11 +396,7 @@ def _logprob_sequences(value: Any) -> list[str]:
 async def test_secrets_echoed_in_logprob_tokens_are_redacted(owner, web, server):
     """The tokens spell the answer: saved, shown (Token probabilities), exported and kept
     in the raw response, they must not spell a secret either, nor their bytes."""
-    capture = Capture()
-    server.handler = echoing_with_logprobs
-    profile = await create_profile(web, server.url, capture)
-    conversation = await make_conversation(owner, profile)
-    answer = await turn(owner, conversation, "Repeat my secrets", capture)
+    capture, _, conversation, answer = await echoed(owner, web, server, echoing_with_logprobs)
     assert answer.status == "complete", answer.error
     assert answer.content == "Key: [redacted], org:[redacted]! Done."
     assert "".join(t["token"] for t in answer.logprobs) == answer.content

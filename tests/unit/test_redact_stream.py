@@ -24,12 +24,17 @@ def _feed(stream: _Stream, pieces: list[str]) -> tuple[str, list[str]]:
     return stream.text(), frames
 
 
-@pytest.mark.parametrize("seed", range(40))
-def test_a_secret_split_anywhere_never_reaches_a_frame(seed):
+def random_pieces(seed: int) -> list[str]:
+    """A text with secrets in it, cut at 1 to 25 random places."""
     rng = random.Random(seed)
     text = f"Key {KEY} and {HEADER}X, again {KEY}{KEY}. sk-live (not a secret) sk"
     cuts = sorted(rng.sample(range(1, len(text)), rng.randint(1, 25)))
-    pieces = [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)], strict=True)]
+    return [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)], strict=True)]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_a_secret_split_anywhere_never_reaches_a_frame(seed):
+    pieces = random_pieces(seed)
     stream = _Stream(secrets=(KEY, HEADER))
     shown, frames = _feed(stream, pieces)
     assert shown == (
@@ -68,10 +73,7 @@ def test_without_secrets_nothing_is_held():
 def test_a_secret_split_anywhere_across_logprob_tokens_is_redacted(seed):
     from chat.runs import _redacted_tokens
 
-    rng = random.Random(seed)
-    text = f"Key {KEY} and {HEADER}X, again {KEY}{KEY}. sk-live (not a secret) sk"
-    cuts = sorted(rng.sample(range(1, len(text)), rng.randint(1, 25)))
-    pieces = [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)], strict=True)]
+    pieces = random_pieces(seed)
     alternatives = [{"token": "alt", "logprob": -2.0}]
     tokens = [{"token": p, "logprob": -0.1, "top": alternatives} for p in pieces]
     redacted, cut = _redacted_tokens(tokens, (KEY, HEADER))
