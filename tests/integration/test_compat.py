@@ -131,7 +131,10 @@ async def test_evidence_of_the_full_personality():
     schema_answer = json.loads(report["json_schema"]["snippet"])
     assert set(schema_answer) == {"city", "population"}
     assert report["tools_parallel"]["facts"]["calls"] == 2
-    assert report["tool_choice_named"]["summary"] == "Called get_time with JSON arguments"
+    assert report["tool_choice_named"]["summary"] == (
+        "Called only get_time, 3 times; with tool_choice required the same request calls "
+        "get_weather"
+    )
     assert report["parallel_false"]["facts"]["calls"] == 1
     bodies = [r["json"] for r in fake_app().requests if r["json"]]
     assert any(b.get("parallel_tool_calls") is False for b in bodies)  # what the fake honoured

@@ -255,12 +255,41 @@ def calls_reply(*calls: dict[str, Any], finish: str = "tool_calls") -> Handler:
     return lambda body: reply(None, finish=finish, calls=list(calls))
 
 
+def honours_the_naming(body: dict[str, Any]) -> httpx.Response:
+    """The named function when named; what the prompt asks for (the weather) else."""
+    named = isinstance(body["tool_choice"], dict)
+    return reply(None, finish="tool_calls", calls=[CLOCK_CALL if named else WEATHER_CALL])
+
+
 async def test_a_call_to_the_named_function_is_supported_and_the_naming_is_sent():
-    rows, sent = await check(calls_reply(CLOCK_CALL), *NAMED)
-    assert rows["tool_choice_named"]["status"] == SUPPORTED
+    rows, sent = await check(honours_the_naming, *NAMED)
+    assert rows["tool_choice_named"]["status"] == SUPPORTED, rows["tool_choice_named"]
     assert sent[0]["tool_choice"] == {"type": "function", "function": {"name": "get_time"}}
     assert [t["function"]["name"] for t in sent[0]["tools"]] == ["get_weather", "get_time"]
     assert "weather" in sent[0]["messages"][0]["content"]  # the prompt asks for the other
+    # Asked three times, then with tool_choice required, which calls the weather.
+    assert [b["tool_choice"] for b in sent][1:] == [sent[0]["tool_choice"]] * 2 + ["required"]
+
+
+async def test_the_named_function_called_either_way_is_could_not_tell():
+    rows, _ = await check(calls_reply(CLOCK_CALL), *NAMED)
+    assert rows["tool_choice_named"]["status"] == INCONCLUSIVE
+    assert "calls get_time too: can't tell" in rows["tool_choice_named"]["summary"]
+
+
+async def test_the_named_function_once_then_another_is_different():
+    """What llama.cpp did: it ignores the naming, and once called the named function
+    anyway (the report said supported while the server let other calls through)."""
+    answers = iter([CLOCK_CALL, WEATHER_CALL, CLOCK_CALL, WEATHER_CALL])
+    rows, sent = await check(
+        lambda body: reply(None, finish="tool_calls", calls=[next(answers)]), *NAMED
+    )
+    assert rows["tool_choice_named"]["status"] == DIFFERENT
+    assert (
+        "not get_time that tool_choice names (asked again)"
+        in (rows["tool_choice_named"]["summary"])
+    )
+    assert len(sent) == 2
 
 
 @pytest.mark.parametrize("finish", ["tool_calls", "length"])

@@ -107,6 +107,7 @@ PROBES: tuple[Probe, ...] = (
             choice={"type": "function", "function": {"name": CLOCK["function"]["name"]}},
             want=1,
             what="a tool_choice naming a function",
+            control={"tool_choice": "required"},
         ),
     ),
     Probe(

@@ -56,6 +56,11 @@ def _json_args(arguments: Any) -> Any:
     return value if problem is None else None
 
 
+# A named tool_choice is asked this many times: one call to the named function can be
+# the model's own choice (llama.cpp, which ignores the naming, was seen to make it).
+NAMED_ATTEMPTS = 3
+
+
 @dataclass(frozen=True)
 class _Ask:
     """What one tool probe sends and expects (see ``_tool_probe``)."""
@@ -129,6 +134,8 @@ async def _ask_tools(ctx: Context, ask: _Ask) -> Outcome:
     shown = ", ".join(str(c["name"]) for c in calls)
     if ask.at_most is not None and ask.control is not None:
         return await _more_without(ctx, body, reply, calls, ask.at_most, ask.control)
+    if ask.named is not None and ask.control is not None:
+        return await _others_without(ctx, body, reply, calls, ask.named, ask.control)
     return _ok(SUPPORTED, f"Called {shown} with JSON arguments", reply, calls,
                calls=len(calls))  # fmt: skip
 
@@ -203,6 +210,42 @@ async def _more_without(
         why = f"gets {_plural(len(other), 'call')} too"
     summary = f"Called only {called}, but with {flag} the same request {why}: can't tell"
     return _ok(INCONCLUSIVE, summary, reply, shown, **facts)
+
+
+async def _others_without(
+    ctx: Context,
+    body: dict[str, Any],
+    reply: Reply,
+    calls: list[dict[str, Any]],
+    named: str,
+    control: dict[str, Any],
+) -> Outcome:
+    """Only ``named`` called: whether the naming did it. A model may pick that function
+    on its own, so the request is asked twice more (any other call: different), then
+    with ``control`` instead (tool_choice "required"): supported only when that calls
+    another function (the naming changed what was called), else can't tell."""
+    for _ in range(NAMED_ATTEMPTS - 1):
+        again = await once(ctx, body)
+        other = [c for c in _tool_calls(again) if c["name"] != named]
+        if again.error is None and other:
+            summary = f"Called {other[0]['name']}, not {named} that tool_choice names (asked again)"
+            return _ok(DIFFERENT, summary, again, _tool_calls(again), calls=len(calls))
+    free = await once(ctx, {**body, **control})
+    free_calls = _tool_calls(free) if free.error is None else []
+    others = sorted({str(c["name"]) for c in free_calls} - {named})
+    flag = ", ".join(f"{k} {str(v).lower()}" for k, v in control.items())
+    shown = f"{short(calls, 95)} | with {flag}: {short(free_calls or free.text, 95)}"
+    if others:
+        summary = (
+            f"Called only {named}, {NAMED_ATTEMPTS} times; with {flag} the same request "
+            f"calls {', '.join(others)}"
+        )
+        return _ok(SUPPORTED, summary, reply, shown, calls=len(calls))
+    why = f"failed: {short(free.error.message, 80)}" if free.error else f"calls {named} too"
+    if free.error is None and not free_calls:
+        why = "answers in text"
+    summary = f"Called only {named}, but with {flag} the same request {why}: can't tell"
+    return _ok(INCONCLUSIVE, summary, reply, shown, calls=len(calls))
 
 
 async def probe_tool_stream(ctx: Context) -> Outcome:
