@@ -374,7 +374,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         self.conversation = conversation
         user_message, placeholders = wsinput.turn_send(conversation, text, frame)
         # The placeholders carry the lanes turn_send just read (profile, conversation).
-        prepared = [runs.run_for(p) for p in runs.placeholders_ready(placeholders)]
+        prepared = [runs.run_for(p) for p in placeholders]
         lanes = [p.lane for p in placeholders]
         return prepared, frames.turn(self.conversation, user_message, placeholders, lanes)
 
@@ -385,7 +385,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         answer, tool_messages, placeholder = services.tool_results_submit(
             conversation=self.conversation, assistant_id=answer_id, results=results
         )
-        run = runs.run_for(runs.placeholders_ready([placeholder])[0])
+        run = runs.run_for(placeholder)
         return [run], frames.tool_turn(answer, tool_messages, placeholder)
 
     @database_sync_to_async
@@ -397,7 +397,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         placeholders = services.answers_regenerate(
             conversation=conversation, positions=positions, turn=turn
         )
-        prepared = [runs.run_for(p) for p in runs.placeholders_ready(placeholders)]
+        prepared = [runs.run_for(p) for p in placeholders]
         return prepared, "".join(frames.cell(p.lane, p.turn) for p in placeholders)
 
     @database_sync_to_async
@@ -407,7 +407,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         user_message, placeholders, last_turn = branching.message_edit(
             conversation=conversation, message_id=message_id, content=text
         )
-        prepared = [runs.run_for(p) for p in runs.placeholders_ready(placeholders)]
+        prepared = [runs.run_for(p) for p in placeholders]
         # Every tab drops the turns of the version it showed, then gets the new one.
         gone = frames.turns_deleted(user_message.turn, last_turn)
         return prepared, gone + frames.turn(self.conversation, user_message, placeholders)

@@ -38,6 +38,7 @@ from chat.request_body import (
 from chat.turns import (
     answer_attempt_new,
     answers_regenerate,
+    attempt_next,
     attempt_show,
     lane_ready,
     next_turn,
@@ -65,6 +66,7 @@ __all__ = [
     "message_payload",
     "request_body_build",
     "answer_attempt_new",
+    "attempt_next",
     "answers_regenerate",
     "attempt_show",
     "lane_ready",

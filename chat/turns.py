@@ -143,7 +143,8 @@ def turn_send(
             )
             for lane in lanes
         ]
-    return user_message, placeholders
+    # After the commit: the question is saved whatever building a body may do.
+    return user_message, placeholders_ready(placeholders)
 
 
 def tool_results_submit(
@@ -199,7 +200,20 @@ def tool_results_submit(
             heartbeat_at=timezone.now(),
         )
         conversation.save(update_fields=["updated_at"])
-    return answer, tool_messages, placeholder
+    return answer, tool_messages, placeholders_ready([placeholder])[0]
+
+
+def placeholders_ready(placeholders: list[Message]) -> list[Message]:
+    """Build and save each placeholder's exact request body (set on the object too), so
+    a service returns placeholders that a Run is built from as they are
+    (``runs.run_for``), and that render with their fields set."""
+    from chat.request_body import request_body_build  # it reads turns: imported late
+
+    for message in placeholders:
+        body = request_body_build(lane=message.lane, assistant=message)
+        Message.objects.filter(pk=message.pk).update(request_body=body)
+        message.request_body = body
+    return placeholders
 
 
 def _busy(conversation: Conversation) -> bool:
@@ -256,7 +270,12 @@ def answers_regenerate(
         quota_check(conversation=conversation, new_runs=len(lanes))
         placeholders = [answer_attempt_new(lane=lane, turn=turn, branch=branch) for lane in lanes]
         conversation.save(update_fields=["updated_at"])
-    return placeholders
+    return placeholders_ready(placeholders)
+
+
+def attempt_next(*, lane: Lane, turn: int, branch: int) -> Message:
+    """Another attempt at a lane's answer (a repeat), ready to run."""
+    return placeholders_ready([answer_attempt_new(lane=lane, turn=turn, branch=branch)])[0]
 
 
 def attempt_show(*, lane: Lane, turn: int, attempt: int) -> None:

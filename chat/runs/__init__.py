@@ -38,27 +38,15 @@ from chat.runs.stream import CONTENT, REASONING, _Stream, text_field
 __all__ = [
     "BACKOFF", "CONTENT", "MAX_ATTEMPTS", "REASONING", "REDACTED", "RETRY_AFTER_CAP", "Run",
     "RunControl", "_Stream", "_redact_pieces", "_redacted_tokens", "_registry",
-    "endpoint_for", "endpoint_secrets", "local_run", "placeholders_ready", "run_for",
+    "endpoint_for", "endpoint_secrets", "local_run", "run_for",
     "run_group", "run_launch", "run_start", "run_stop", "snapshot_request", "text_field",
 ]  # fmt: skip
 
 
-def placeholders_ready(placeholders: list[Message]) -> list[Message]:
-    """Build and save each placeholder's exact request body (set on the object too),
-    before anything renders or sends it. Synchronous: for a caller already in the
-    database thread, right after the service that created the placeholders."""
-    from chat.services import request_body_build
-
-    for message in placeholders:
-        body = request_body_build(lane=message.lane, assistant=message)
-        Message.objects.filter(pk=message.pk).update(request_body=body)
-        message.request_body = body
-    return placeholders
-
-
 def run_for(placeholder: Message) -> Run:
     """The one way to build a Run: from a placeholder whose request body is saved
-    (``placeholders_ready``), its lane, profile and conversation at hand. Nothing is
+    (the services that create placeholders return them so), its lane, profile and
+    conversation at hand. Nothing is
     sent until ``run_launch``."""
     lane: Lane = placeholder.lane
     profile = lane.profile
@@ -106,7 +94,7 @@ async def run_start(message_id: int) -> Run:
 
     def build() -> Run:
         placeholder = Message.objects.select_related("lane__profile", "lane__conversation")
-        return run_for(placeholders_ready([placeholder.get(pk=message_id)])[0])
+        return run_for(placeholder.get(pk=message_id))
 
     return run_launch(await database_sync_to_async(build)())
 
@@ -130,9 +118,8 @@ async def _repeat_loop(run: Run, repeats: int) -> None:
 @database_sync_to_async
 def _attempt_next(done_id: int) -> tuple[str, Run]:
     """A new attempt after answer ``done_id``, ready to run, and its lane's cell."""
-    from chat.services import answer_attempt_new
+    from chat.services import attempt_next
 
     done = Message.objects.select_related("lane").get(pk=done_id)
-    placeholder = answer_attempt_new(lane=done.lane, turn=done.turn, branch=done.branch)
-    run = run_for(placeholders_ready([placeholder])[0])
+    run = run_for(attempt_next(lane=done.lane, turn=done.turn, branch=done.branch))
     return frames.cell(done.lane, done.turn), run
