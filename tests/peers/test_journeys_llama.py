@@ -118,8 +118,9 @@ def test_a_tool_round_trip_on_llama_cpp(app_server, page, llama):
     second = answers(page).nth(1)
     calls = second.locator(".tool-call")
     # The model samples: now and then it writes text first until the limit (about one
-    # time in three here), and the user asks again, as a person would.
-    for version in (2, 3, 4):
+    # time in three here; four in a row was seen once in CI), and the user asks again, as
+    # a person would.
+    for version in range(2, 9):
         if calls.count():
             break
         second.get_by_role("button", name="Regenerate this answer").click()
