@@ -18,6 +18,11 @@ def test_a_preset_with_tools_restores_them_in_another_chat_without_a_reload(app_
     # The weather tool, called by name, and a temperature: saved as one preset.
     page.get_by_role("button", name="Weather").click()
     page.get_by_label("Tool 1 JSON").wait_for()
+    # The new tools form is in the page; a change made before htmx has bound its trigger
+    # would be lost (seen once in CI under load), so wait for htmx to have processed it.
+    page.wait_for_function(
+        "() => document.getElementById('tools')?.['htmx-internal-data']?.initHash"
+    )
     # The tools form saves 250 ms after a change; "Saved" already shows from the add.
     with page.expect_response(lambda r: r.url.endswith("/tools/") and r.ok):
         page.locator("#tool-choice").select_option("function:get_weather")
