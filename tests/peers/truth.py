@@ -233,10 +233,16 @@ ECHO_CALL = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}
 
 
 def parses_calls(o: Oracle) -> bool:
-    """Whether the server turns a call the model writes into ``tool_calls`` (cached)."""
+    """Whether the server turns a call the model writes into ``tool_calls`` (cached). The
+    model samples, and now and then writes text instead (seen in CI while the report
+    itself got a parsed call): up to three tries, any parsed call answers yes."""
     if not hasattr(o, "_parses"):
-        obj = o.chat(prompt=ECHO_CALL, max_tokens=128, tools=[WEATHER], tool_choice="auto")
-        o._parses = bool(_calls(obj))
+        o._parses = False
+        for _ in range(3):
+            obj = o.chat(prompt=ECHO_CALL, max_tokens=128, tools=[WEATHER], tool_choice="auto")
+            if _calls(obj):
+                o._parses = True
+                break
     return o._parses
 
 
