@@ -133,9 +133,9 @@ async def _ask_tools(ctx: Context, ask: _Ask) -> Outcome:
         return _ok(status, summary + cut, reply, calls, calls=len(calls))
     shown = ", ".join(str(c["name"]) for c in calls)
     if ask.at_most is not None and ask.control is not None:
-        return await _more_without(ctx, body, reply, calls, ask.at_most, ask.control)
+        return await _more_without(ctx, ask, body, reply, calls)
     if ask.named is not None and ask.control is not None:
-        return await _others_without(ctx, body, reply, calls, ask.named, ask.control)
+        return await _others_without(ctx, ask, body, reply, calls)
     return _ok(SUPPORTED, f"Called {shown} with JSON arguments", reply, calls,
                calls=len(calls))  # fmt: skip
 
@@ -185,20 +185,23 @@ def _judge_names(
     return None
 
 
-async def _more_without(
-    ctx: Context,
-    body: dict[str, Any],
-    reply: Reply,
-    calls: list[dict[str, Any]],
-    at_most: int,
-    control: dict[str, Any],
-) -> Outcome:
+async def _with_control(
+    ctx: Context, body: dict[str, Any], calls: list[dict[str, Any]], control: dict[str, Any]
+) -> tuple[Reply, list[dict[str, Any]], str, str]:
+    """The same request with ``control`` instead: its reply, its calls, the flag as words
+    and the evidence (the calls first, then the control's)."""
+    free = await once(ctx, {**body, **control})
+    free_calls = _tool_calls(free) if free.error is None else []
+    flag = ", ".join(f"{k} {str(v).lower()}" for k, v in control.items())
+    shown = f"{short(calls, 95)} | with {flag}: {short(free_calls or free.text, 95)}"
+    return free, free_calls, flag, shown
+
+
+async def _more_without(ctx: Context, ask: _Ask, body: dict, reply: Reply, calls: list) -> Outcome:
     """``calls`` kept within ``at_most``: whether the limit did it, by the same request
     with ``control`` instead (supported when that gets more calls)."""
-    free = await once(ctx, {**body, **control})
-    other = _tool_calls(free) if free.error is None else []
-    flag = ", ".join(f"{k} {str(v).lower()}" for k, v in control.items())
-    shown = f"{short(calls, 95)} | with {flag}: {short(other or free.text, 95)}"
+    at_most, control = ask.at_most or 0, ask.control or {}
+    free, other, flag, shown = await _with_control(ctx, body, calls, control)
     called = ", ".join(str(c["name"]) for c in calls)
     facts = {"calls": len(calls), "control_calls": len(other)}
     if len(other) > at_most:
@@ -213,28 +216,21 @@ async def _more_without(
 
 
 async def _others_without(
-    ctx: Context,
-    body: dict[str, Any],
-    reply: Reply,
-    calls: list[dict[str, Any]],
-    named: str,
-    control: dict[str, Any],
+    ctx: Context, ask: _Ask, body: dict, reply: Reply, calls: list
 ) -> Outcome:
     """Only ``named`` called: whether the naming did it. A model may pick that function
     on its own, so the request is asked twice more (any other call: different), then
     with ``control`` instead (tool_choice "required"): supported only when that calls
     another function (the naming changed what was called), else can't tell."""
+    named, control = str(ask.named), ask.control or {}
     for _ in range(NAMED_ATTEMPTS - 1):
         again = await once(ctx, body)
         other = [c for c in _tool_calls(again) if c["name"] != named]
         if again.error is None and other:
             summary = f"Called {other[0]['name']}, not {named} that tool_choice names (asked again)"
             return _ok(DIFFERENT, summary, again, _tool_calls(again), calls=len(calls))
-    free = await once(ctx, {**body, **control})
-    free_calls = _tool_calls(free) if free.error is None else []
+    free, free_calls, flag, shown = await _with_control(ctx, body, calls, control)
     others = sorted({str(c["name"]) for c in free_calls} - {named})
-    flag = ", ".join(f"{k} {str(v).lower()}" for k, v in control.items())
-    shown = f"{short(calls, 95)} | with {flag}: {short(free_calls or free.text, 95)}"
     if others:
         summary = (
             f"Called only {named}, {NAMED_ATTEMPTS} times; with {flag} the same request "
