@@ -18,6 +18,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
 from chat.models import Conversation, Lane, Message
+from chat.usage import usage_totals as totals_of
+from chat.versions import path_of
 
 _ENVELOPE = '<span id="{}-{}" hx-swap-oob="{}">{}</span>'
 
@@ -102,7 +104,6 @@ def turn(
 ) -> str:
     """A new turn: the question and each lane's streaming placeholder."""
     from chat.compare import turn_rows
-    from chat.versions import path_of
 
     if lanes is None:
         lanes = list(conversation.lanes.select_related("profile"))
@@ -163,7 +164,6 @@ def cell(lane: Lane, turn: int) -> str:
     """A lane's cell of a turn, re-rendered (after a new attempt or a version switch),
     with the turn's summary."""
     from chat.compare import turn_rows
-    from chat.versions import path_of
 
     conversation = lane.conversation
     lanes = list(conversation.lanes.select_related("profile"))
@@ -184,7 +184,6 @@ def cell(lane: Lane, turn: int) -> str:
 def summary(conversation: Any, turn: int) -> str:
     """The turn's comparison summary, refreshed as each lane finishes ("" for one lane)."""
     from chat.compare import summary as compare_summary
-    from chat.versions import path_of
 
     lanes = list(conversation.lanes.all())
     if len(lanes) < 2:
@@ -208,8 +207,6 @@ def summary(conversation: Any, turn: int) -> str:
 
 def usage_totals(conversation: Conversation) -> str:
     """The conversation's totals line, to swap in as an answer completes."""
-    from chat.usage import usage_totals as totals_of
-    from chat.versions import path_of
 
     answers = conversation.messages.filter(
         path_of(conversation).q(), hidden=False, usage__isnull=False
