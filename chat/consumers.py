@@ -136,12 +136,18 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         except BadFrame as exc:
             await self._composer(error=str(exc), text=text)
             return
+        early = runs.EarlyRuns(asyncio.get_running_loop())
         try:
-            prepared, html = await self._turn_start(text, content)
+            placeholders, html = await self._turn_start(text, content, early)
         except services.ActionError as exc:
+            early.abandon()
             # The composer is left as it is: nothing the user typed is lost.
             await self._composer(error=str(exc), text=text)
             return
+        except BaseException:
+            early.abandon()
+            raise
+        prepared = early.claim(placeholders)
         await self._composer()
         # Every tab gets the new messages before the first delta can reach it.
         await self.channel_layer.group_send(self.group, {"type": "turn.started", "html": html})
@@ -366,17 +372,18 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         )
 
     @database_sync_to_async
-    def _turn_start(self, text: str, frame: dict[str, Any]) -> tuple[list[runs.Run], str]:
-        """One trip to the database thread for everything before the upstream request:
-        save the turn (committed first: nothing typed is lost, whatever follows), build
-        and save each lane's request body, render the new turn for every tab."""
+    def _turn_start(
+        self, text: str, frame: dict[str, Any], early: runs.EarlyRuns
+    ) -> tuple[list[Message], str]:
+        """One trip to the database thread: build each lane's request body and hand it
+        to ``early`` (the requests go out at once), save the turn (nothing typed is lost,
+        whatever follows), render the new turn for every tab."""
         conversation = Conversation.objects.get(pk=self.conversation.pk)
         self.conversation = conversation
-        user_message, placeholders = wsinput.turn_send(conversation, text, frame)
+        user_message, placeholders = wsinput.turn_send(conversation, text, frame, early.start)
         # The placeholders carry the lanes turn_send just read (profile, conversation).
-        prepared = [runs.run_for(p) for p in placeholders]
         lanes = [p.lane for p in placeholders]
-        return prepared, frames.turn(self.conversation, user_message, placeholders, lanes)
+        return placeholders, frames.turn(self.conversation, user_message, placeholders, lanes)
 
     @database_sync_to_async
     def _tool_results_submit(

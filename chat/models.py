@@ -202,8 +202,12 @@ class MessageQuerySet(models.QuerySet):
         return timezone.now() - timedelta(seconds=settings.RUN_STALE_AFTER)
 
     def live_streaming(self) -> MessageQuerySet:
+        return self.filter(self.live_q())
+
+    def live_q(self) -> models.Q:
+        """``live_streaming`` as a condition (for an aggregate's filter)."""
         cutoff = self._cutoff()
-        return self.streaming().filter(
+        return models.Q(status=Message.Status.STREAMING) & (
             models.Q(heartbeat_at__gte=cutoff)
             | models.Q(heartbeat_at__isnull=True, created_at__gte=cutoff)
             | models.Q(heartbeat_at__isnull=True, created_at__isnull=True)

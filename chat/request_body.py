@@ -83,19 +83,27 @@ def completion_body_build(*, lane: Lane, prompt: str, stream: bool = True) -> di
     return body
 
 
-def request_body_build(*, lane: Lane, assistant: Message, stream: bool = True) -> dict[str, Any]:
+def request_body_build(
+    *, lane: Lane, assistant: Message, stream: bool = True, question: Message | None = None
+) -> dict[str, Any]:
+    """The body for ``assistant`` (saved or not). ``question``: the turn's question, not
+    saved yet (a send builds its bodies before its transaction, see turns.turn_send):
+    it ends the history, as it will once saved."""
     conversation = lane.conversation
     if conversation.mode == Conversation.Mode.COMPLETION:
-        prompt = (
-            Message.objects.filter(
-                conversation_id=conversation.pk,
-                turn=assistant.turn,
-                branch=assistant.branch,
-                role=Message.Role.USER,
+        if question is not None:
+            prompt = question.content
+        else:
+            prompt = (
+                Message.objects.filter(
+                    conversation_id=conversation.pk,
+                    turn=assistant.turn,
+                    branch=assistant.branch,
+                    role=Message.Role.USER,
+                )
+                .values_list("content", flat=True)
+                .first()
             )
-            .values_list("content", flat=True)
-            .first()
-        )
         return completion_body_build(lane=lane, prompt=prompt or "", stream=stream)
     quirks = lane.profile.quirks if lane.profile else {}
     system_prompt = lane.effective_system_prompt
@@ -108,6 +116,8 @@ def request_body_build(*, lane: Lane, assistant: Message, stream: bool = True) -
         payload = message_payload(message)
         if payload is not None:
             messages.append(payload)
+    if question is not None:
+        messages.append(message_payload(question))
     body: dict[str, Any] = {**_with_model(lane), "messages": messages}
     tools = enabled_tools(lane.effective_tools)
     if tools:

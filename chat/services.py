@@ -36,6 +36,7 @@ from chat.request_body import (
     request_body_build,
 )
 from chat.turns import (
+    EarlyStart,
     answer_attempt_new,
     answers_regenerate,
     attempt_next,
@@ -74,6 +75,7 @@ __all__ = [
     "quota_check",
     "title_from",
     "tool_results_submit",
+    "EarlyStart",
     "turn_send",
     "usage_totals",
     "conversation_create",

@@ -4,12 +4,13 @@ the runs), tool results, new attempts at an answer, and the limits every send ch
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Count, Max
 from django.utils import timezone
 
 from chat.errors import ActionError
@@ -94,36 +95,55 @@ def _lanes_ready(conversation: Conversation) -> list[Lane]:
     return lanes
 
 
+# Called with each lane and the exact body its answer will be asked with, before the
+# turn's transaction: the caller may start the requests at once (see turn_send).
+EarlyStart = Callable[[list[tuple[Lane, dict[str, Any]]]], None]
+
+
 def turn_send(
     *,
     conversation: Conversation,
     content: str,
     images: list[dict[str, Any]] | None = None,
     turn: int | None = None,
+    early: EarlyStart | None = None,
 ) -> tuple[Message, list[Message]]:
     """Save the user's message (before anything goes upstream) and one streaming
     placeholder per lane, at the end of the shown version (or at `turn`, an edit's
-    first). The caller starts the runs."""
+    first). The caller starts the runs.
+
+    With ``early``, the bodies are built first, from what is saved plus this question,
+    and handed to ``early`` before the transaction, so the requests can be on their way
+    while the turn is saved (the upstream's time to first token and the transaction
+    overlap). A placeholder whose ``request_body`` *is* the body handed over (the same
+    object) was saved with it; any other placeholder (another send won the race and
+    took this turn) carries the body built after the commit, and the early request
+    must be dropped. If the transaction fails nothing is saved, and the caller must
+    drop the early requests too."""
     content = _content_clean(content)
     if images and conversation.mode != Conversation.Mode.CHAT:
         raise ActionError("Images need a chat conversation, not completions mode.")
     lanes = _lanes_ready(conversation)
+    question = Message(
+        conversation=conversation,
+        role=Message.Role.USER,
+        content=content,
+        content_parts=[{"type": "text", "text": content}, *images] if images else None,
+    )
+    early_turn, bodies = None, None
+    if early is not None and turn is None:
+        early_turn, bodies = _bodies_before(conversation, lanes, question)
+        if bodies is not None:
+            early(list(zip(lanes, bodies, strict=True)))
     with transaction.atomic():
-        busy = Message.objects.select_for_update().filter(conversation=conversation)
-        if list(busy.live_streaming().values_list("id", flat=True)):
-            raise ActionError("An answer is still streaming: wait for it or press Stop.")
-        quota_check(conversation=conversation, new_runs=len(lanes))
         path = path_of(conversation)
+        last_turn = _busy_or_last_turn(conversation, path)
+        quota_check(conversation=conversation, new_runs=len(lanes))
         if turn is None:
-            turn = max(next_turn(conversation=conversation, path=path), path.leaf_start)
-        user_message = Message.objects.create(
-            conversation=conversation,
-            branch=path.leaf,
-            turn=turn,
-            role=Message.Role.USER,
-            content=content,
-            content_parts=[{"type": "text", "text": content}, *images] if images else None,
-        )
+            turn = max(last_turn + 1, path.leaf_start)
+        if bodies is not None and (turn, path.leaf) != (early_turn, question.branch):
+            bodies = None  # the history moved since they were built
+        question.branch, question.turn = path.leaf, turn
         if not conversation.title:
             conversation.title = title_from(content)
             # A new conversation (or one that was untitled) shows up in every open page.
@@ -131,7 +151,7 @@ def turn_send(
         conversation.save(update_fields=["title", "updated_at"])
         now = timezone.now()
         placeholders = [
-            Message.objects.create(
+            Message(
                 conversation=conversation,
                 lane=lane,
                 branch=path.leaf,
@@ -140,11 +160,43 @@ def turn_send(
                 model=lane.model,
                 status=Message.Status.STREAMING,
                 heartbeat_at=now,
+                request_body=bodies[i] if bodies is not None else None,
             )
-            for lane in lanes
+            for i, lane in enumerate(lanes)
         ]
+        # One INSERT for the question and the placeholders (ids come back from it).
+        Message.objects.bulk_create([question, *placeholders])
+    if bodies is not None:
+        return question, placeholders
     # After the commit: the question is saved whatever building a body may do.
-    return user_message, placeholders_ready(placeholders)
+    return question, placeholders_ready(placeholders)
+
+
+def _bodies_before(
+    conversation: Conversation, lanes: list[Lane], question: Message
+) -> tuple[int | None, list[dict[str, Any]] | None]:
+    """The turn ``question`` will take and each lane's body, read before the turn's
+    transaction; (None, None) when the transaction is going to refuse the send (an
+    answer streaming, a limit reached): no request should go out for it."""
+    path = path_of(conversation)
+    try:
+        last_turn = _busy_or_last_turn(conversation, path)
+        quota_check(conversation=conversation, new_runs=len(lanes))
+    except ActionError:
+        return None, None
+    from chat.request_body import request_body_build  # it reads turns: imported late
+
+    turn = max(last_turn + 1, path.leaf_start)
+    question.branch, question.turn = path.leaf, turn
+    bodies = [
+        request_body_build(
+            lane=lane,
+            assistant=Message(conversation=conversation, lane=lane, branch=path.leaf, turn=turn),
+            question=question,
+        )
+        for lane in lanes
+    ]
+    return turn, bodies
 
 
 def tool_results_submit(
@@ -214,6 +266,19 @@ def placeholders_ready(placeholders: list[Message]) -> list[Message]:
         Message.objects.filter(pk=message.pk).update(request_body=body)
         message.request_body = body
     return placeholders
+
+
+def _busy_or_last_turn(conversation: Conversation, path: Path) -> int:
+    """The last turn of the shown version (0 for none), or ActionError while an answer
+    of the conversation is still streaming: one query for both."""
+    on_path = path.q()
+    row = conversation.messages.aggregate(
+        last=Max("turn", filter=on_path) if on_path else Max("turn"),
+        busy=Count("pk", filter=Message.objects.live_q()),
+    )
+    if row["busy"]:
+        raise ActionError("An answer is still streaming: wait for it or press Stop.")
+    return row["last"] or 0
 
 
 def _busy(conversation: Conversation) -> bool:

@@ -57,7 +57,10 @@ MAX_SYNC_IDS = 64
 
 
 def turn_send(
-    conversation: Conversation, text: str, frame: dict[str, Any]
+    conversation: Conversation,
+    text: str,
+    frame: dict[str, Any],
+    early: services.EarlyStart | None = None,
 ) -> tuple[Message, list[Message]]:
     """A send frame's turn: its images are checked, and the panel's values and the tools
     editor that travel with it are checked and saved as their autosaves would save them
@@ -66,4 +69,4 @@ def turn_send(
         data_urls=strings(frame.get("image_data")), urls=strings(frame.get("image_url"))
     )
     composer.send_apply(conversation, frame)
-    return services.turn_send(conversation=conversation, content=text, images=images)
+    return services.turn_send(conversation=conversation, content=text, images=images, early=early)

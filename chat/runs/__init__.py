@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
@@ -38,7 +39,7 @@ from chat.runs.stream import CONTENT, REASONING, _Stream, text_field
 __all__ = [
     "BACKOFF", "CONTENT", "MAX_ATTEMPTS", "REASONING", "REDACTED", "RETRY_AFTER_CAP", "Run",
     "RunControl", "_Stream", "_redact_pieces", "_redacted_tokens", "_registry",
-    "endpoint_for", "endpoint_secrets", "local_run", "run_for",
+    "EarlyRuns", "endpoint_for", "endpoint_secrets", "local_run", "run_early", "run_for",
     "run_group", "run_launch", "run_start", "run_stop", "snapshot_request", "text_field",
 ]  # fmt: skip
 
@@ -46,23 +47,68 @@ __all__ = [
 def run_for(placeholder: Message) -> Run:
     """The one way to build a Run: from a placeholder whose request body is saved
     (the services that create placeholders return them so), its lane, profile and
-    conversation at hand. Nothing is
-    sent until ``run_launch``."""
-    lane: Lane = placeholder.lane
+    conversation at hand. Nothing is sent until ``run_launch``."""
+    return run_early(placeholder.lane, placeholder.request_body, message_id=placeholder.pk)
+
+
+def run_early(lane: Lane, body: dict[str, Any], *, message_id: int = 0) -> Run:
+    """A Run for ``lane`` asking with ``body``; its message id may come later (a send
+    starts its requests before its placeholders are saved: ``Run.prefetch``)."""
     profile = lane.profile
     prices = (
         float(profile.price_input) if profile.price_input is not None else None,
         float(profile.price_output) if profile.price_output is not None else None,
     )
     return Run(
-        message_id=placeholder.pk,
+        message_id=message_id,
         conversation_group=lane.conversation.group_name,
         endpoint=endpoint_for(profile),
-        body=placeholder.request_body,
+        body=body,
         profile_id=lane.profile_id,
         path="completions" if lane.conversation.mode == "completion" else "chat/completions",
         prices=prices,
     )
+
+
+class EarlyRuns:
+    """The requests a send starts before its turn is saved (``services.turn_send``'s
+    ``early``): ``start`` is called on the database thread with each lane's body and
+    sends them from the event loop; after the save, ``claim`` pairs them with the
+    saved placeholders, and ``abandon`` drops them if the save failed."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.runs: list[Run] = []
+
+    def start(self, bodies: list[tuple[Lane, dict[str, Any]]]) -> None:
+        for lane, body in bodies:
+            run = run_early(lane, body)
+            self.runs.append(run)
+
+            self.loop.call_soon_threadsafe(run.prefetch)
+
+    def abandon(self) -> None:
+        """On the event loop: a prefetch still queued behind this runs first, so every
+        request is cancelled, none left running."""
+        for run in self.runs:
+            self.loop.call_soon(run.abandon)
+
+    def claim(self, placeholders: list[Message]) -> list[Run]:
+        """A Run per placeholder, ready for ``run_launch``: the early one when the
+        placeholder was saved with its body, else (the history moved in between) a
+        new one, and the early request is dropped."""
+        early = {id(run.body): run for run in self.runs}
+        ready = []
+        for placeholder in placeholders:
+            run = early.pop(id(placeholder.request_body), None)
+            if run is None:
+                run = run_for(placeholder)
+            else:
+                run.message_id = placeholder.pk
+            ready.append(run)
+        for run in early.values():
+            self.loop.call_soon(run.abandon)
+        return ready
 
 
 # Repeat series under way (see run_launch).

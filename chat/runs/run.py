@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import time
 from typing import Any
@@ -93,6 +94,21 @@ class Run:
         self._wake = asyncio.Event()
 
     # --- control ----------------------------------------------------------------------
+    def prefetch(self, name: str = "run-early") -> None:
+        """Send the request now, before the run is launched (its answer is saved and
+        announced meanwhile): what arrives waits in the streams, and ``main`` (after
+        ``run_launch``) relays it. On the event loop; ``abandon`` if never launched."""
+        if self._stream_task is None:
+            self.started = time.monotonic()
+            self._stream_task = asyncio.create_task(
+                self._stream(), name=name, context=contextvars.Context()
+            )
+
+    def abandon(self) -> None:
+        """Drop a prefetched request whose answer was not saved (closes the request)."""
+        if self._stream_task is not None and not self._stream_task.done():
+            self._stream_task.cancel()
+
     def stop(self) -> None:
         self.stop_requested = True
         if self._stream_task and not self._stream_task.done():
@@ -148,11 +164,11 @@ class Run:
         layer = get_channel_layer()
         control = await RunControl.get()
         await layer.group_add(run_group(self.message_id), control.channel_name)
-        self.started = time.monotonic()
         sender = asyncio.create_task(send_loop(self, layer))
         status = Message.Status.COMPLETE
         try:
-            self._stream_task = asyncio.create_task(self._stream())
+            self.prefetch(f"run-stream-{self.message_id}")  # unless it was (see prefetch)
+            assert self._stream_task is not None
             try:
                 await self._stream_task
             except asyncio.CancelledError:

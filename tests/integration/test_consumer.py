@@ -151,7 +151,7 @@ async def test_group_events_do_not_wait_for_the_database_thread(owner, monkeypat
     assert len(hops) - before <= 2  # websocket.receive, and the disconnect
 
 
-async def test_the_user_message_is_saved_before_anything_goes_upstream(owner):
+async def test_the_composer_clears_only_once_the_turn_is_saved(owner):
     conversation = await make_conversation(owner)
     comm = await connect(owner, conversation)
     await send(comm, 'Slow please\n@fake {"ttft_ms": 1500, "tokens": 5}')
