@@ -4,8 +4,6 @@ process's mailbox (RunControl) where Stop and snapshot requests for its runs arr
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import time
 import weakref
 from typing import TYPE_CHECKING, Any
 
@@ -26,11 +24,26 @@ def run_group(message_id: int) -> str:
 
 
 async def send_loop(run: Run, layer: Any) -> None:
-    """Broadcast coalesced deltas and save a heartbeat about once a second."""
-    last_save = time.monotonic()
+    """Broadcast coalesced deltas and save a heartbeat about once a second.
+
+    One timer per frame (the coalescing sleep) and one per heartbeat: a quiet stream
+    is woken for its heartbeat by a timer armed once per save, not by a timeout around
+    every wait (``wait_for`` made a task and a timer for each frame)."""
+    loop = asyncio.get_running_loop()
+    last_save = loop.time()
+    heartbeat = [loop.call_at(last_save + settings.RUN_SAVE_INTERVAL, run._wake.set)]
+    try:
+        await _send_frames(run, layer, last_save, heartbeat)
+    finally:
+        heartbeat[0].cancel()
+
+
+async def _send_frames(
+    run: Run, layer: Any, last_save: float, heartbeat: list[asyncio.TimerHandle]
+) -> None:
+    loop = asyncio.get_running_loop()
     while True:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(run._wake.wait(), timeout=settings.RUN_SAVE_INTERVAL)
+        await run._wake.wait()
         run._wake.clear()
         # Read `finished` before draining: if the stream ends while a send below is
         # awaited, its last deltas are flushed on the next pass instead of being lost.
@@ -58,13 +71,16 @@ async def send_loop(run: Run, layer: Any) -> None:
                 block = await run._commit(name, chunk)
                 if block is not None:
                     event["block"] = block
+
                 await layer.group_send(run.group, event)
         if finished:
             return
-        now = time.monotonic()
+        now = loop.time()
         if now - last_save >= settings.RUN_SAVE_INTERVAL:
             last_save = now
             await save_partial(run)
+        if heartbeat[0].when() <= loop.time():  # it went off: arm the next one
+            heartbeat[0] = loop.call_at(last_save + settings.RUN_SAVE_INTERVAL, run._wake.set)
         await asyncio.sleep(settings.RUN_FRAME_INTERVAL)
 
 
