@@ -232,7 +232,11 @@ if REDIS_URL:
             "CONFIG": {
                 "hosts": [REDIS_URL],
                 "prefix": os.environ.get("CHANNELS_PREFIX", "playground"),
-                "capacity": 1000,
+                # channels-redis keeps every socket of one process in ONE Redis list,
+                # and drops (logging at INFO only) what a group_send finds over capacity:
+                # 1,000 was passed by 200 streaming sockets on a busy worker, which lost
+                # deltas and final renders. Messages still expire after 60 s.
+                "capacity": envint("CHANNELS_CAPACITY", 50_000, minimum=1),
             },
         }
     }
