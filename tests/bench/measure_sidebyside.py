@@ -104,12 +104,23 @@ class Runner:
             return []
         return getattr(self, path).relay_pids()
 
-    async def _measured(self, path: str, body: Awaitable[Any]) -> tuple[Any, float, float]:
-        pids = self.relay_pids(path)
-        before = sum(cpu_seconds(p) or 0.0 for p in pids), cpu_seconds(self.fake.pid) or 0.0
-        result = await body
-        after = sum(cpu_seconds(p) or 0.0 for p in pids), cpu_seconds(self.fake.pid) or 0.0
-        return result, after[0] - before[0], after[1] - before[1]
+    async def _measured(self, path: str, body: Awaitable[Any], raw: PathRaw) -> None:
+        """Await ``body``, adding its wall time and CPU (relaying processes, the fake
+        endpoint, this process) to ``raw``."""
+        pids = [*self.relay_pids(path)]
+        fake = self.fake.pid
+
+        def sample() -> tuple[float, float, float, float]:
+            relay = sum(cpu_seconds(p) or 0.0 for p in pids)
+            return time.perf_counter(), relay, cpu_seconds(fake) or 0.0, time.process_time()
+
+        before = sample()
+        await body
+        wall, relay, fake_cpu, client = (b - a for a, b in zip(before, sample(), strict=True))
+        raw.wall_s += wall
+        raw.relay_cpu_s += relay
+        raw.fake_cpu_s += fake_cpu
+        raw.client_cpu_s += client
 
     def _spread(self, c: int) -> float:
         return (self.o.tokens / self.o.rate if self.o.rate > 0 else 0.5) / c
@@ -138,9 +149,7 @@ class Runner:
                 if got.first_at is not None:
                     raw.ttft.append(got.first_at - got.sent_at)
 
-        _, raw.relay_cpu_s, raw.fake_cpu_s = await self._measured(
-            path, asyncio.gather(*(one(i) for i in range(c)))
-        )
+        await self._measured(path, asyncio.gather(*(one(i) for i in range(c))), raw)
         return raw
 
     async def _open(self, count: int) -> list[Any]:
@@ -187,9 +196,7 @@ class Runner:
                     raw.ttft.append(answer.ttft)
 
         try:
-            _, raw.relay_cpu_s, raw.fake_cpu_s = await self._measured(
-                "app", asyncio.gather(*(one(i) for i in range(c)))
-            )
+            await self._measured("app", asyncio.gather(*(one(i) for i in range(c))), raw)
         finally:
             await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
         before = len(self.check.mismatches)

@@ -61,6 +61,8 @@ class PathRaw:
     mismatches: list[str] = field(default_factory=list)
     relay_cpu_s: float = 0.0  # the relaying process(es); 0 for direct
     fake_cpu_s: float = 0.0
+    client_cpu_s: float = 0.0  # this process: the clients
+    wall_s: float = 0.0
 
     @property
     def answers(self) -> int:
@@ -74,6 +76,8 @@ class PathRaw:
         self.mismatches += other.mismatches
         self.relay_cpu_s += other.relay_cpu_s
         self.fake_cpu_s += other.fake_cpu_s
+        self.client_cpu_s += other.client_cpu_s
+        self.wall_s += other.wall_s
 
 
 @dataclass
@@ -88,7 +92,9 @@ class PathStats:
     total_ms: dict[str, float]
     added_total_ms: dict[str, float]
     cpu_ms_per_answer: float
-    fake_cpu_ms_per_answer: float
+    cpu_pct: float  # of one core, while the path ran
+    fake_cpu_pct: float
+    client_cpu_pct: float
 
 
 @dataclass
@@ -113,6 +119,10 @@ def _stat(values: list[float], p: float) -> float:
     return ms(percentile(values, p)) if values else math.nan
 
 
+def _pct(cpu_s: float, wall_s: float) -> float:
+    return 100 * cpu_s / wall_s if wall_s > 0 else math.nan
+
+
 def level_stats(c: int, rounds: int, turns: int, raw: dict[str, PathRaw]) -> LevelStats:
     """Medians and p99s of each path; 'added' = the path's percentile minus direct's."""
     level = LevelStats(c, rounds, turns)
@@ -134,7 +144,9 @@ def level_stats(c: int, rounds: int, turns: int, raw: dict[str, PathRaw]) -> Lev
             total_ms=total,
             added_total_ms={k: round(total[k] - direct_total[k], 2) for k in total},
             cpu_ms_per_answer=1000 * r.relay_cpu_s / n if n and path != "direct" else math.nan,
-            fake_cpu_ms_per_answer=1000 * r.fake_cpu_s / n if n else math.nan,
+            cpu_pct=_pct(r.relay_cpu_s, r.wall_s) if path != "direct" else math.nan,
+            fake_cpu_pct=_pct(r.fake_cpu_s, r.wall_s),
+            client_cpu_pct=_pct(r.client_cpu_s, r.wall_s),
         )
     return level
 
@@ -168,13 +180,13 @@ def level_table(level: LevelStats) -> list[str]:
             "" if path == "direct" else s.added_ttft_ms["median"],
             "" if path == "direct" else s.added_ttft_ms["p99"],
             s.total_ms["median"], "" if path == "direct" else s.added_total_ms["median"],
-            s.cpu_ms_per_answer, s.fake_cpu_ms_per_answer,
+            s.cpu_ms_per_answer, s.cpu_pct, s.fake_cpu_pct, s.client_cpu_pct,
             _ratio(level.ratio(path, "median")) if peer else "",
             _ratio(level.ratio(path, "p99")) if peer else "",
         ])  # fmt: skip
     header = ["path", "answers", "failed", "TTFT med", "TTFT p99", "added med", "added p99",
-              "total med", "total added med", "CPU ms/answer", "fake CPU ms/answer",
-              "app ÷ this med", "app ÷ this p99"]  # fmt: skip
+              "total med", "total added", "CPU ms/answer", "CPU %", "fake CPU %",
+              "clients CPU %", "app ÷ this med", "app ÷ this p99"]  # fmt: skip
     return _table(header, rows)
 
 
@@ -206,8 +218,9 @@ def report(r: SideBySide) -> str:
         "",
         "Latency in ms from the client's send to the first text (TTFT) and to the end of the "
         "answer (total); 'added' = this path minus direct at the same C, all rounds pooled. "
-        "CPU ms/answer: the relaying process(es), from /proc. 'app ÷ this': the app's added "
-        "TTFT over this path's.",
+        "CPU ms/answer and CPU %: the relaying process(es), from /proc; CPU % is of one core "
+        "while the path ran, as are the fake endpoint's and the clients' (this process). "
+        "'app ÷ this': the app's added TTFT over this path's.",
     ]
     for lv in r.levels:
         lines += [

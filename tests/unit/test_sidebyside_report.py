@@ -49,12 +49,19 @@ def _raw(ttft_ms: list[float], total_ms: list[float], **kw) -> PathRaw:
 def _level() -> dict[str, PathRaw]:
     hundred = list(range(1, 101))  # 1..100 ms: median 50, p99 99
     return {
-        "direct": _raw(hundred, [2000 + t for t in hundred], fake_cpu_s=1.0),
+        "direct": _raw(hundred, [2000 + t for t in hundred], fake_cpu_s=1.0, wall_s=2.0),
         "nginx": _raw([t + 1 for t in hundred], [2001 + t for t in hundred], relay_cpu_s=0.2),
         "litellm": _raw(
-            [t + 40 for t in hundred], [2100 + t for t in hundred], relay_cpu_s=7.0, timeouts=2
+            [t + 40 for t in hundred],
+            [2100 + t for t in hundred],
+            relay_cpu_s=7.0,
+            client_cpu_s=3.5,
+            wall_s=7.0,
+            timeouts=2,
         ),
-        "app": _raw([t + 10 for t in hundred], [2030 + t for t in hundred], relay_cpu_s=3.0),
+        "app": _raw(
+            [t + 10 for t in hundred], [2030 + t for t in hundred], relay_cpu_s=3.0, wall_s=4.0
+        ),
     }
 
 
@@ -71,7 +78,11 @@ def test_added_latency_is_the_paths_percentile_minus_directs():
     assert app.cpu_ms_per_answer == pytest.approx(30.0)
     assert litellm.cpu_ms_per_answer == pytest.approx(70.0)
     assert math.isnan(direct.cpu_ms_per_answer)
-    assert direct.fake_cpu_ms_per_answer == pytest.approx(10.0)
+    # CPU while the path ran, in % of one core: the relay's, the fake's, the clients'.
+    assert app.cpu_pct == pytest.approx(75.0) and litellm.cpu_pct == pytest.approx(100.0)
+    assert math.isnan(direct.cpu_pct) and direct.fake_cpu_pct == pytest.approx(50.0)
+    assert litellm.client_cpu_pct == pytest.approx(50.0)
+    assert math.isnan(nginx.cpu_pct)  # no wall time recorded
     assert litellm.timeouts == 2 and litellm.answers == 100
     # The app's added TTFT over the peers'.
     assert level.ratio("litellm", "median") == pytest.approx(0.25)
@@ -91,10 +102,10 @@ def test_a_ratio_over_nothing_added_is_not_a_number():
 def test_pooling_rounds_adds_everything_up():
     pooled = PathRaw()
     pooled.add(_raw([1, 2], [10, 20], timeouts=1, relay_cpu_s=0.5, errors=["boom"]))
-    pooled.add(_raw([3], [30], relay_cpu_s=0.25, mismatches=["differs"]))
+    pooled.add(_raw([3], [30], relay_cpu_s=0.25, wall_s=1.5, mismatches=["differs"]))
     assert pooled.answers == 3 and pooled.ttft == [0.001, 0.002, 0.003]
     assert pooled.timeouts == 1 and pooled.errors == ["boom"] and pooled.mismatches == ["differs"]
-    assert pooled.relay_cpu_s == 0.75
+    assert pooled.relay_cpu_s == 0.75 and pooled.wall_s == 1.5
 
 
 def test_the_report_has_a_table_per_level_the_ratios_and_the_failures():
@@ -114,7 +125,7 @@ def test_the_report_has_a_table_per_level_the_ratios_and_the_failures():
     cells = [cell.strip() for cell in litellm_row.strip("|").split("|")]
     #        path, answers, failed, TTFT med, p99, added med, added p99, total med, total added,
     assert cells == ["LiteLLM", "100", "2", "90.0", "139.0", "40.0", "40.0", "2,150", "100.0",
-                     "70.0", "0.00", "0.25×", "0.25×"]  # fmt: skip
+                     "70.0", "100.0", "0.00", "50.0", "0.25×", "0.25×"]  # fmt: skip
     summary = next(line for line in lines if line.startswith("| 50 |"))
     assert [c.strip() for c in summary.strip("|").split("|")] == [
         "50", "1.00", "40.0", "10.0", "1.00", "40.0", "10.0", "0.25×", "0.25×", "10×", "10×"
@@ -123,7 +134,7 @@ def test_the_report_has_a_table_per_level_the_ratios_and_the_failures():
     assert lines[-1] == "FAILURE: C=50 app: 1 answer(s) differ"
     # Markdown tables: every row of a table has as many cells as its header.
     rows = [line for line in lines if line.startswith("|")]
-    assert {line.count("|") for line in rows} == {14, 12}
+    assert {line.count("|") for line in rows} == {16, 12}
 
 
 @pytest.mark.parametrize(
