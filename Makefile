@@ -42,11 +42,12 @@ peers: $(VENV)/.installed-test
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m tests.bench.relay $(BENCH_ARGS)
 
-## The relay side by side with its peers (~10 min; SIDEBYSIDE_ARGS=--quick for a ~1 min run):
+## The relay side by side with its peers (~7 min; SIDEBYSIDE_ARGS=--quick for a ~1 min run):
 ## the fake endpoint read directly, through nginx, through a LiteLLM proxy and through the app,
-## interleaved at C = 1, 10, 50, 200. Installs nginx (apt-get, as root) and LiteLLM (PyPI, the
-## peer tests' cache) the first time. SIDEBYSIDE_ARGS=--scale-out: the app as 2 daphne workers
-## behind nginx on PostgreSQL + Redis (needs DATABASE_URL and REDIS_URL). See README "Benchmark".
+## interleaved at C = 1, 10, 50, 200, on a throwaway database. Installs nginx (apt-get, as root)
+## and LiteLLM (PyPI, the peer tests' cache) the first time. SIDEBYSIDE_ARGS=--scale-out: the
+## app as 2 daphne workers behind nginx on PostgreSQL + Redis (needs DATABASE_URL, REDIS_URL).
+## Options: .venv/bin/python -m tests.bench.sidebyside --help
 sidebyside: $(VENV)/.installed-test
 	$(BIN)/python -m tests.bench.sidebyside $(SIDEBYSIDE_ARGS)
 
