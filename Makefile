@@ -5,7 +5,7 @@ PORT ?= 8000
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test peers lint format clean bench searchbench screenshots
+.PHONY: run test peers lint format clean bench sidebyside searchbench screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,15 @@ peers: $(VENV)/.installed-test
 ## throwaway database and prints a table; see README "Benchmark".
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m tests.bench.relay $(BENCH_ARGS)
+
+## The relay side by side with its peers (~7 min; SIDEBYSIDE_ARGS=--quick for a ~1 min run):
+## the fake endpoint read directly, through nginx, through a LiteLLM proxy and through the app,
+## interleaved at C = 1, 10, 50, 200, on a throwaway database. Installs nginx (apt-get, as root)
+## and LiteLLM (PyPI, the peer tests' cache) the first time. SIDEBYSIDE_ARGS=--scale-out: the
+## app as 2 daphne workers behind nginx on PostgreSQL + Redis (needs DATABASE_URL, REDIS_URL).
+## Options: .venv/bin/python -m tests.bench.sidebyside --help
+sidebyside: $(VENV)/.installed-test
+	$(BIN)/python -m tests.bench.sidebyside $(SIDEBYSIDE_ARGS)
 
 ## The history search benchmark: seeds 10,000 conversations into a throwaway database
 ## (SQLite, or a new database on the server DATABASE_URL names) and prints median/p95 per
