@@ -144,6 +144,14 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             # The composer is left as it is: nothing the user typed is lost.
             await self._composer(error=str(exc), text=text)
             return
+        except Exception:
+            early.abandon()
+            log.exception("saving a turn failed")
+            await self._composer(
+                error="Saving that failed on the server; your message is kept: send it again.",
+                text=text,
+            )
+            return
         except BaseException:
             early.abandon()
             raise

@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Max
 from django.utils import timezone
 
@@ -95,8 +95,8 @@ def _lanes_ready(conversation: Conversation) -> list[Lane]:
     return lanes
 
 
-# Called with each lane and the exact body its answer will be asked with, before the
-# turn's transaction: the caller may start the requests at once (see turn_send).
+# Called with each lane and the exact body its answer will be asked with, on the
+# database thread, before the turn is written (see turn_send).
 EarlyStart = Callable[[list[tuple[Lane, dict[str, Any]]]], None]
 
 
@@ -108,18 +108,17 @@ def turn_send(
     turn: int | None = None,
     early: EarlyStart | None = None,
 ) -> tuple[Message, list[Message]]:
-    """Save the user's message (before anything goes upstream) and one streaming
-    placeholder per lane, at the end of the shown version (or at `turn`, an edit's
-    first). The caller starts the runs.
+    """Save the user's message and one streaming placeholder per lane, at the end of the
+    shown version (or at `turn`, an edit's first), each placeholder with the exact body
+    its answer is asked with. The caller starts the runs.
 
-    With ``early``, the bodies are built first, from what is saved plus this question,
-    and handed to ``early`` before the transaction, so the requests can be on their way
-    while the turn is saved (the upstream's time to first token and the transaction
-    overlap). A placeholder whose ``request_body`` *is* the body handed over (the same
-    object) was saved with it; any other placeholder (another send won the race and
-    took this turn) carries the body built after the commit, and the early request
-    must be dropped. If the transaction fails nothing is saved, and the caller must
-    drop the early requests too."""
+    Everything is read inside the turn's transaction, which holds the conversation
+    (SQLite: the write lock, taken at BEGIN IMMEDIATE; PostgreSQL: its row), so no other
+    send can take this turn meanwhile. With ``early``, the bodies are handed over once
+    the checks passed and before anything is written: the caller may send the requests
+    at once, so the endpoint's time to first token overlaps the writes. If the
+    transaction then fails, nothing is saved and the caller must drop those requests
+    (the text stays in the composer)."""
     content = _content_clean(content)
     if images and conversation.mode != Conversation.Mode.CHAT:
         raise ActionError("Images need a chat conversation, not completions mode.")
@@ -130,25 +129,17 @@ def turn_send(
         content=content,
         content_parts=[{"type": "text", "text": content}, *images] if images else None,
     )
-    early_turn, bodies = None, None
-    if early is not None and turn is None:
-        early_turn, bodies = _bodies_before(conversation, lanes, question)
-        if bodies is not None:
-            early(list(zip(lanes, bodies, strict=True)))
+    from chat.request_body import request_body_build  # it reads turns: imported late
+
     with transaction.atomic():
+        if connection.features.has_select_for_update:
+            Conversation.objects.select_for_update().filter(pk=conversation.pk).exists()
         path = path_of(conversation)
         last_turn = _busy_or_last_turn(conversation, path)
         quota_check(conversation=conversation, new_runs=len(lanes))
         if turn is None:
             turn = max(last_turn + 1, path.leaf_start)
-        if bodies is not None and (turn, path.leaf) != (early_turn, question.branch):
-            bodies = None  # the history moved since they were built
         question.branch, question.turn = path.leaf, turn
-        if not conversation.title:
-            conversation.title = title_from(content)
-            # A new conversation (or one that was untitled) shows up in every open page.
-            sidebar_changed(owner_id=conversation.owner_id)
-        conversation.save(update_fields=["title", "updated_at"])
         now = timezone.now()
         placeholders = [
             Message(
@@ -160,43 +151,23 @@ def turn_send(
                 model=lane.model,
                 status=Message.Status.STREAMING,
                 heartbeat_at=now,
-                request_body=bodies[i] if bodies is not None else None,
             )
-            for i, lane in enumerate(lanes)
+            for lane in lanes
         ]
+        for placeholder in placeholders:
+            placeholder.request_body = request_body_build(
+                lane=placeholder.lane, assistant=placeholder, question=question
+            )
+        if early is not None:
+            early([(p.lane, p.request_body) for p in placeholders])
+        if not conversation.title:
+            conversation.title = title_from(content)
+            # A new conversation (or one that was untitled) shows up in every open page.
+            sidebar_changed(owner_id=conversation.owner_id)
+        conversation.save(update_fields=["title", "updated_at"])
         # One INSERT for the question and the placeholders (ids come back from it).
         Message.objects.bulk_create([question, *placeholders])
-    if bodies is not None:
-        return question, placeholders
-    # After the commit: the question is saved whatever building a body may do.
-    return question, placeholders_ready(placeholders)
-
-
-def _bodies_before(
-    conversation: Conversation, lanes: list[Lane], question: Message
-) -> tuple[int | None, list[dict[str, Any]] | None]:
-    """The turn ``question`` will take and each lane's body, read before the turn's
-    transaction; (None, None) when the transaction is going to refuse the send (an
-    answer streaming, a limit reached): no request should go out for it."""
-    path = path_of(conversation)
-    try:
-        last_turn = _busy_or_last_turn(conversation, path)
-        quota_check(conversation=conversation, new_runs=len(lanes))
-    except ActionError:
-        return None, None
-    from chat.request_body import request_body_build  # it reads turns: imported late
-
-    turn = max(last_turn + 1, path.leaf_start)
-    question.branch, question.turn = path.leaf, turn
-    bodies = [
-        request_body_build(
-            lane=lane,
-            assistant=Message(conversation=conversation, lane=lane, branch=path.leaf, turn=turn),
-            question=question,
-        )
-        for lane in lanes
-    ]
-    return turn, bodies
+    return question, placeholders
 
 
 def tool_results_submit(

@@ -94,9 +94,10 @@ class EarlyRuns:
             self.loop.call_soon(run.abandon)
 
     def claim(self, placeholders: list[Message]) -> list[Run]:
-        """A Run per placeholder, ready for ``run_launch``: the early one when the
-        placeholder was saved with its body, else (the history moved in between) a
-        new one, and the early request is dropped."""
+        """A Run per placeholder, ready for ``run_launch``: the early one sent with the
+        body the placeholder was saved with (a placeholder without one, which
+        turn_send never returns, gets a new Run; an early request left over is
+        dropped)."""
         early = {id(run.body): run for run in self.runs}
         ready = []
         for placeholder in placeholders:

@@ -11,7 +11,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 
-from chat import services, turns
+from chat import services
 from chat.compare import lane_add
 from chat.models import Message
 from chat.request_body import request_body_build
@@ -74,21 +74,16 @@ async def test_the_request_is_on_its_way_before_the_turn_is_inserted(owner, monk
 async def test_a_refused_save_takes_the_request_back_and_keeps_the_text(owner, monkeypatch):
     conversation = await make_conversation(owner)
     comm = await connect(owner, conversation)
-    checks = turns._busy_or_last_turn
-    calls = []
-
-    def busy_on_the_second_look(conversation, path):
-        calls.append(1)
-        if len(calls) == 2:  # inside the transaction, after the request went out
-            assert _wait_for_request(before)
-            raise services.ActionError("An answer is still streaming: wait for it or press Stop.")
-        return checks(conversation, path)
-
-    monkeypatch.setattr(turns, "_busy_or_last_turn", busy_on_the_second_look)
     before = _requests_seen()
+
+    def refused(objs, *args, **kwargs):
+        assert _wait_for_request(before)  # the request is out: now the save fails
+        raise services.ActionError("Refused at the last moment.")
+
+    monkeypatch.setattr(Message.objects, "bulk_create", refused)
     await send(comm, 'Keep <i>me</i>\n@fake {"ttft_ms": 400, "tokens": 200, "tps": 20}')
     frame = await comm.receive_from(timeout=5)
-    assert 'id="composer"' in frame and "still streaming" in frame
+    assert 'id="composer"' in frame and "Refused at the last moment." in frame
     assert "Keep &lt;i&gt;me&lt;/i&gt;" in frame  # the text stays in the composer
     assert await _early_tasks_done()  # the early request was cancelled, not left running
     assert await database_sync_to_async(conversation.messages.count)() == 0
@@ -96,7 +91,7 @@ async def test_a_refused_save_takes_the_request_back_and_keeps_the_text(owner, m
     await comm.disconnect()
 
 
-async def test_a_failed_save_takes_the_request_back(owner, monkeypatch):
+async def test_a_failed_save_takes_the_request_back_and_keeps_the_text(owner, monkeypatch):
     conversation = await make_conversation(owner)
     comm = await connect(owner, conversation)
     before = _requests_seen()
@@ -108,41 +103,18 @@ async def test_a_failed_save_takes_the_request_back(owner, monkeypatch):
     monkeypatch.setattr(Message.objects, "bulk_create", broken)
     await send(comm, 'Lost?\n@fake {"ttft_ms": 400, "tokens": 200, "tps": 20}')
     frame = await comm.receive_from(timeout=5)
-    assert "failed on the server" in frame  # the composer was never cleared
+    # A new composer (sendable again) with the text and what happened.
+    assert 'id="composer"' in frame and "your message is kept" in frame
+    assert "Lost?" in frame and "disk full" not in frame
     assert await _early_tasks_done()
     assert await database_sync_to_async(conversation.messages.count)() == 0
     await comm.disconnect()
 
 
-async def test_a_history_that_moved_meanwhile_gets_a_new_request(owner, monkeypatch):
-    """Another send took the turn between the early read and the transaction: the early
-    body is stale, so its request is dropped and the saved body is sent instead."""
-    conversation = await make_conversation(owner)
-    comm = await connect(owner, conversation)
-    real = turns._bodies_before
-
-    def stale(conversation, lanes, question):
-        turn, bodies = real(conversation, lanes, question)
-        return turn - 1, bodies  # as if built before a turn that has since been saved
-
-    monkeypatch.setattr(turns, "_bodies_before", stale)
-    before = _requests_seen()
-    await send(comm, 'Moved\n@fake {"tokens": 6}')
-    await until_done(comm)
-    await comm.disconnect()
-    assert await _early_tasks_done()
-    assert _requests_seen() - before == 2  # the dropped early one, and the real one
-    _, answer = await database_sync_to_async(
-        lambda: list(conversation.messages.order_by("turn", "id"))
-    )()
-    assert answer.status == "complete"
-    assert fake_app().requests[-1]["json"] == answer.request_body
-
-
 @pytest.mark.parametrize("mode", ["chat", "completion"])
 def test_early_bodies_equal_the_bodies_built_from_the_saved_turn(owner, mode):
-    """The body built before the save (history + the question not saved yet) is the one
-    built from the saved history afterwards: two lanes, a system prompt of their own, a
+    """The body built before the writes (history + the question not saved yet) is the
+    one built from the saved history afterwards: two lanes, a system prompt of their own, a
     turn before, tools."""
     conversation = async_to_sync(make_conversation)(owner)
     conversation.mode = mode
