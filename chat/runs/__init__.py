@@ -94,22 +94,12 @@ class EarlyRuns:
             self.loop.call_soon(run.abandon)
 
     def claim(self, placeholders: list[Message]) -> list[Run]:
-        """A Run per placeholder, ready for ``run_launch``: the early one sent with the
-        body the placeholder was saved with (a placeholder without one, which
-        turn_send never returns, gets a new Run; an early request left over is
-        dropped)."""
-        early = {id(run.body): run for run in self.runs}
-        ready = []
-        for placeholder in placeholders:
-            run = early.pop(id(placeholder.request_body), None)
-            if run is None:
-                run = run_for(placeholder)
-            else:
-                run.message_id = placeholder.pk
-            ready.append(run)
-        for run in early.values():
-            self.loop.call_soon(run.abandon)
-        return ready
+        """The early Runs, ready for ``run_launch``: turn_send hands over the bodies of
+        the placeholders it saves, in their order, so each Run takes its placeholder's
+        id."""
+        for run, placeholder in zip(self.runs, placeholders, strict=True):
+            run.message_id = placeholder.pk
+        return self.runs
 
 
 # Repeat series under way (see run_launch).
