@@ -197,3 +197,43 @@ def make_fixture(fake_url: str, conversations: int) -> Fixture:
         [Lane(conversation=c, position=0, profile=profile, model="demo") for c in convs]
     )
     return Fixture(user, profile, session_key_for(user), convs)
+
+
+def log(text: str) -> None:
+    """A benchmark's progress: on stderr, so stdout is the table alone."""
+    print(text, file=sys.stderr, flush=True)
+
+
+def _static_manifest() -> None:
+    """The app process renders pages with hashed static names: collect once."""
+    from django.core.management import call_command
+
+    root = settings.STATIC_ROOT
+    if settings.DEBUG or settings.TESTING or root is None:
+        return
+    if not (Path(root) / "staticfiles.json").exists():
+        call_command("collectstatic", interactive=False, verbosity=0)
+
+
+def run_and_report(
+    name: str,
+    measure: Any,
+    report: Any,
+    dump: Any,
+    json_path: Path | None,
+) -> None:
+    """What both benchmark commands do around their measurements: static files collected,
+    a throwaway database named ``name`` in a temporary folder, ``measure(workdir)``, its
+    table printed (and written to ``json_path``), and a failed run ends the command."""
+    import tempfile
+
+    _static_manifest()
+    with tempfile.TemporaryDirectory(prefix=f"{name}-") as tmp:
+        workdir = Path(tmp)
+        with throwaway_database(workdir, name=name):
+            results = measure(workdir)
+    print(report(results))
+    if json_path:
+        dump(results, json_path)
+    if results.failures:
+        raise SystemExit(f"{name}: " + "; ".join(results.failures))

@@ -9,8 +9,6 @@ DATABASE_URL names), never on your data.
 from __future__ import annotations
 
 import argparse
-import sys
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -77,22 +75,6 @@ def _options(opts: argparse.Namespace) -> Options:
     )
 
 
-def _static_manifest() -> None:
-    """The app process renders pages with hashed static names: collect once."""
-    from django.conf import settings
-    from django.core.management import call_command
-
-    root = settings.STATIC_ROOT
-    if settings.DEBUG or settings.TESTING or root is None:
-        return
-    if not (Path(root) / "staticfiles.json").exists():
-        call_command("collectstatic", interactive=False, verbosity=0)
-
-
-def _log(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
-
-
 def main(argv: list[str] | None = None) -> None:
     setup_django()
     opts = parser().parse_args(argv)
@@ -108,20 +90,17 @@ def main(argv: list[str] | None = None) -> None:
 
     options = _options(opts)
     if options.active_runs > 200 or max(options.concurrency) > 200:
-        _log(
+        harness.log(
             "note: the app's HTTP pool holds 200 upstream connections; more concurrent "
             "runs wait for one"
         )
-    _static_manifest()
-    with tempfile.TemporaryDirectory(prefix="relaybench-") as tmp:
-        workdir = Path(tmp)
-        with harness.throwaway_database(workdir):
-            results = run_bench(options, log=_log, workdir=workdir)
-    print(report(results))
-    if opts.json:
-        dump(results, opts.json)
-    if results.failures:
-        raise SystemExit("relaybench: " + "; ".join(results.failures))
+    harness.run_and_report(
+        "relaybench",
+        lambda workdir: run_bench(options, log=harness.log, workdir=workdir),
+        report,
+        dump,
+        opts.json,
+    )
 
 
 if __name__ == "__main__":

@@ -19,8 +19,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import sys
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, fields
 from pathlib import Path
@@ -154,10 +152,6 @@ def options_from(opts: argparse.Namespace) -> Options:
     return o
 
 
-def _log(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
-
-
 def main(argv: list[str] | None = None) -> None:
     opts = parser().parse_args(argv)
     if opts.scale_out:
@@ -172,19 +166,15 @@ def main(argv: list[str] | None = None) -> None:
     setup_django()
     o = options_from(opts)
     from tests.bench import harness
-    from tests.bench.relay import _static_manifest
     from tests.bench.sidebyside_report import dump, report
 
-    _static_manifest()
-    with tempfile.TemporaryDirectory(prefix="sidebyside-") as tmp:
-        workdir = Path(tmp)
-        with harness.throwaway_database(workdir, name="sidebyside"):
-            results = run(o, log=_log, workdir=workdir)
-    print(report(results))
-    if opts.json:
-        dump(results, opts.json)
-    if results.failures:
-        raise SystemExit("sidebyside: " + "; ".join(results.failures))
+    harness.run_and_report(
+        "sidebyside",
+        lambda workdir: run(o, log=harness.log, workdir=workdir),
+        report,
+        dump,
+        opts.json,
+    )
 
 
 if __name__ == "__main__":
