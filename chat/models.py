@@ -361,3 +361,23 @@ class LoginFailure(models.Model):
 
     def __str__(self) -> str:
         return f"login failure {self.scope} {self.key} at {self.created_at:%Y-%m-%d %H:%M:%S}"
+
+
+class LiveSocket(models.Model):
+    """One open websocket, so the sockets per user can be capped across workers
+    (chat/wsauth.py). Deleted when the socket closes; a worker that dies leaves its rows,
+    which stop counting once the worker's heartbeat (``seen_at``, refreshed for all of
+    its rows at once) is stale."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    worker = models.CharField(max_length=32)
+    seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["user", "seen_at"], name="live_socket_user"),
+            models.Index(fields=["worker"], name="live_socket_worker"),
+        ]
+
+    def __str__(self) -> str:
+        return f"socket of user {self.user_id} on {self.worker}"
