@@ -11,6 +11,20 @@ from django.utils import timezone
 
 from chat import crypto
 
+# The longest system prompt (shared or a lane's own) accepted on any path: the New page,
+# the settings box, a lane's own prompt, an import, a setup link. One message for all.
+SYSTEM_PROMPT_MAX_CHARS = 100_000
+
+
+def system_prompt_problem(text: str | None) -> str | None:
+    """Why a system prompt cannot be saved (too long), or None."""
+    if text is not None and len(text) > SYSTEM_PROMPT_MAX_CHARS:
+        return (
+            f"The system prompt is {len(text):,} characters; the limit is "
+            f"{SYSTEM_PROMPT_MAX_CHARS:,}. Nothing was saved: shorten it and try again."
+        )
+    return None
+
 
 class EndpointProfile(models.Model):
     """An OpenAI-compatible endpoint: base URL, secrets (encrypted), and what we know of it."""
