@@ -324,6 +324,9 @@ DAPHNE_WEBSOCKET_MAX_FRAME_SIZE = DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE
 # answers started in the last minute (counted in the database, so across workers).
 RUNS_PER_USER_MAX = envint("RUNS_PER_USER_MAX", 24)
 ANSWERS_PER_MINUTE = envint("ANSWERS_PER_MINUTE", 60)
+# Open websockets per user, across workers (each page opens two: its conversation's and
+# the sidebar's); one more is closed with code 4429 (chat/wsauth.py). 0 = no limit.
+WS_MAX_PER_USER = envint("WS_MAX_PER_USER", 50)
 # An answer (text, reasoning and tool arguments together) is cut past this many characters.
 ANSWER_MAX_CHARS = envint("ANSWER_MAX_CHARS", 2_000_000, minimum=1)
 # Log-in throttling (chat/login_throttle.py, counted in the database): failed log-ins
