@@ -326,6 +326,10 @@ RUNS_PER_USER_MAX = envint("RUNS_PER_USER_MAX", 24)
 ANSWERS_PER_MINUTE = envint("ANSWERS_PER_MINUTE", 60)
 # An answer (text, reasoning and tool arguments together) is cut past this many characters.
 ANSWER_MAX_CHARS = envint("ANSWER_MAX_CHARS", 2_000_000, minimum=1)
+# Bytes read from an endpoint (chat/upstream/reading.py), after decompression: all of one
+# answer; one SSE line, and what may arrive without any progress of the answer.
+UPSTREAM_MAX_BYTES = envint("UPSTREAM_MAX_BYTES", 64 * 1024 * 1024, minimum=64 * 1024)
+UPSTREAM_MAX_EVENT_BYTES = envint("UPSTREAM_MAX_EVENT_BYTES", 1024 * 1024, minimum=4096)
 # Log-in throttling (chat/login_throttle.py, counted in the database): failed log-ins
 # allowed per account and per client address within the window (0 = no limit); past them,
 # log-ins are refused until the window moves on. LOGIN_THROTTLE_IP_HEADER names a header
