@@ -21,7 +21,10 @@ import sys
 import zlib
 
 import pytest
+from channels.db import database_sync_to_async
 
+from chat import runs, services
+from chat.models import Message
 from chat.upstream import (
     Endpoint,
     TextDelta,
@@ -35,6 +38,7 @@ from tests.conftest import ROOT
 from .hostile import (
     empty_deltas,
     endless_line,
+    endless_text,
     gzip_bomb,
     keepalive_flood,
     serve_compressed,
@@ -144,6 +148,22 @@ async def test_empty_deltas_do_not_hold_off_the_idle_timeout(server):
     text, [error] = await collect(endpoint)
     assert text == "Partial "
     assert error.type == "timeout" and "idle" in error.message
+
+
+async def test_an_answer_past_its_time_limit_ends_and_keeps_its_text(owner, server, settings):
+    settings.ANSWER_MAX_SECONDS = 0.5
+    server.handler = endless_text  # text every few ms, forever: the idle timer never fires
+    profile = await make_profile(owner, base_url=server.url, **PATIENT)
+    conversation = await make_conversation(owner, profile)
+    _, [placeholder] = await database_sync_to_async(services.turn_send)(
+        conversation=conversation, content="go"
+    )
+    run = await runs.run_start(placeholder.pk)
+    await asyncio.wait_for(run.task, NEVER)
+    answer = await database_sync_to_async(Message.objects.get)(pk=placeholder.pk)
+    assert answer.status == "error" and answer.error["type"] == "answer_time_limit"
+    assert "ANSWER_MAX_SECONDS" in answer.error["message"]
+    assert answer.content.startswith("Partial tick")
 
 
 async def test_a_bomb_ends_the_lane_with_an_error_and_the_partial_text(owner, server):
