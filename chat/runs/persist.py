@@ -14,6 +14,7 @@ from chat.models import EndpointProfile, Message
 from chat.runs.redact import logprobs_redact, raw_redacted
 from chat.runs.stream import CONTENT, REASONING, response_model, text_field
 from chat.services import LEGACY_CALL_PREFIX
+from chat.toolschema import calls_verdicts
 from chat.upstream.client import redact_text
 
 if TYPE_CHECKING:
@@ -107,6 +108,8 @@ def persist_final(run: Run, status: str) -> str:
         for number, call in enumerate(calls):
             call["id"] = f"{LEGACY_CALL_PREFIX}{number}"
     message.tool_calls = calls or None
+    # Checked here, once, in linear time; pages only read the verdict.
+    message.tool_verdicts = calls_verdicts(calls, run.body.get("tools") or []) if calls else None
     message.request_body = run.body
     if "model" not in run.body:
         # No model sent (the endpoint's default): name the one the endpoint says it used.
