@@ -16,7 +16,6 @@ from .errors import _error_from_response, _snippet, _timeout_error, _transport_e
 from .events import Event, UpstreamError
 from .parse import _chunk_events, _completion_events, _is_stream
 from .pool import _stream
-from .redact import _clean
 from .usage import _UsagePerChoice
 
 
@@ -121,7 +120,7 @@ async def _stream_events(
     """``stream_chat``'s generator. One deadline covers the whole exchange: first byte and
     first event, then (``_IdleWatch``) the gaps between events; it is lifted while the
     consumer holds an event so its own work is never timed out here."""
-    record = _recorder(raw)
+    record = _recorder(raw, endpoint.secrets)
     url = api_url(endpoint.base_url, path)
     loop = asyncio.get_running_loop()
     got_event = False
@@ -131,7 +130,7 @@ async def _stream_events(
             whole = await _whole_answer_events(response, endpoint, record, deadline)
             if whole is not None:
                 for event in whole:
-                    yield _clean(event, endpoint)
+                    yield endpoint.secrets.event(event)
                 return
             watch = None
             usage = _UsagePerChoice()
@@ -147,7 +146,7 @@ async def _stream_events(
                     if events:
                         watch.held = True
                         for event in events:
-                            yield _clean(usage.track(event), endpoint)
+                            yield endpoint.secrets.event(usage.track(event))
                         watch.held = False
                     if done:
                         return
@@ -159,7 +158,7 @@ async def _stream_events(
         error = _stream_failure(exc, deadline, endpoint, got_event, url)
         if error is None:
             raise
-        yield _clean(error, endpoint)
+        yield endpoint.secrets.event(error)
 
 
 def stream_chat(
