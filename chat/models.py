@@ -267,6 +267,9 @@ class Message(models.Model):
     content_parts = models.JSONField(null=True, blank=True)
     reasoning = models.TextField(blank=True, default="")
     tool_calls = models.JSONField(null=True, blank=True)
+    # One verdict per call on its arguments ({"state": ok|error|unchecked, "error"}),
+    # found once when the answer was saved (chat.toolschema); None: saved before that.
+    tool_verdicts = models.JSONField(null=True, blank=True)
     # n > 1: every choice as [{"index", "content", "finish_reason", "logprobs"}]; `content`
     # above holds the one that continues the conversation (`chosen`).
     choices = models.JSONField(null=True, blank=True)

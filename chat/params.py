@@ -14,6 +14,8 @@ from typing import Any
 
 import jsonschema
 
+from chat.toolschema import SchemaTooDeep, check_depth
+
 CHAT = ("chat",)
 COMPLETION = ("completion",)
 BOTH = ("chat", "completion")
@@ -208,6 +210,10 @@ def _json_schema(param: Param, raw: Any) -> dict[str, Any]:
     schema = wrapper.get("schema")
     if not isinstance(schema, dict):
         raise ParamError(param.name, '"schema" must be a JSON object')
+    try:
+        check_depth(schema, '"schema"')
+    except SchemaTooDeep as exc:
+        raise ParamError(param.name, str(exc)) from None
     try:
         jsonschema.validators.validator_for(schema).check_schema(schema)
     except jsonschema.SchemaError as exc:

@@ -3,12 +3,15 @@ stream them (with their known deviations)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import jsonschema
+
+from chat.toolschema import MAX_TOOLS, SchemaTooDeep, check_depth
 
 NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -75,6 +78,8 @@ def tool_clean(raw: Any) -> dict[str, Any]:
             raw = json.loads(raw)
         except json.JSONDecodeError as exc:
             raise ToolError(f"not valid JSON ({exc.msg}, line {exc.lineno})") from None
+        except RecursionError:
+            raise ToolError("nested too deeply to read") from None
     if not isinstance(raw, dict):
         raise ToolError("must be a JSON object")
     if "function" not in raw and "name" in raw:
@@ -93,6 +98,10 @@ def tool_clean(raw: Any) -> dict[str, Any]:
     parameters = function.get("parameters", {"type": "object", "properties": {}})
     if not isinstance(parameters, dict):
         raise ToolError('"parameters" must be a JSON Schema object')
+    try:
+        check_depth(parameters, '"parameters"')
+    except SchemaTooDeep as exc:
+        raise ToolError(str(exc)) from None
     try:
         jsonschema.validators.validator_for(parameters).check_schema(parameters)
     except jsonschema.SchemaError as exc:
@@ -119,6 +128,9 @@ def tools_clean(entries: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], di
     errors: dict[int, str] = {}
     names: set[str] = set()
     for row, entry in enumerate(entries):
+        if row >= MAX_TOOLS:
+            errors[row] = too_many_tools()
+            continue
         try:
             tool = tool_clean(entry.get("json", ""))
         except ToolError as exc:
@@ -133,6 +145,13 @@ def tools_clean(entries: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], di
             {"tool": tool, "enabled": bool(entry.get("enabled")), "mock": entry.get("mock", "")}
         )
     return stored, errors
+
+
+def too_many_tools() -> str:
+    return (
+        f"more than {MAX_TOOLS} tools: a conversation or lane holds at most {MAX_TOOLS} "
+        "(OpenAI's limit)"
+    )
 
 
 def choice_clean(raw: str, tools: list[dict[str, Any]]) -> Any:
@@ -218,30 +237,25 @@ def _complete_json(text: str) -> bool:
     return True
 
 
-def call_check(call: dict[str, Any], tools: list[dict[str, Any]]) -> dict[str, Any]:
-    """A finished call shown to the user: pretty arguments and schema problems."""
+def call_check(call: dict[str, Any], verdict: dict[str, Any] | None) -> dict[str, Any]:
+    """A finished call shown to the user: pretty arguments and the verdict on them that
+    was stored when the answer was saved (chat.toolschema); never validated here, at
+    render, where a hostile schema would hold up every page."""
     function = call.get("function") or {}
     name = function.get("name", "")
     raw = function.get("arguments", "")
     view: dict[str, Any] = {"id": call.get("id", ""), "name": name, "arguments": raw, "error": ""}
-    try:
-        args = json.loads(raw) if raw.strip() else {}
-    except ValueError as exc:
-        view["error"] = f"The arguments are not valid JSON: {exc}"
+    with contextlib.suppress(ValueError, RecursionError, TypeError):  # shown as it came
+        view["arguments"] = json.dumps(json.loads(raw), indent=2, ensure_ascii=False)
+    if verdict is None:
+        view["check"] = "unchecked"
+        view["note"] = "not checked (saved before arguments were checked)"
         return view
-    view["arguments"] = json.dumps(args, indent=2, ensure_ascii=False)
-    tool = next((t for t in tools if (t.get("function") or {}).get("name") == name), None)
-    if tool is None:
-        view["error"] = f"The model called {name!r}, which is not one of the tools sent."
-        return view
-    schema = tool["function"].get("parameters") or {}
-    errors = sorted(
-        jsonschema.validators.validator_for(schema)(schema).iter_errors(args), key=lambda e: e.path
-    )
-    if errors:
-        first = errors[0]
-        where = "/".join(str(p) for p in first.absolute_path) or "the arguments"
-        view["error"] = f"Does not match the tool's schema at {where}: {first.message}"
+    view["check"] = verdict.get("state", "unchecked")
+    if view["check"] == "error":
+        view["error"] = verdict.get("error", "")
+    elif view["check"] == "unchecked":
+        view["note"] = "not checked: " + verdict.get("error", "")
     return view
 
 

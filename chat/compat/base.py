@@ -25,6 +25,7 @@ from typing import Any
 from chat.upstream import (
     Endpoint,
     Finish,
+    Secrets,
     TextDelta,
     ToolCallDelta,
     UpstreamError,
@@ -176,6 +177,8 @@ class Streamed:
     raw: list[str]  # each SSE data payload as sent (or the whole body of a JSON answer)
     sent: str
     ttft_ms: int | None
+    # The endpoint's: a secret split across deltas is whole again in ``text``.
+    secrets: Secrets = field(default_factory=Secrets)
 
     @property
     def error(self) -> UpstreamError | None:
@@ -188,7 +191,8 @@ class Streamed:
 
     @property
     def text(self) -> str:
-        return "".join(e.text for e in self.events if isinstance(e, TextDelta) and e.choice == 0)
+        text = "".join(e.text for e in self.events if isinstance(e, TextDelta) and e.choice == 0)
+        return self.secrets.text(text)
 
     def chunks(self) -> list[dict[str, Any]]:
         out = []
@@ -210,7 +214,7 @@ async def stream(ctx: Context, body: dict[str, Any]) -> Streamed:
             if ttft is None and isinstance(event, TextDelta | ToolCallDelta | Finish):
                 ttft = round((time.monotonic() - started) * 1000)
             events.append(event)
-    return Streamed(events, raw, describe("chat/completions", body), ttft)
+    return Streamed(events, raw, describe("chat/completions", body), ttft, ctx.endpoint.secrets)
 
 
 def chat_body(ctx: Context, content: Any, *, limit: int = LIMIT, **extra: Any) -> dict[str, Any]:

@@ -102,7 +102,9 @@ async def run_check(
     started = time.monotonic()
 
     async def finish(probe: Probe, outcome: Outcome, ms: int | None) -> None:
-        results[probe.key] = row(probe, outcome, ms)
+        # Answers and evidence are the endpoint's words: an echoed secret never reaches
+        # the report (nor the page, the log or the database).
+        results[probe.key] = ctx.endpoint.secrets.value(row(probe, outcome, ms))
         if on_result is not None:
             await on_result(results[probe.key])
 

@@ -19,7 +19,8 @@ from django.utils.dateparse import parse_datetime
 from chat.images import looks_like
 from chat.imports.schemas import DATA_IMAGE, MAX_DEPTH, MAX_ERRORS, TOOL_CHOICES
 from chat.models import Conversation
-from chat.tools import ToolError, tool_clean
+from chat.tools import ToolError, too_many_tools, tool_clean
+from chat.toolschema import MAX_TOOLS
 
 
 class ImportFailed(ValueError):
@@ -191,6 +192,9 @@ def check_choices(message: dict[str, Any], where: str, errors: list[str]) -> Non
 
 def clean_tools(entries: Any, where: str, errors: list[str]) -> Any:
     if entries is None:
+        return None
+    if len(entries) > MAX_TOOLS:
+        errors.append(f"{where}: {too_many_tools()}")
         return None
     cleaned, names = [], set()
     for i, entry in enumerate(entries):

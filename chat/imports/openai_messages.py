@@ -15,7 +15,8 @@ from chat.imports.checks import (
 )
 from chat.imports.schemas import OPENAI_SCHEMA
 from chat.models import system_prompt_problem
-from chat.tools import ToolError, tool_clean
+from chat.tools import ToolError, too_many_tools, tool_clean
+from chat.toolschema import MAX_TOOLS
 
 
 def _text_of(content: Any) -> str:
@@ -53,6 +54,9 @@ def openai_plan(data: Any) -> Plan:
 
 def _tools(raw_tools: list[Any], errors: list[str]) -> list[dict[str, Any]]:
     tools = []
+    if len(raw_tools) > MAX_TOOLS:
+        errors.append(f"tools: {too_many_tools()}")
+        return tools
     for i, raw in enumerate(raw_tools):
         try:
             tools.append({"tool": tool_clean(raw), "enabled": True, "mock": ""})

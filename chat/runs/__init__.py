@@ -9,7 +9,7 @@ then at most one frame per RUN_FRAME_INTERVAL) and frames carry only new text, w
 offset so every receiver can drop what it already has.
 
 This module builds and starts runs; the rest of the package is the run itself (run.py),
-its accumulated text (stream.py), secret redaction (redact.py), its frames to the pages
+its accumulated text (stream.py; echoed secrets: chat.upstream.secrets), its frames to the pages
 and its mailbox (broadcast.py), and the database (persist.py).
 """
 
@@ -32,14 +32,13 @@ from chat.runs.broadcast import (
     run_stop,
     snapshot_request,
 )
-from chat.runs.redact import REDACTED, _redact_pieces, _redacted_tokens, endpoint_secrets
 from chat.runs.run import BACKOFF, MAX_ATTEMPTS, RETRY_AFTER_CAP, Run, endpoint_for
-from chat.runs.stream import CONTENT, REASONING, _Stream, text_field
+from chat.runs.stream import CONTENT, REASONING, TextStream, text_field
 
 __all__ = [
-    "BACKOFF", "CONTENT", "MAX_ATTEMPTS", "REASONING", "REDACTED", "RETRY_AFTER_CAP", "Run",
-    "RunControl", "_Stream", "_redact_pieces", "_redacted_tokens", "_registry",
-    "EarlyRuns", "endpoint_for", "endpoint_secrets", "local_run", "run_early", "run_for",
+    "BACKOFF", "CONTENT", "MAX_ATTEMPTS", "REASONING", "RETRY_AFTER_CAP", "Run",
+    "RunControl", "TextStream", "_registry",
+    "EarlyRuns", "endpoint_for", "local_run", "run_early", "run_for",
     "run_group", "run_launch", "run_start", "run_stop", "snapshot_request", "text_field",
 ]  # fmt: skip
 

@@ -11,10 +11,9 @@ from django.utils import timezone
 
 from chat import frames
 from chat.models import EndpointProfile, Message
-from chat.runs.redact import logprobs_redact, raw_redacted
 from chat.runs.stream import CONTENT, REASONING, response_model, text_field
 from chat.services import LEGACY_CALL_PREFIX
-from chat.upstream.client import redact_text
+from chat.toolschema import calls_verdicts
 
 if TYPE_CHECKING:
     from chat.runs.run import Run
@@ -73,6 +72,29 @@ def choices(run: Run) -> list[dict[str, Any]] | None:
     ]
 
 
+def logprobs_redact(run: Run) -> None:
+    """Echoed secrets out of the logprob tokens, as out of the text they spell (the
+    tokens are saved, shown under "Token probabilities" and exported)."""
+    if not run.secrets:
+        return
+    for choice, tokens in run.logprobs.items():
+        run.logprobs[choice], cut = run.secrets.tokens(tokens)
+        sources = run.logprob_sources.get(choice, [])
+        for number, piece in cut:
+            run.logprob_fragments.append((sources[number] if number < len(sources) else -1, piece))
+
+
+def raw_redacted(run: Run) -> list[str]:
+    """The raw lines without the secrets: whole ones (out since they were recorded), and
+    the pieces of one split across deltas, in the lines they came in (logprob tokens too,
+    whose bytes go where their token changed)."""
+    pieces: dict[int, set[str]] = {}
+    fragments = [f for stream in run.streams.values() for f in stream.fragments]
+    for source, piece in [*fragments, *run.logprob_fragments]:
+        pieces.setdefault(source, set()).add(piece)
+    return [run.secrets.raw(line, pieces.get(n, ())) for n, line in enumerate(run.raw)]
+
+
 @database_sync_to_async
 def persist_final(run: Run, status: str) -> str:
     from chat.render import render_markdown
@@ -97,16 +119,14 @@ def persist_final(run: Run, status: str) -> str:
     message.usage = run.usage
     message.metrics = metrics(run, time.monotonic())
     calls = run.tools.finished()
-    for call in calls or []:
-        # Arguments as streamed (and shown) were redacted; the saved call is too.
-        function = call.get("function") or {}
-        for key in ("name", "arguments"):
-            if isinstance(function.get(key), str):
-                function[key] = redact_text(function[key], run.endpoint)
+    # Arguments as streamed (and shown) were redacted piece by piece; the saved call is too.
+    calls = run.secrets.value(calls)
     if calls and run.finish_reason == "function_call":
         for number, call in enumerate(calls):
             call["id"] = f"{LEGACY_CALL_PREFIX}{number}"
     message.tool_calls = calls or None
+    # Checked here, once, in linear time; pages only read the verdict.
+    message.tool_verdicts = calls_verdicts(calls, run.body.get("tools") or []) if calls else None
     message.request_body = run.body
     if "model" not in run.body:
         # No model sent (the endpoint's default): name the one the endpoint says it used.

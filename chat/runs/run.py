@@ -18,10 +18,8 @@ from chat.mdstream import MarkdownStream
 from chat.models import EndpointProfile, Message
 from chat.runs.broadcast import RunControl, _registry, run_group, send_loop
 from chat.runs.persist import persist_failure, persist_final
-from chat.runs.redact import endpoint_secrets
-from chat.runs.stream import CONTENT, REASONING, _Stream, text_field, usage_summary
+from chat.runs.stream import CONTENT, REASONING, TextStream, text_field, usage_summary
 from chat.tools import ToolCallAssembler
-from chat.upstream.client import redact_text
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +60,11 @@ class Run:
         self.profile_id = profile_id
         self.path = path
         self.prices = prices
-        self.secrets = endpoint_secrets(endpoint)
-        self.streams: dict[str, _Stream] = {
-            CONTENT: _Stream(secrets=self.secrets),
-            REASONING: _Stream(secrets=self.secrets),
+        # Every string from the endpoint passes through these before it is kept or shown.
+        self.secrets = endpoint.secrets
+        self.streams: dict[str, TextStream] = {
+            CONTENT: TextStream(secrets=self.secrets),
+            REASONING: TextStream(secrets=self.secrets),
         }
         # Chat answers (each choice's text) are shown as markdown while they stream.
         self.markdown = path == "chat/completions"
@@ -119,9 +118,8 @@ class Run:
         return self.finish_reasons.get(0, "")
 
     def call_info(self, slot: int) -> dict[str, Any]:
-        call = self.tools.calls[slot]
-        name = redact_text(call["function"]["name"], self.endpoint)
-        return {"slot": slot, "name": name, "id": call["id"]}
+        call = self.tools.calls[slot]  # its id and name were redacted as they arrived
+        return {"slot": slot, "name": call["function"]["name"], "id": call["id"]}
 
     def snapshot(self) -> dict[str, Any]:
         fields = {name: stream.text() for name, stream in self.streams.items()}
@@ -178,8 +176,8 @@ class Run:
                 status = Message.Status.STOPPED
             except Exception as exc:  # a bug must still end the message cleanly
                 log.exception("run %s failed", self.message_id)
-                self.error = upstream.UpstreamError(
-                    message=f"Internal error while streaming: {exc}"
+                self.error = self.secrets.error(
+                    upstream.UpstreamError(message=f"Internal error while streaming: {exc}")
                 )
             if self.error is not None:
                 status = Message.Status.ERROR
@@ -295,7 +293,7 @@ class Run:
                 name = text_field(event.choice)
             stream = self.streams.get(name)
             if stream is None:
-                stream = self.streams[name] = _Stream(secrets=self.secrets)
+                stream = self.streams[name] = TextStream(secrets=self.secrets)
             stream.append(event.text, len(self.raw) - 1)
             self._size += len(event.text)
             self._wake.set()
@@ -310,7 +308,7 @@ class Run:
             name = f"a{slot}"
             stream = self.streams.get(name)
             if stream is None:
-                stream = self.streams[name] = _Stream(secrets=self.secrets)
+                stream = self.streams[name] = TextStream(secrets=self.secrets)
             if event.arguments:
                 stream.append(event.arguments, len(self.raw) - 1)
                 self._size += len(event.arguments)

@@ -1,6 +1,7 @@
-"""A run's accumulated text: one _Stream per field, and the event helpers it needs.
+"""A run's accumulated text: one TextStream per field, and the event helpers it needs.
 
-An echoed secret becomes [redacted] before anything is kept or broadcast (chat.runs.redact).
+An echoed secret becomes [redacted] before anything is kept or broadcast (the endpoint's
+``Secrets``, chat.upstream.secrets).
 """
 
 from __future__ import annotations
@@ -9,8 +10,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from chat.runs.redact import REDACTED
 from chat.upstream import Usage
+from chat.upstream.secrets import Secrets, SecretStream
 
 # Stream fields, also the DOM id prefixes: "t" is choice 0's text, "r" its reasoning,
 # "t1", "t2", ... the text of the other choices when n > 1.
@@ -22,7 +23,8 @@ def text_field(choice: int) -> str:
 
 
 def response_model(raw: list[str]) -> str:
-    """The ``model`` the endpoint says answered (its chunks or JSON body carry one), or ""."""
+    """The ``model`` the endpoint says answered (its chunks or JSON body carry one), or "".
+    ``raw`` as recorded: an echoed secret is already out of it (chat.upstream.secrets)."""
     for line in raw[:8]:
         try:
             data = json.loads(line)
@@ -54,26 +56,32 @@ def usage_summary(event: Usage) -> dict[str, Any]:
 
 
 @dataclass
-class _Stream:
+class TextStream:
     """Text accumulated for one field, and how much of it was broadcast.
 
     With `secrets`, an echoed secret becomes [redacted] before anything is kept or
-    broadcast, even split across deltas: the tail that could begin a secret (at most
-    len(longest secret) - 1 characters) is held back until more text comes or the stream
-    ends (flush). Each piece of a redacted secret is noted in `fragments` with the raw
-    line (`source`) its delta came from, so the raw response can lose it too."""
+    broadcast, even split across deltas (the endpoint's ``Secrets.stream()`` holds back
+    the tail that could begin one until more text comes or the stream ends: ``flush``);
+    ``fragments`` are the pieces it cut out, with the raw line each came in."""
 
     parts: list[str] = field(default_factory=list)
     length: int = 0
     sent: int = 0
     pending: list[str] = field(default_factory=list)
-    secrets: tuple[str, ...] = ()
-    held: list[tuple[int, str]] = field(default_factory=list)  # (source, piece)
-    fragments: list[tuple[int, str]] = field(default_factory=list)
+    secrets: Secrets | None = None
+    redactor: SecretStream | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.secrets:
+            self.redactor = self.secrets.stream()
+
+    @property
+    def fragments(self) -> list[tuple[int, str]]:
+        return self.redactor.fragments if self.redactor is not None else []
 
     def append(self, text: str, source: int = -1) -> None:
-        if self.secrets:
-            text = self._redacted([*self.held, (source, text)])
+        if self.redactor is not None:
+            text = self.redactor.feed(text, source)
         self._keep(text)
 
     def _keep(self, text: str) -> None:
@@ -82,45 +90,10 @@ class _Stream:
             self.pending.append(text)
             self.length += len(text)
 
-    def _redacted(self, pieces: list[tuple[int, str]], *, final: bool = False) -> str:
-        """The pieces' text with every whole secret replaced, less the tail held back."""
-        text = "".join(piece for _, piece in pieces)
-        spans, at = [], 0  # (source, start, end) of each piece in `text`
-        for source, piece in pieces:
-            spans.append((source, at, at + len(piece)))
-            at += len(piece)
-        out, pos = [], 0
-        while True:
-            found = [(i, sec) for sec in self.secrets if (i := text.find(sec, pos)) >= 0]
-            if not found:
-                break
-            i, secret = min(found, key=lambda f: (f[0], -len(f[1])))
-            if not final and any(
-                len(sec) > len(text) - i and sec.startswith(text[i:]) for sec in self.secrets
-            ):
-                break  # a longer secret may still match here: wait for more text
-            out.append(text[pos:i] + REDACTED)
-            for source, a, b in spans:
-                lo, hi = max(a, i), min(b, i + len(secret))
-                if lo < hi:
-                    self.fragments.append((source, text[lo:hi]))
-            pos = i + len(secret)
-        # Hold back the shortest tail that may begin a secret (usually nothing).
-        firsts = {sec[0] for sec in self.secrets}
-        cut = len(text) if final else max(pos, len(text) - (len(self.secrets[0]) - 1))
-        while cut < len(text) and not (
-            text[cut] in firsts and any(sec.startswith(text[cut:]) for sec in self.secrets)
-        ):
-            cut += 1
-        self.held = [(source, text[max(a, cut) : b]) for source, a, b in spans if b > max(a, cut)]
-        out.append(text[pos:cut])
-        return "".join(out)
-
     def flush(self) -> None:
         """The end of the stream: what was held back can no longer begin a secret."""
-        if self.held:
-            self._keep(self._redacted(self.held, final=True))
-            self.held = []
+        if self.redactor is not None:
+            self._keep(self.redactor.flush())
 
     def text(self) -> str:
         if len(self.parts) > 1:

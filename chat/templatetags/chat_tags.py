@@ -76,18 +76,18 @@ def make_list_words(value: str) -> list[str]:
 
 @register.filter
 def tool_views(message: Any) -> list[dict[str, Any]]:
-    """The calls of an answer, checked against the tools that were sent, with the
-    mock result the user saved for each tool."""
+    """The calls of an answer with the verdict stored on their arguments (checked when
+    the answer was saved, never here) and the mock result the user saved for each tool."""
     from chat.tools import call_check
 
-    sent = (message.request_body or {}).get("tools") or []
     mocks = {
         (entry.get("tool") or {}).get("function", {}).get("name"): entry.get("mock", "")
         for entry in (message.conversation.tools or [])
     }
+    verdicts = message.tool_verdicts or []
     views = []
-    for call in message.tool_calls or []:
-        view = call_check(call, sent)
+    for number, call in enumerate(message.tool_calls or []):
+        view = call_check(call, verdicts[number] if number < len(verdicts) else None)
         view["mock"] = mocks.get(view["name"], "")
         views.append(view)
     return views

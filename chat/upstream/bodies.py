@@ -7,6 +7,7 @@ from collections.abc import Callable
 import httpx
 
 from .reading import read_bounded
+from .secrets import Secrets
 
 JSON_BODY_LIMIT = 16 * 1024 * 1024
 
@@ -43,10 +44,11 @@ class _RawRecorder:
     limit is kept up to the limit.
     """
 
-    __slots__ = ("_out", "_entries", "_bytes", "_full")
+    __slots__ = ("_out", "_entries", "_bytes", "_full", "_secrets")
 
-    def __init__(self, out: list[str]) -> None:
+    def __init__(self, out: list[str], secrets: Secrets | None = None) -> None:
         self._out = out
+        self._secrets = secrets
         self._entries = 0
         self._bytes = 0
         self._full = False
@@ -54,6 +56,8 @@ class _RawRecorder:
     def __call__(self, text: str) -> None:
         if self._full:
             return
+        if self._secrets:  # what an inspector shows never holds an echoed secret
+            text = self._secrets.raw(text)
         if self._entries >= RAW_MAX_ENTRIES:
             self._stop()
             return
@@ -76,5 +80,5 @@ class _RawRecorder:
         self._full = True
 
 
-def _recorder(raw: list[str] | None) -> Recorder | None:
-    return None if raw is None else _RawRecorder(raw)
+def _recorder(raw: list[str] | None, secrets: Secrets | None = None) -> Recorder | None:
+    return None if raw is None else _RawRecorder(raw, secrets)

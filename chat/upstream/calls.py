@@ -14,7 +14,6 @@ from .errors import UpstreamFailure, _error_event, _error_from_response, _snippe
 from .events import UpstreamError
 from .pool import _stream
 from .reading import BodyRefused, _size, body_limit
-from .redact import _clean_error
 
 
 async def _fetch(
@@ -81,7 +80,7 @@ async def _chat_once(
 
     ``raw``, when given, receives the response body as text (also of an error answer).
     """
-    record = _recorder(raw)
+    record = _recorder(raw, endpoint.secrets)
     response, content = await _fetch(endpoint, "POST", path, body, record)
     text = _decode(content, response)
     if record is not None:
@@ -161,18 +160,21 @@ async def chat_once(
     path: str = "chat/completions",
     raw: list[str] | None = None,
 ) -> dict[str, Any]:
-    """One non-streamed request; raises ``UpstreamFailure`` (its error cleaned)."""
+    """One non-streamed request: the answer with every echoed secret redacted; raises
+    ``UpstreamFailure`` (its error cleaned)."""
     try:
-        return await _chat_once(endpoint, body, path=path, raw=raw)
+        return endpoint.secrets.value(await _chat_once(endpoint, body, path=path, raw=raw))
     except UpstreamFailure as exc:
-        _clean_error(exc.error, endpoint)
+        endpoint.secrets.error(exc.error)
         raise
 
 
 async def list_models(endpoint: Endpoint) -> list[str]:
     """Model ids from ``GET {base}/models``; raises ``UpstreamFailure`` (cleaned)."""
     try:
-        return await _list_models(endpoint)
+        ids = await _list_models(endpoint)
     except UpstreamFailure as exc:
-        _clean_error(exc.error, endpoint)
+        endpoint.secrets.error(exc.error)
         raise
+    # An id holding a secret is dropped rather than listed redacted: not a model to pick.
+    return [i for i in ids if endpoint.secrets.text(i) == i] if endpoint.secrets else ids

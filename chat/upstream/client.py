@@ -14,7 +14,7 @@ The work is split by responsibility; this module re-exports what callers use:
 - ``errors``: ``UpstreamFailure`` and the mapping of HTTP answers and httpx exceptions;
 - ``bodies``: bounded body reads and the bounded raw capture (``raw=``);
 - ``parse``, ``logprobs``, ``usage``: provider JSON to typed events, usage per choice;
-- ``redact``: echoed secrets redacted, NUL characters replaced;
+- ``secrets``: ``Secrets``, echoed secrets redacted (and NUL characters replaced);
 - ``streaming``: ``stream_chat``; ``calls``: ``chat_once``, ``list_models``.
 """
 
@@ -35,7 +35,7 @@ from .pool import (
     reclaim_orphaned_connections,
     set_transport,
 )
-from .redact import redact_text
+from .secrets import REDACTED, Secrets
 from .streaming import stream_chat
 
 __all__ = [
@@ -43,8 +43,10 @@ __all__ = [
     "RAW_MAX_BYTES",
     "RAW_MAX_ENTRIES",
     "RAW_TRUNCATED",
+    "REDACTED",
     "REASONING_FIELDS",
     "Endpoint",
+    "Secrets",
     "UpstreamFailure",
     "_clients",
     "_content_text",
@@ -59,7 +61,6 @@ __all__ = [
     "get_client",
     "list_models",
     "reclaim_orphaned_connections",
-    "redact_text",
     "set_transport",
     "stream_chat",
 ]

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
 from .reading import ACCEPT_ENCODING
+
+if TYPE_CHECKING:
+    from .secrets import Secrets
 
 
 @dataclass(frozen=True)
@@ -22,6 +27,14 @@ class Endpoint:
     # Which delta field carries reasoning text: "auto" (reasoning_content, else reasoning),
     # or one of them only, for an endpoint that sends the other for something else.
     reasoning_field: str = "auto"
+
+    @cached_property
+    def secrets(self) -> Secrets:
+        """What this endpoint must never be shown echoing (chat.upstream.secrets); built
+        once per Endpoint (a frozen dataclass keeps its cached value in ``__dict__``)."""
+        from .secrets import Secrets
+
+        return Secrets.of(self)
 
 
 REASONING_FIELDS = ("reasoning_content", "reasoning")

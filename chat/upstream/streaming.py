@@ -16,7 +16,6 @@ from .events import Event, UpstreamError
 from .parse import _chunk_events, _completion_events, _is_stream, _progress
 from .pool import _stream
 from .reading import BodyRefused, EventReader
-from .redact import _clean
 from .usage import _UsagePerChoice
 
 
@@ -116,7 +115,7 @@ async def _stream_events(
     (``parse._progress``: an endpoint sending empty deltas forever is idle); it is lifted
     while the consumer holds an event so its own work is never timed out here. What is
     read is bounded (``reading``)."""
-    record = _recorder(raw)
+    record = _recorder(raw, endpoint.secrets)
     url = api_url(endpoint.base_url, path)
     loop = asyncio.get_running_loop()
     got_event = False  # any progress of the answer
@@ -126,7 +125,7 @@ async def _stream_events(
             whole = await _whole_answer_events(response, endpoint, record, deadline)
             if whole is not None:
                 for event in whole:
-                    yield _clean(event, endpoint)
+                    yield endpoint.secrets.event(event)
                 return
             watch = None
             usage = _UsagePerChoice()
@@ -148,7 +147,7 @@ async def _stream_events(
                         if watch is not None:
                             watch.held = True
                         for event in events:
-                            yield _clean(usage.track(event), endpoint)
+                            yield endpoint.secrets.event(usage.track(event))
                         if watch is not None:
                             watch.held = False
                     if done:
@@ -159,12 +158,12 @@ async def _stream_events(
                 if watch is not None:
                     watch.cancel()
     except BodyRefused as exc:
-        yield _clean(exc.error, endpoint)
+        yield endpoint.secrets.event(exc.error)
     except (TimeoutError, httpx.HTTPError, httpx.InvalidURL) as exc:
         error = _stream_failure(exc, deadline, endpoint, got_event, url)
         if error is None:
             raise
-        yield _clean(error, endpoint)
+        yield endpoint.secrets.event(error)
 
 
 def stream_chat(

@@ -17,7 +17,6 @@ from chat.forms import EndpointProfileForm
 from chat.models import EndpointProfile
 from chat.runs import endpoint_for
 from chat.upstream import UpstreamFailure, chat_once, list_models
-from chat.upstream.client import redact_text
 
 
 @require_GET
@@ -129,7 +128,6 @@ async def endpoint_test(request: HttpRequest, profile_id: uuid.UUID) -> HttpResp
             choices = answer.get("choices") or []
             if choices and isinstance(choices[0], dict):
                 text = str((choices[0].get("message") or {}).get("content") or "")
-            text = redact_text(text, endpoint) or ""
             steps.append(
                 {
                     "step": f"Chat with {model}",

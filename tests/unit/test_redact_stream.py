@@ -6,13 +6,14 @@ import random
 
 import pytest
 
-from chat.runs import REDACTED, _Stream
+from chat.runs import TextStream
+from chat.upstream import REDACTED, Secrets
 
 KEY = "sk-live-0123456789abcdef"
 HEADER = "sk-live-01"  # a secret that begins another: the longer one wins where both fit
 
 
-def _feed(stream: _Stream, pieces: list[str]) -> tuple[str, list[str]]:
+def _feed(stream: TextStream, pieces: list[str]) -> tuple[str, list[str]]:
     frames = []
     for number, piece in enumerate(pieces):
         stream.append(piece, number)
@@ -35,7 +36,7 @@ def random_pieces(seed: int) -> list[str]:
 @pytest.mark.parametrize("seed", range(40))
 def test_a_secret_split_anywhere_never_reaches_a_frame(seed):
     pieces = random_pieces(seed)
-    stream = _Stream(secrets=(KEY, HEADER))
+    stream = TextStream(secrets=Secrets([KEY, HEADER]))
     shown, frames = _feed(stream, pieces)
     assert shown == (
         f"Key {REDACTED} and {REDACTED}X, again {REDACTED}{REDACTED}. sk-live (not a secret) sk"
@@ -46,7 +47,7 @@ def test_a_secret_split_anywhere_never_reaches_a_frame(seed):
 
 
 def test_one_character_deltas_and_the_raw_lines_they_came_in():
-    stream = _Stream(secrets=(KEY,))
+    stream = TextStream(secrets=Secrets([KEY]))
     shown, frames = _feed(stream, list(f"<{KEY}>"))
     assert shown == f"<{REDACTED}>" and "".join(frames) == shown
     # Every character of the secret noted with its delta's raw line (1 .. len(KEY)).
@@ -54,7 +55,7 @@ def test_one_character_deltas_and_the_raw_lines_they_came_in():
 
 
 def test_text_that_cannot_begin_a_secret_is_not_held_back():
-    stream = _Stream(secrets=(KEY,))
+    stream = TextStream(secrets=Secrets([KEY]))
     stream.append("Hello there, ", 0)
     assert stream.take_pending()[1] == "Hello there, "
     stream.append("look: sk-li", 1)
@@ -64,19 +65,17 @@ def test_text_that_cannot_begin_a_secret_is_not_held_back():
 
 
 def test_without_secrets_nothing_is_held():
-    stream = _Stream()
+    stream = TextStream()
     stream.append("sk-live-0", 0)
     assert stream.take_pending()[1] == "sk-live-0"
 
 
 @pytest.mark.parametrize("seed", range(40))
 def test_a_secret_split_anywhere_across_logprob_tokens_is_redacted(seed):
-    from chat.runs import _redacted_tokens
-
     pieces = random_pieces(seed)
     alternatives = [{"token": "alt", "logprob": -2.0}]
     tokens = [{"token": p, "logprob": -0.1, "top": alternatives} for p in pieces]
-    redacted, cut = _redacted_tokens(tokens, (KEY, HEADER))
+    redacted, cut = Secrets([KEY, HEADER]).tokens(tokens)
     assert len(redacted) == len(tokens)  # one entry per token still: the counts hold
     assert "".join(t["token"] for t in redacted) == (
         f"Key {REDACTED} and {REDACTED}X, again {REDACTED}{REDACTED}. sk-live (not a secret) sk"
@@ -89,28 +88,24 @@ def test_a_secret_split_anywhere_across_logprob_tokens_is_redacted(seed):
 
 
 def test_a_secret_in_a_logprob_alternative_is_redacted():
-    from chat.runs import _redacted_tokens
-
     tokens = [{"token": "a", "logprob": -0.1, "top": [{"token": f"x{KEY}", "logprob": -3.0}]}]
-    redacted, cut = _redacted_tokens(tokens, (KEY,))
+    redacted, cut = Secrets([KEY]).tokens(tokens)
     assert redacted[0]["top"] == [{"token": f"x{REDACTED}", "logprob": -3.0}] and cut == []
 
 
 def test_the_raw_lines_lose_the_logprob_pieces_and_their_bytes():
     import json
 
-    from chat.runs import _redact_pieces
-
     piece = {"token": "sk-li", "logprob": -0.1, "bytes": list(b"sk-li")}
     other = {"token": "ok", "logprob": -2.0, "bytes": list(b"ok")}
     logprobs = {"content": [{**piece, "top_logprobs": [piece, other]}]}
     chat = {"choices": [{"delta": {"content": "sk-li"}, "logprobs": logprobs}]}
-    line = json.loads(_redact_pieces(json.dumps(chat), ["sk-li"]))
+    line = json.loads(Secrets().raw(json.dumps(chat), ["sk-li"]))
     entry = line["choices"][0]["logprobs"]["content"][0]
     assert entry["token"] == REDACTED and entry["bytes"] is None
     assert entry["top_logprobs"][0]["bytes"] is None
     assert entry["top_logprobs"][1] == {"token": "ok", "logprob": -2.0, "bytes": list(b"ok")}
     logprobs = {"tokens": ["sk-li"], "token_logprobs": [-0.1], "top_logprobs": [{"sk-li": -0.1}]}
     legacy = {"choices": [{"text": "sk-li", "logprobs": logprobs}]}
-    logprobs = json.loads(_redact_pieces(json.dumps(legacy), ["sk-li"]))["choices"][0]["logprobs"]
+    logprobs = json.loads(Secrets().raw(json.dumps(legacy), ["sk-li"]))["choices"][0]["logprobs"]
     assert logprobs["tokens"] == [REDACTED] and logprobs["top_logprobs"] == [{REDACTED: -0.1}]

@@ -124,18 +124,23 @@ def test_whole_calls_without_index_or_id_are_told_apart_by_name():
     ]
 
 
+def _checked(call):
+    """A call as a page shows it: its verdict found as the answer is saved, then read."""
+    from chat.toolschema import calls_verdicts
+
+    return call_check(call, calls_verdicts([call], [WEATHER])[0])
+
+
 def test_call_check_pretty_prints_and_validates_against_the_schema():
-    good = call_check(
-        {"id": "c", "function": {"name": "get_weather", "arguments": '{"city":"Oslo"}'}}, [WEATHER]
-    )
+    good = _checked(
+        {"id": "c", "function": {"name": "get_weather", "arguments": '{"city":"Oslo"}'}}
+    )  # noqa: E501
     assert good["error"] == "" and good["arguments"] == '{\n  "city": "Oslo"\n}'
-    bad = call_check(
-        {"id": "c", "function": {"name": "get_weather", "arguments": '{"town": "Oslo"}'}}, [WEATHER]
-    )
+    bad = _checked(
+        {"id": "c", "function": {"name": "get_weather", "arguments": '{"town": "Oslo"}'}}
+    )  # noqa: E501
     assert "schema" in bad["error"]
-    broken = call_check(
-        {"id": "c", "function": {"name": "get_weather", "arguments": "{"}}, [WEATHER]
-    )
+    broken = _checked({"id": "c", "function": {"name": "get_weather", "arguments": "{"}})
     assert "not valid JSON" in broken["error"]
-    unknown = call_check({"id": "c", "function": {"name": "nope", "arguments": "{}"}}, [WEATHER])
+    unknown = _checked({"id": "c", "function": {"name": "nope", "arguments": "{}"}})
     assert "not one of the tools sent" in unknown["error"]
