@@ -99,15 +99,18 @@ def test_lane_heads_show_their_parameters_and_mark_what_differs(owner, owner_cli
     assert '<span class="chip-param differs" title="Temperature: 0.2">temp 0.2</span>' in head_a
     assert '<span class="chip-param" title="Max tokens: 256">max 256</span>' in head_a
 
-    # A panel save sends every lane's chips again, out of band.
-    response = owner_client.post(
-        reverse("chat:params_save", args=[conversation.pk]),
-        {"panel_lane": b.pk, "param:temperature": "0.2", "param:max_tokens": "256",
-         "param:seed": "7"},
-    )  # fmt: skip
-    html = response.content.decode()
+    # A panel save sends the chips of every lane the page shows again, out of band.
+    assert page.count('name="chips_lane"') == 2
+    save = {"panel_lane": b.pk, "param:temperature": "0.2", "param:max_tokens": "256",
+            "param:seed": "7"}  # fmt: skip
+    url = reverse("chat:params_save", args=[conversation.pk])
+    html = owner_client.post(url, {**save, "chips_lane": [a.pk, b.pk]}).content.decode()
     assert f'id="lane-chips-{a.pk}" hx-swap-oob="outerHTML"' in html
     assert f'id="lane-chips-{b.pk}" hx-swap-oob="outerHTML"' in html
+    # A page that does not show lane A (added since it loaded) gets no chips aimed at it.
+    only_b = owner_client.post(url, {**save, "chips_lane": [b.pk]}).content.decode()
+    assert f'id="lane-chips-{a.pk}"' not in only_b
+    assert f'id="lane-chips-{b.pk}" hx-swap-oob="outerHTML"' in only_b
     chips_b = html.split(f'id="lane-chips-{b.pk}"')[1].split("</div>")[0]
     assert '<span class="chip-param" title="Temperature: 0.2">temp 0.2</span>' in chips_b
 
