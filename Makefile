@@ -4,8 +4,11 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 VENV := .venv
 BIN := $(VENV)/bin
+# pytest-xdist workers for `make test` and `make flakes` (0: one process, no xdist).
+TEST_WORKERS ?= 2
+XDIST := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup)
 
-.PHONY: run test peers lint format clean bench sidebyside searchbench screenshots
+.PHONY: run test flakes peers lint format clean bench sidebyside searchbench screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,9 +29,16 @@ run: $(VENV)/.installed-run
 	@echo "Playground on http://$(HOST):$(PORT)/"
 	$(BIN)/python -m chat.serve -b $(HOST) -p $(PORT) playground.asgi:application
 
-## Install and run the whole suite (browser tests skip loudly without /usr/bin/chromium).
+## Install and run the whole suite (browser tests skip loudly without /usr/bin/chromium),
+## in TEST_WORKERS processes (default 2).
 test: $(VENV)/.installed-test
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
+
+## The flake hunt: the browser, integration and peer tests 3 times while every core is kept
+## busy (stress-ng, else busy Pythons); prints each test that failed at least once.
+## FLAKES_ARGS="--rounds 5 tests/browser/test_compare_browser.py" to aim it; see README "Tests".
+flakes: $(VENV)/.installed-test
+	$(BIN)/python -m tests.flakes --pytest="$(XDIST)" $(FLAKES_ARGS)
 
 ## The peer tests only: installs the real servers first (LiteLLM proxy, llama.cpp's
 ## llama-server with a small real model; the first time builds llama-server, ~7 min), then

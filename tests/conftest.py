@@ -17,6 +17,19 @@ ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct-horse-battery-9"
 
 
+# Under pytest-xdist (make test: -n 2 --dist loadgroup) each of these folders runs in one
+# worker: the peer tests share real servers started once per session, and each scale test
+# starts two app workers of its own (two such tests at once would be four daphnes).
+ONE_WORKER = ("peers", "scale")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        parts = item.path.relative_to(ROOT).parts
+        if len(parts) > 1 and parts[0] == "tests" and parts[1] in ONE_WORKER:
+            item.add_marker(pytest.mark.xdist_group(parts[1]))
+
+
 @pytest.fixture
 def owner(django_user_model):
     return django_user_model.objects.create_user("owner", password=PASSWORD)
