@@ -503,10 +503,18 @@
     var text = form.querySelector("textarea");
     if (text) { text.setAttribute("aria-invalid", "true"); text.setAttribute("aria-describedby", "composer-error"); }
   });
+  // Why the socket closed (codes from chat/wsauth.py and the consumers), and whether the
+  // ws extension reconnects by itself (it does only after 1006, 1011, 1012 and 1013).
+  var CLOSED = {
+    1009: "The last message was too large for the server; reconnecting…",
+    4401: "Signed out: this page no longer updates. Reload it to sign in again.",
+    4404: "This conversation is gone (deleted, or not yours).",
+    4429: "Too many open pages: this one no longer updates. Close some, then reload it."
+  };
   document.addEventListener("htmx:wsClose", function (e) {
-    // 1009: the server refused a message as too big (a limit lower than this page's).
     var code = e.detail && e.detail.event && e.detail.event.code;
-    socketState(code === 1009 ? "The last message was too large for the server; reconnecting…" : "Reconnecting…");
+    var again = [1006, 1009, 1011, 1012, 1013].indexOf(code) >= 0;
+    socketState(CLOSED[code] || (again ? "Reconnecting…" : "Disconnected. Reload the page to reconnect."));
   });
   document.addEventListener("htmx:wsError", function () { socketState("Connection problem, retrying…"); });
 
