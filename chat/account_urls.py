@@ -12,7 +12,7 @@ urlpatterns = [
     path("signup/", accounts.signup, name="signup"),
     path(
         "password/",
-        auth_views.PasswordChangeView.as_view(
+        accounts.PlaygroundPasswordChangeView.as_view(
             template_name="accounts/password_change.html",
             success_url=reverse_lazy("password_change_done"),
         ),

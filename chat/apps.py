@@ -32,10 +32,11 @@ class ChatConfig(AppConfig):
 
     def ready(self) -> None:
         from django.contrib.auth import get_user_model
+        from django.contrib.auth.signals import user_logged_out
         from django.core.signals import request_finished
-        from django.db.models.signals import post_save
+        from django.db.models.signals import post_save, pre_delete, pre_save
 
-        from chat import services
+        from chat import services, wsauth
 
         def give_demo_endpoint(
             sender: object, instance: object, created: bool, **kwargs: object
@@ -52,3 +53,9 @@ class ChatConfig(AppConfig):
             dispatch_uid="chat.demo_endpoint",
             weak=False,
         )
+        # Open sockets end with their session or user (chat/wsauth.py).
+        user_model = get_user_model()
+        user_logged_out.connect(wsauth.on_logged_out, dispatch_uid="chat.ws_logged_out")
+        pre_save.connect(wsauth.on_user_pre_save, sender=user_model, dispatch_uid="chat.ws_pre")
+        post_save.connect(wsauth.on_user_post_save, sender=user_model, dispatch_uid="chat.ws_post")
+        pre_delete.connect(wsauth.on_user_pre_delete, sender=user_model, dispatch_uid="chat.ws_del")

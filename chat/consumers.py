@@ -22,6 +22,7 @@ from django.http import Http404
 from chat import branching, frames, owned, runs, services, wsinput
 from chat.models import Conversation, Message
 from chat.versions import path_of
+from chat.wsauth import SignedInSocket
 from chat.wsinput import BIG_ID, BIG_TURN, MAX_SYNC_IDS, BadFrame, repeat_count, whole
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ DB_FREE_EVENTS = {
 }
 
 
-class ConversationConsumer(AsyncWebsocketConsumer):
+class ConversationConsumer(SignedInSocket, AsyncWebsocketConsumer):
     conversation: Conversation
     group: str
 
@@ -62,12 +63,11 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         await getattr(self, name)(message)
 
     async def connect(self) -> None:
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
+        if not self.signed_in():
             await self.close(code=4401)
             return
         self.conversation = await self._get_conversation(
-            user, self.scope["url_route"]["kwargs"]["uuid"]
+            self.scope["user"], self.scope["url_route"]["kwargs"]["uuid"]
         )
         if self.conversation is None:
             await self.close(code=4404)
@@ -79,6 +79,8 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         self.committed: dict[tuple[int, str], int] = {}
         # Deltas that arrive while we wait for a remote run's snapshot.
         self.waiting: dict[int, list[dict[str, Any]]] = {}
+        if not await self.join():  # counted, and closed with its session or user
+            return
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         for message_id in await self._streaming_ids():
@@ -87,9 +89,13 @@ class ConversationConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
+        await self.leave()
 
     # --- from the browser -------------------------------------------------------------
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        # Whatever the frame asks, only while the session and the user are still valid.
+        if not await self.still_signed_in():
+            return
         if text_data is None or len(text_data) > MAX_FRAME_BYTES:
             await self._toast("That message is too large to send.")
             return

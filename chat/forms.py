@@ -9,7 +9,7 @@ from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 from django.core.validators import URLValidator
 from django.urls import reverse
 
-from chat.models import EndpointProfile
+from chat.models import EndpointProfile, system_prompt_problem
 
 HEADER_NAME_CHARS = set(
     "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -322,6 +322,15 @@ class LaneSettingsForm(forms.Form):
 
     def clean_model(self) -> str:
         return self.cleaned_data["model"].strip()
+
+    def clean_system_prompt(self) -> str:
+        # Not max_length: that renders maxlength, and a browser cuts a longer paste
+        # silently; here the form comes back with the text and says why.
+        prompt = self.cleaned_data["system_prompt"]
+        problem = system_prompt_problem(prompt)
+        if problem:
+            raise forms.ValidationError(problem)
+        return prompt
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
@@ -61,10 +62,22 @@ def toast(text: str) -> str:
 
 
 def composer(conversation: Conversation, *, error: str = "", text: str = "") -> str:
-    """The composer, emptied after a send, or keeping ``text`` with ``error``."""
+    """The composer, emptied after a send, or keeping ``text`` with ``error``.
+
+    A text over MAX_MESSAGE_CHARS is not sent back: a frame may carry up to ~28 MB (room
+    for four images), and echoing that to the page that already has it cost the server
+    and the socket as much again. The page keeps its own textarea instead (hx-preserve),
+    so nothing typed is lost."""
+    keep = len(text) > settings.MAX_MESSAGE_CHARS
     return render_to_string(
         "chat/_composer.html",
-        {"oob": True, "error": error, "text": text, "conversation": conversation},
+        {
+            "oob": True,
+            "error": error,
+            "text": "" if keep else text,
+            "keep_text": keep,
+            "conversation": conversation,
+        },
     )
 
 

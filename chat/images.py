@@ -26,6 +26,14 @@ IMAGE_MAGIC = {
 }
 
 
+def looks_like(mime: str, raw: bytes) -> bool:
+    """Whether the bytes start as a ``mime`` file does. RIFF is only a container (WAV
+    and AVI are RIFF too): a WebP file says WEBP at byte 8, after the chunk size."""
+    if not raw.startswith(IMAGE_MAGIC[mime]):
+        return False
+    return mime != "image/webp" or raw[8:12] == b"WEBP"
+
+
 def images_clean(*, data_urls: list[str], urls: list[str]) -> list[dict[str, Any]]:
     """Image content parts from uploads (data URLs) and typed URLs, within the limits.
     The server never fetches an image URL: it goes to the endpoint as it is."""
@@ -46,7 +54,7 @@ def images_clean(*, data_urls: list[str], urls: list[str]) -> list[dict[str, Any
                 f"Image {number} is {len(raw) / 1_048_576:.1f} MB; the limit is "
                 f"{settings.IMAGE_MAX_BYTES / 1_048_576:g} MB."
             )
-        if not raw.startswith(IMAGE_MAGIC[match["mime"]]):
+        if not looks_like(match["mime"], raw):
             raise ActionError(f"Image {number} is not really a {match['mime']} file.")
         parts.append({"type": "image_url", "image_url": {"url": data_url}})
     for url in urls:

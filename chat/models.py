@@ -11,6 +11,20 @@ from django.utils import timezone
 
 from chat import crypto
 
+# The longest system prompt (shared or a lane's own) accepted on any path: the New page,
+# the settings box, a lane's own prompt, an import, a setup link. One message for all.
+SYSTEM_PROMPT_MAX_CHARS = 100_000
+
+
+def system_prompt_problem(text: str | None) -> str | None:
+    """Why a system prompt cannot be saved (too long), or None."""
+    if text is not None and len(text) > SYSTEM_PROMPT_MAX_CHARS:
+        return (
+            f"The system prompt is {len(text):,} characters; the limit is "
+            f"{SYSTEM_PROMPT_MAX_CHARS:,}. Nothing was saved: shorten it and try again."
+        )
+    return None
+
 
 class EndpointProfile(models.Model):
     """An OpenAI-compatible endpoint: base URL, secrets (encrypted), and what we know of it."""
@@ -361,3 +375,23 @@ class LoginFailure(models.Model):
 
     def __str__(self) -> str:
         return f"login failure {self.scope} {self.key} at {self.created_at:%Y-%m-%d %H:%M:%S}"
+
+
+class LiveSocket(models.Model):
+    """One open websocket, so the sockets per user can be capped across workers
+    (chat/wsauth.py). Deleted when the socket closes; a worker that dies leaves its rows,
+    which stop counting once the worker's heartbeat (``seen_at``, refreshed for all of
+    its rows at once) is stale."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    worker = models.CharField(max_length=32)
+    seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["user", "seen_at"], name="live_socket_user"),
+            models.Index(fields=["worker"], name="live_socket_worker"),
+        ]
+
+    def __str__(self) -> str:
+        return f"socket of user {self.user_id} on {self.worker}"

@@ -16,15 +16,15 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from chat import frames, history
+from chat.wsauth import SignedInSocket
 
 
-class SidebarConsumer(AsyncWebsocketConsumer):
+class SidebarConsumer(SignedInSocket, AsyncWebsocketConsumer):
     async def connect(self) -> None:
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
+        if not self.signed_in():
             await self.close(code=4401)
             return
-        self.user = user
+        user = self.user = self.scope["user"]
         self.group = history.sidebar_group(user.pk)
         # Only marks the page's own conversation in the list; nothing is looked up by it.
         query = self.scope.get("query_string", b"").decode("latin-1")
@@ -34,17 +34,22 @@ class SidebarConsumer(AsyncWebsocketConsumer):
                 self.current = uuid.UUID(query[2:38])
             except ValueError:
                 self.current = None
+        if not await self.join():  # counted, and closed with its session or user
+            return
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
+        await self.leave()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """The page has nothing to say on this socket."""
 
     async def sidebar_changed(self, event: dict[str, Any]) -> None:
+        if not await self.still_signed_in():  # the list is private: not after a log-out
+            return
         await self.send(text_data=await self._render())
 
     @database_sync_to_async

@@ -324,8 +324,17 @@ DAPHNE_WEBSOCKET_MAX_FRAME_SIZE = DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE
 # answers started in the last minute (counted in the database, so across workers).
 RUNS_PER_USER_MAX = envint("RUNS_PER_USER_MAX", 24)
 ANSWERS_PER_MINUTE = envint("ANSWERS_PER_MINUTE", 60)
+# Open websockets per user, across workers (each page opens two: its conversation's and
+# the sidebar's); one more is closed with code 4429 (chat/wsauth.py). 0 = no limit.
+WS_MAX_PER_USER = envint("WS_MAX_PER_USER", 50)
 # An answer (text, reasoning and tool arguments together) is cut past this many characters.
 ANSWER_MAX_CHARS = envint("ANSWER_MAX_CHARS", 2_000_000, minimum=1)
+# An answer is ended (with its text so far) after this many seconds, whatever arrives.
+ANSWER_MAX_SECONDS = envfloat("ANSWER_MAX_SECONDS", 600.0)
+# Bytes read from an endpoint (chat/upstream/reading.py), after decompression: all of one
+# answer; one SSE line, and what may arrive without any progress of the answer.
+UPSTREAM_MAX_BYTES = envint("UPSTREAM_MAX_BYTES", 64 * 1024 * 1024, minimum=64 * 1024)
+UPSTREAM_MAX_EVENT_BYTES = envint("UPSTREAM_MAX_EVENT_BYTES", 1024 * 1024, minimum=4096)
 # Log-in throttling (chat/login_throttle.py, counted in the database): failed log-ins
 # allowed per account and per client address within the window (0 = no limit); past them,
 # log-ins are refused until the window moves on. LOGIN_THROTTLE_IP_HEADER names a header

@@ -454,6 +454,17 @@
     });
   });
 
+  // Each socket says whether it is open, on its element (data-socket="open"/"closed"): a
+  // capturing listener, so the sidebar socket's own stopPropagation does not hide it. The
+  // browser tests wait on it instead of on the clock.
+  ["htmx:wsOpen", "htmx:wsClose"].forEach(function (name) {
+    document.addEventListener(name, function (e) {
+      if (e.target && e.target.setAttribute) {
+        e.target.setAttribute("data-socket", name === "htmx:wsOpen" ? "open" : "closed");
+      }
+    }, true);
+  });
+
   function socketState(text) {
     var el = document.getElementById("socket-state");
     if (el) el.textContent = text;
@@ -547,10 +558,36 @@
     htmx.ajax("POST", form.getAttribute("hx-post"), { source: form, swap: "none" }).then(go, go);
   });
 
+  // A response can arrive after the element that asked for it was replaced (the panel's
+  // autosave, when the Lane select or a preset swapped the panel meanwhile). htmx would
+  // then look for its out-of-band parts inside the detached element only, miss those aimed
+  // at the rest of the page (the lanes' chips) and log an error. So: what was aimed at the
+  // replaced element is dropped, the rest lands in the page as it is now. (Its events no
+  // longer bubble to the document, hence a listener on the element itself.)
+  document.addEventListener("htmx:beforeRequest", function (e) {
+    var target = e.detail && e.detail.target;
+    if (!target || target.lateSwapGuard) return;
+    target.lateSwapGuard = true;
+    target.addEventListener("htmx:beforeSwap", function (ev) {
+      if (target.isConnected || ev.target !== target) return;
+      ev.detail.shouldSwap = false;
+      var stale = target.getRootNode();
+      var parts = document.createElement("template");
+      parts.innerHTML = ev.detail.serverResponse || "";
+      parts.content.querySelectorAll("[hx-swap-oob]").forEach(function (el) {
+        var id = el.id && CSS.escape(el.id);
+        if (!id || (stale.querySelector && stale.querySelector("#" + id))) el.remove();
+      });
+      htmx.swap(document.body, parts.innerHTML, { swapStyle: "none" });
+    });
+  });
+
   // Modal: htmx loads a partial into #modal-body; show it as a dialog. Emptied on close
   // so stale content never shows while the next one loads.
+  // The close event comes a task after close(): by then the next dialog's content may
+  // have arrived and reopened it (a busy machine), and must not be emptied.
   document.addEventListener("close", function (e) {
-    if (e.target && e.target.id === "modal") {
+    if (e.target && e.target.id === "modal" && !e.target.open) {
       var body = document.getElementById("modal-body");
       if (body) body.replaceChildren();
     }

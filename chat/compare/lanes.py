@@ -11,7 +11,7 @@ from django.db.models import Max
 
 from chat.errors import ActionError
 from chat.history import sidebar_changed
-from chat.models import Conversation, EndpointProfile, Lane
+from chat.models import Conversation, EndpointProfile, Lane, system_prompt_problem
 from chat.params import BY_NAME, check_params, clean_value, params_for
 
 MAX_LANES = 6
@@ -167,6 +167,8 @@ def conversation_from_setup(*, owner: Any, setup: list[dict[str, Any]]) -> Conve
             if errors:
                 raise ActionError(f"Lane {position + 1}: {next(iter(errors.values()))}")
             prompt = item.get("system_prompt")
+            if problem := system_prompt_problem(prompt if isinstance(prompt, str) else None):
+                raise ActionError(f"Lane {position + 1}: {problem}")
             Lane.objects.create(
                 conversation=conversation,
                 position=position,

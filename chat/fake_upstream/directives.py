@@ -8,6 +8,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+GATE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
 
 @dataclass
 class Directives:
@@ -39,6 +41,10 @@ class Directives:
     reasoning_field: str = "reasoning_content"
     # Prompt tokens reported as served from a cache (prompt_tokens_details.cached_tokens).
     cached_tokens: int | None = None
+    # Stream ``hold_after`` tokens, then wait until ``POST /v1/fake/gates/<gate>`` opens the
+    # gate (at most GATE_MAX_WAIT): a test decides when the answer goes on, not the clock.
+    hold_after: int | None = None
+    gate: str | None = None
 
     @classmethod
     def from_mapping(cls, raw: dict[str, Any]) -> Directives:
@@ -61,12 +67,16 @@ class Directives:
             "reasoning": str,
             "reasoning_field": str,
             "cached_tokens": int,
+            "hold_after": int,
+            "gate": str,
         }
         for key, cast in casts.items():
             # A typo in a demo script should not take the server down: skip the bad key.
             if raw.get(key) is not None:
                 with contextlib.suppress(TypeError, ValueError):
                     setattr(d, key, cast(raw[key]))
+        if d.gate is not None and not GATE_NAME.fullmatch(d.gate):
+            d.gate = None
         if d.reasoning_field not in ("reasoning_content", "reasoning"):
             d.reasoning_field = "reasoning_content"
         calls = raw.get("tool_calls")

@@ -24,6 +24,9 @@ class _Reply:
     body: bytes = b""
     delay: float = 0.0
     stream: Iterator[Step] | None = None  # (at seconds, data, is_token)
+    # Hold the stream after this many tokens until the named gate opens (Directives).
+    hold_after: int | None = None
+    gate: str | None = None
 
 
 def _json_reply(status: int, obj: Any) -> _Reply:
@@ -48,7 +51,9 @@ def stream_reply(plan: _Plan) -> _Reply:
         (b"content-type", b"text/event-stream; charset=utf-8"),
         (b"cache-control", b"no-cache"),
     ]
-    return _Reply(200, headers, stream=_sse_script(plan))
+    d = plan.directives
+    hold = d.hold_after if d.gate is not None else None
+    return _Reply(200, headers, stream=_sse_script(plan), hold_after=hold, gate=d.gate)
 
 
 # ----------------------------------------------------------------- whole answers

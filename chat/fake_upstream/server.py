@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,12 +16,43 @@ from .responses import _json_reply, _Reply, error_reply, full_reply, stream_repl
 
 # The package's name, as the log lines have always been recorded under it.
 logger = logging.getLogger("chat.fake_upstream")
+GATE_PATH = re.compile(r"/v1/fake/gates/([A-Za-z0-9_-]{1,64})/?")
 
 
 @dataclass
 class _Progress:
     started: bool = False
     tokens: int = 0
+
+
+class Gates:
+    """Named gates a held stream waits on (the ``hold_after``/``gate`` directives).
+
+    Opening a gate before the stream reaches it is fine: the stream then does not stop.
+    Bounded: the demo endpoint is open to every user, so old gates are forgotten."""
+
+    MAX = 1000
+    MAX_WAIT = 120.0
+
+    def __init__(self) -> None:
+        self._gates: dict[str, asyncio.Event] = {}
+
+    def _get(self, name: str) -> asyncio.Event:
+        gate = self._gates.get(name)
+        if gate is None:
+            while len(self._gates) >= self.MAX:
+                del self._gates[next(iter(self._gates))]
+            gate = self._gates[name] = asyncio.Event()
+        return gate
+
+    def open(self, name: str) -> None:
+        self._get(name).set()
+
+    async def wait(self, name: str) -> None:
+        try:
+            await asyncio.wait_for(self._get(name).wait(), self.MAX_WAIT)
+        except TimeoutError:
+            logger.info("fake upstream: gate %s not opened in %g s; going on", name, self.MAX_WAIT)
 
 
 class RequestLog(list):
@@ -41,6 +73,7 @@ class FakeUpstream:
     def __init__(self, config: FakeConfig | None = None, *, personalities: bool = True) -> None:
         self.config = config or FakeConfig()
         self.requests = RequestLog()
+        self.gates = Gates()
         # /<personality>/v1/... is served by a sub-app with that config (same request log).
         self._personalities: dict[str, FakeUpstream] | None = {} if personalities else None
 
@@ -53,6 +86,7 @@ class FakeUpstream:
         if sub is None:
             sub = FakeUpstream(PERSONALITIES[name], personalities=False)
             sub.requests = self.requests
+            sub.gates = self.gates
             self._personalities[name] = sub
         return sub, match[2]
 
@@ -109,6 +143,10 @@ class FakeUpstream:
             "/v1/completions": ("POST", "completion"),
         }
         route = routes.get(path.rstrip("/") if path != "/" else path)
+        gate = GATE_PATH.fullmatch(path)
+        if gate is not None and method == "POST":
+            self.gates.open(gate[1])
+            return _json_reply(200, {"gate": gate[1], "open": True})
         if route is None:
             raise _Fail(404, f"Invalid URL ({method} {path})")
         expected, kind = route
@@ -140,7 +178,7 @@ class FakeUpstream:
 
     async def _serve(self, reply: _Reply, receive: Any, send: Any) -> None:
         progress = _Progress()
-        work = asyncio.ensure_future(_send_reply(reply, send, progress))
+        work = asyncio.ensure_future(_send_reply(reply, send, progress, self.gates))
         watch = asyncio.ensure_future(_wait_for_disconnect(receive))
         try:
             await asyncio.wait((work, watch), return_when=asyncio.FIRST_COMPLETED)
@@ -183,7 +221,7 @@ async def _wait_for_disconnect(receive: Any) -> None:
         pass
 
 
-async def _send_reply(reply: _Reply, send: Any, progress: _Progress) -> None:
+async def _send_reply(reply: _Reply, send: Any, progress: _Progress, gates: Gates) -> None:
     loop = asyncio.get_running_loop()
     start = loop.time()
     if reply.delay > 0:
@@ -196,7 +234,12 @@ async def _send_reply(reply: _Reply, send: Any, progress: _Progress) -> None:
     if reply.stream is None:
         await send({"type": "http.response.body", "body": reply.body})
         return
+    hold = reply.hold_after
     for at, data, is_token in reply.stream:
+        if hold is not None and reply.gate and is_token and progress.tokens >= hold:
+            hold, held_at = None, loop.time()
+            await gates.wait(reply.gate)
+            start += loop.time() - held_at  # the rest keeps its pace
         delay = start + at - loop.time()
         if delay > 0:
             await asyncio.sleep(delay)

@@ -16,6 +16,7 @@ import jsonschema
 from django.conf import settings
 from django.utils.dateparse import parse_datetime
 
+from chat.images import looks_like
 from chat.imports.schemas import DATA_IMAGE, MAX_DEPTH, MAX_ERRORS, TOOL_CHOICES
 from chat.models import Conversation
 from chat.tools import ToolError, tool_clean
@@ -147,9 +148,13 @@ def _check_image(url: str, where: str, errors: list[str]) -> None:
             errors.append(f"{where}: a data URL must be a base64 PNG, JPEG, GIF or WebP image")
             return
         try:
-            size = len(base64.b64decode(match[2], validate=False))
+            raw = base64.b64decode(match[2], validate=False)
         except (binascii.Error, ValueError):
             errors.append(f"{where}: the image is not valid base64")
+            return
+        size = len(raw)
+        if not looks_like(match[1], raw):
+            errors.append(f"{where}: the data is not really a {match[1]} file")
             return
         if size > settings.IMAGE_MAX_BYTES:
             errors.append(

@@ -19,7 +19,7 @@ from chat.imports.checks import (
     timestamp_value,
 )
 from chat.imports.schemas import NATIVE_SCHEMA
-from chat.models import Conversation
+from chat.models import Conversation, system_prompt_problem
 from chat.params import check_params
 
 
@@ -53,6 +53,8 @@ def _conversation_plan(conv: dict[str, Any], where: str, errors: list[str]) -> P
     tree = versions.clean(conv.get("versions"), f"{where}.versions", errors)
     messages = _messages(conv["messages"], positions, tree, where, errors)
     votes = _votes(conv.get("votes", []), positions, where, errors)
+    if problem := system_prompt_problem(conv.get("system_prompt")):
+        errors.append(f"{where}.system_prompt: {problem}")
     return Plan(
         fields={
             "title": conv.get("title", ""),
@@ -82,6 +84,8 @@ def _lanes(
         once(position, positions, f"{lw}.position: another lane has position {position}", errors)
         params, problems = check_params(lane.get("params", {}), mode=mode)
         errors += [f"{lw}.params.{name}: {exc.message}" for name, exc in problems.items()]
+        if problem := system_prompt_problem(lane.get("system_prompt")):
+            errors.append(f"{lw}.system_prompt: {problem}")
         lanes.append(
             {
                 "position": lane["position"],

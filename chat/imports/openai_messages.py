@@ -14,6 +14,7 @@ from chat.imports.checks import (
     schema_errors,
 )
 from chat.imports.schemas import OPENAI_SCHEMA
+from chat.models import system_prompt_problem
 from chat.tools import ToolError, tool_clean
 
 
@@ -69,6 +70,8 @@ def _messages(
         content = message.get("content")
         if role == "system" and not messages and not system_prompt:
             system_prompt = _text_of(content)  # the opening system message is the prompt
+            if problem := system_prompt_problem(system_prompt):
+                errors.append(f"{prefix}[{i}].content: {problem}")
             continue
         if role == "user":
             turn += 1

@@ -207,6 +207,24 @@ class Run:
         )
 
     async def _stream(self) -> None:
+        # The answer's whole time, retries included: the idle timer only catches silence,
+        # not an endpoint that trickles text (or anything else) forever.
+        limit = settings.ANSWER_MAX_SECONDS
+        deadline = asyncio.timeout(limit)
+        try:
+            async with deadline:
+                await self._attempts()
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            # Leaving the ``async with`` closed the request; the text so far is kept.
+            self.error = upstream.UpstreamError(
+                message=f"The answer took longer than {limit:g} s (ANSWER_MAX_SECONDS) "
+                "and was ended there; the text so far is kept.",
+                type="answer_time_limit",
+            )
+
+    async def _attempts(self) -> None:
         body = self.body
         attempt = 1
         while True:

@@ -6,6 +6,8 @@ from collections.abc import Callable
 
 import httpx
 
+from .reading import read_bounded
+
 JSON_BODY_LIMIT = 16 * 1024 * 1024
 
 # Raw capture (``raw=``) for the inspector: at most this many entries and UTF-8 bytes.
@@ -17,13 +19,10 @@ RAW_TRUNCATED = "… (truncated)"
 
 
 async def _read_bounded(response: httpx.Response, limit: int) -> tuple[bytes, bool]:
-    """Up to ``limit`` bytes of the body, and whether there was more."""
-    buf = bytearray()
-    async for chunk in response.aiter_bytes():
-        buf += chunk
-        if len(buf) > limit:
-            return bytes(buf[:limit]), True
-    return bytes(buf), False
+    """Up to ``limit`` decoded bytes of the body (within ``UPSTREAM_MAX_BYTES``), and
+    whether there was more; see ``reading``. Raises ``reading.BodyRefused`` for a
+    Content-Encoding that is not read."""
+    return await read_bounded(response, limit)
 
 
 def _decode(raw: bytes, response: httpx.Response) -> str:

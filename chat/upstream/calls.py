@@ -13,6 +13,7 @@ from .endpoint import Endpoint, _headers, _seconds, _timeouts, _where, api_url
 from .errors import UpstreamFailure, _error_event, _error_from_response, _snippet, _transport_error
 from .events import UpstreamError
 from .pool import _stream
+from .reading import BodyRefused, _size, body_limit
 from .redact import _clean_error
 
 
@@ -54,13 +55,16 @@ async def _fetch(
         raise UpstreamFailure(
             UpstreamError(message=message, type="timeout", retryable=True)
         ) from None
+    except BodyRefused as exc:
+        raise UpstreamFailure(exc.error) from None
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
         raise UpstreamFailure(_transport_error(exc, _where(url), endpoint)) from exc
     if too_big:
         raise UpstreamFailure(
             UpstreamError(
-                message=f"The response is larger than {JSON_BODY_LIMIT // 2**20} MB",
+                message=f"The response is larger than {_size(body_limit(JSON_BODY_LIMIT))}",
                 status=response.status_code,
+                type="response_too_large",
             )
         )
     return response, raw

@@ -7,6 +7,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from .reading import ACCEPT_ENCODING
+
 
 @dataclass(frozen=True)
 class Endpoint:
@@ -33,7 +35,9 @@ def api_url(base_url: str, path: str) -> str:
 
 
 def _headers(endpoint: Endpoint, accept: str) -> httpx.Headers:
-    headers = httpx.Headers({"accept": accept})
+    # Only codings ``reading`` inflates in bounded steps (httpx would also offer br and
+    # zstd when their packages are installed, and inflate each chunk whole).
+    headers = httpx.Headers({"accept": accept, "accept-encoding": ACCEPT_ENCODING})
     if endpoint.api_key:
         headers["authorization"] = f"Bearer {endpoint.api_key}"
     for key, value in endpoint.headers.items():

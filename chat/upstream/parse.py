@@ -10,7 +10,15 @@ import httpx
 from .bodies import _decode
 from .endpoint import REASONING_FIELDS
 from .errors import SNIPPET_LENGTH, _error_event, _snippet, _str_or_none
-from .events import Event, Finish, ReasoningDelta, TextDelta, ToolCallDelta, UpstreamError
+from .events import (
+    Event,
+    Finish,
+    Logprobs,
+    ReasoningDelta,
+    TextDelta,
+    ToolCallDelta,
+    UpstreamError,
+)
 from .logprobs import _logprobs_event
 from .usage import _int_or_none, _usage
 
@@ -122,6 +130,22 @@ def _chunk_events(
     if obj.get("error") or event_name == "error":
         return [_error_event(obj, "The endpoint reported an error mid-stream")], True
     return _payload_events(obj, reasoning_field), False
+
+
+def _progress(events: list[Event]) -> bool:
+    """Whether ``events`` move the answer on: text, reasoning, a tool call's name or
+    arguments, token logprobs, usage, a finish or an error. An empty delta, a role or a
+    tool call's bare index is not progress: an endpoint repeating it is idle."""
+    for event in events:
+        if isinstance(event, ToolCallDelta):
+            if event.name or event.arguments:
+                return True
+        elif isinstance(event, Logprobs):
+            if event.tokens:
+                return True
+        else:
+            return True
+    return False
 
 
 def _completion_events(

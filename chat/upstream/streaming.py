@@ -8,14 +8,14 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import httpx_sse
 
 from .bodies import JSON_BODY_LIMIT, Recorder, _decode, _read_bounded, _recorder
 from .endpoint import Endpoint, _headers, _timeouts, _where, api_url
 from .errors import _error_from_response, _snippet, _timeout_error, _transport_error
 from .events import Event, UpstreamError
-from .parse import _chunk_events, _completion_events, _is_stream
+from .parse import _chunk_events, _completion_events, _is_stream, _progress
 from .pool import _stream
+from .reading import BodyRefused, EventReader
 from .redact import _clean
 from .usage import _UsagePerChoice
 
@@ -89,13 +89,6 @@ async def _whole_answer_events(
     return _completion_events(content, response, endpoint.reasoning_field)
 
 
-def _event_source(response: httpx.Response) -> httpx_sse.EventSource:
-    """SSE over ``response``, also when it came mislabelled (see ``_is_stream``)."""
-    if "event-stream" not in response.headers.get("content-type", ""):
-        response.headers["content-type"] = "text/event-stream"  # for httpx_sse's check
-    return httpx_sse.EventSource(response)
-
-
 def _stream_failure(
     exc: Exception, deadline: asyncio.Timeout, endpoint: Endpoint, got_event: bool, url: str
 ) -> UpstreamError | None:
@@ -119,12 +112,14 @@ async def _stream_events(
     raw: list[str] | None = None,
 ) -> AsyncIterator[Event]:
     """``stream_chat``'s generator. One deadline covers the whole exchange: first byte and
-    first event, then (``_IdleWatch``) the gaps between events; it is lifted while the
-    consumer holds an event so its own work is never timed out here."""
+    first progress, then (``_IdleWatch``) the gaps between events that move the answer on
+    (``parse._progress``: an endpoint sending empty deltas forever is idle); it is lifted
+    while the consumer holds an event so its own work is never timed out here. What is
+    read is bounded (``reading``)."""
     record = _recorder(raw)
     url = api_url(endpoint.base_url, path)
     loop = asyncio.get_running_loop()
-    got_event = False
+    got_event = False  # any progress of the answer
     deadline = asyncio.timeout(endpoint.first_byte_timeout)
     try:
         async with deadline, _post_for_events(endpoint, url, body) as response:
@@ -135,26 +130,36 @@ async def _stream_events(
                 return
             watch = None
             usage = _UsagePerChoice()
+            reader = EventReader(response)
             try:
-                async for sse in _event_source(response).aiter_sse():
+                async for sse in reader.events():
                     if record is not None:
                         record(sse.data)
                     events, done = _chunk_events(sse.data, sse.event, endpoint.reasoning_field)
-                    if watch is None:  # the first event: from now on, the idle deadline
-                        got_event = True
-                        deadline.reschedule(None)
-                        watch = _IdleWatch(loop, deadline, endpoint.idle_timeout)
+                    # Only progress moves the idle timer and the reader's no-progress count.
+                    progress = _progress(events)
+                    if progress:
+                        reader.progress()
+                        if watch is None:  # the first progress: from now on, the idle deadline
+                            got_event = True
+                            deadline.reschedule(None)
+                            watch = _IdleWatch(loop, deadline, endpoint.idle_timeout)
                     if events:
-                        watch.held = True
+                        if watch is not None:
+                            watch.held = True
                         for event in events:
                             yield _clean(usage.track(event), endpoint)
-                        watch.held = False
+                        if watch is not None:
+                            watch.held = False
                     if done:
                         return
-                    watch.last = loop.time()
+                    if progress:
+                        watch.last = loop.time()
             finally:
                 if watch is not None:
                     watch.cancel()
+    except BodyRefused as exc:
+        yield _clean(exc.error, endpoint)
     except (TimeoutError, httpx.HTTPError, httpx.InvalidURL) as exc:
         error = _stream_failure(exc, deadline, endpoint, got_event, url)
         if error is None:

@@ -1,20 +1,38 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth.decorators import login_not_required
-from django.contrib.auth.views import LoginView
+from django.contrib.auth.views import LoginView, PasswordChangeView
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
+from chat import wsauth
 from chat.forms import FirstAccountForm, ThrottledAuthenticationForm
 
 
 def no_users_yet() -> bool:
     return not get_user_model().objects.exists()
+
+
+class PlaygroundPasswordChangeView(PasswordChangeView):
+    """Django's, and then the user's other sessions lose their open sockets while this
+    session's sockets stay open (Django keeps this session signed in under a new key)."""
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        old_key = self.request.session.session_key
+        form.user._socket_password_view = True  # the post_save receiver leaves it to us
+        response = super().form_valid(form)
+        # The new key and hash are stored now, not when the response leaves, so a socket
+        # that re-checks after the events below finds them.
+        self.request.session.save()
+        wsauth.password_changed(old_key, self.request.session.session_key, form.user.pk)
+        return response
 
 
 class PlaygroundLoginView(LoginView):

@@ -15,7 +15,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from chat import branching, compare, frames, history, owned, runs, services
 from chat.compare import turn_rows
 from chat.forms import NewConversationForm
-from chat.models import Conversation, Message
+from chat.models import Conversation, Message, system_prompt_problem
 from chat.versions import path_of
 from chat.views.compare import lane_form
 from chat.views.panel import panel_context
@@ -156,7 +156,12 @@ def conversation_settings(request: HttpRequest, conversation_id: uuid.UUID) -> H
     """The shared system prompt, saved as it changes; applies to the next turn."""
     conversation = owned.conversation(request.user, conversation_id)
     prompt = request.POST.get("system_prompt", "")
-    conversation.system_prompt = prompt[:100_000]
+    problem = system_prompt_problem(prompt)
+    if problem:
+        # Not saved, and not cut: the box comes back with the text as typed and why.
+        context = {"conversation": conversation, "error": problem, "text": prompt}
+        return render(request, "chat/_system_prompt.html", context)
+    conversation.system_prompt = prompt
     conversation.save(update_fields=["system_prompt", "updated_at"])
     return render(
         request, "chat/_system_prompt.html", {"conversation": conversation, "saved": True}

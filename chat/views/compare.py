@@ -18,7 +18,7 @@ from django_htmx.http import HttpResponseClientRefresh
 from chat import compare, frames, owned, services
 from chat.errors import ActionError
 from chat.forms import LaneSettingsForm
-from chat.models import Conversation, Lane, Message
+from chat.models import Conversation, Lane, Message, system_prompt_problem
 from chat.params import BY_NAME, ParamError
 from chat.versions import path_of
 
@@ -73,7 +73,13 @@ def lane_settings(request: HttpRequest, conversation_id: uuid.UUID, lane_id: int
     lane = owned.lane(request.user, conversation_id, lane_id)
     form = LaneSettingsForm(request.POST, owner=request.user, prefix=f"lane{lane.pk}")
     saved = synced = False
-    if lane.conversation.blind:
+    own = request.POST.get("own_system_prompt")
+    problem = system_prompt_problem(own) if request.POST.get("use_own_prompt") else None
+    if problem:
+        # Nothing saved, nothing cut: the head comes back with the text as typed and why.
+        form.add_error(None, problem)
+        lane.system_prompt = own
+    elif lane.conversation.blind:
         # The head shows no endpoint or model in blind mode: only its own prompt is
         # edited there, and a posted endpoint or model is not taken blind.
         _own_prompt_save(request, lane)

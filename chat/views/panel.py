@@ -37,6 +37,16 @@ def _save_to(request: HttpRequest, lane: Lane, cleaned: dict[str, Any]) -> None:
     composer.params_save(lane=lane, params=cleaned, sync=bool(request.POST.get("sync_params")))
 
 
+def chip_lanes(request: HttpRequest, conversation: Conversation) -> list[Lane]:
+    """The lanes whose parameter chips follow a save: those the page says it shows.
+
+    A lane added (or a page left stale) meanwhile has no chips on that page, and an
+    out-of-band swap aimed at an absent element is an error in htmx.
+    """
+    shown = set(request.POST.getlist("chips_lane"))
+    return [lane for lane in conversation.lanes.all() if str(lane.pk) in shown]
+
+
 def raw_params(request: HttpRequest) -> dict[str, str]:
     return {k[6:]: v for k, v in request.POST.items() if k.startswith("param:")}
 
@@ -95,7 +105,7 @@ def params_save(request: HttpRequest, conversation_id: uuid.UUID) -> HttpRespons
     context = panel_context(lane, values=raw, errors=errors)
     context["saved"] = not errors
     if not errors:  # the lane heads' parameter chips follow
-        context["chip_lanes"] = list(lane.conversation.lanes.all())
+        context["chip_lanes"] = chip_lanes(request, lane.conversation)
     # 200 even with errors: htmx swaps only successful responses, and the errors are
     # the content here.
     return render(request, "chat/_params_status.html", context)
@@ -137,7 +147,7 @@ def preset_apply(request: HttpRequest, conversation_id: uuid.UUID) -> HttpRespon
     context = panel_context(lane)
     context["preset_message"] = f"Applied “{preset.name}”."
     context["selected_preset"] = preset.pk
-    context["chip_lanes"] = list(lane.conversation.lanes.all())
+    context["chip_lanes"] = chip_lanes(request, lane.conversation)
     # The system prompt and the tools editor are elsewhere on the page: swap them too.
     context["oob_system"] = "system_prompt" in changed
     if "tools" in changed and lane.conversation.mode == Conversation.Mode.CHAT:

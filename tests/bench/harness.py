@@ -120,6 +120,8 @@ def app_env(data_dir: Path, **extra: str) -> dict[str, str]:
         # (a guard against floods) would measure themselves, not the relay.
         "RUNS_PER_USER_MAX": "0",
         "ANSWERS_PER_MINUTE": "0",
+        # ...and it holds hundreds of sockets open at once.
+        "WS_MAX_PER_USER": "0",
     }
     env.pop("ENDPOINT_ALLOWED_HOSTS", None)
     url = database_url()

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.conftest import ARTIFACTS
 from tests.browser.test_chat_flow import answers, create_first_account, first_answer
@@ -61,7 +62,7 @@ def test_edit_makes_a_version_and_the_old_one_stays_reachable(app_server, page):
     second = new_tab(page.context)
     second.goto(page.url)
     second.get_by_role("navigation", name="Versions of this question").get_by_text("2/2").wait_for()
-    second.wait_for_timeout(300)  # its socket opens
+    expect(second.locator("[data-conversation]")).to_have_attribute("data-socket", "open")
 
     # Back to version 1, from the keyboard: the old answers and the later turn return,
     # the regenerated answer still at its second try.
@@ -118,7 +119,7 @@ def test_the_sidebar_of_another_page_follows_new_renamed_and_deleted_conversatio
     other.goto(app_server + "/")
     sidebar = other.locator("#conv-list")
     sidebar.get_by_role("link", name="A conversation to watch").wait_for()
-    other.wait_for_timeout(500)  # its sidebar socket opens (nothing to wait on from outside)
+    expect(other.locator("[data-sidebar-socket]")).to_have_attribute("data-socket", "open")
 
     # Created in the first page: the other page's list shows it without a reload.
     page.get_by_role("button", name="New conversation").click()

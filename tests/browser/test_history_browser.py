@@ -102,8 +102,16 @@ def test_rename_pin_and_delete_from_the_sidebar(app_server, page):
     assert not Conversation.objects.filter(pk=newer.pk).exists()
     # Dismissing the confirmation deletes nothing.
     page.once("dialog", lambda dialog: dialog.dismiss())
+    page.evaluate(
+        """() => { window.__requests = 0;
+        document.addEventListener('htmx:beforeRequest', () => { window.__requests += 1; });
+        document.addEventListener('submit', (e) => {
+          if (!e.defaultPrevented) window.__requests += 1; }); }"""
+    )
     open_menu(page, older).get_by_role("button", name="Delete").click()
-    page.wait_for_timeout(300)
+    # The confirmation is answered inside the click's own handlers, so by the time the
+    # click returns, a request it were to make would have started: none did.
+    assert page.evaluate("window.__requests") == 0
     assert Conversation.objects.filter(pk=older.pk).exists()
     assert not page.problems, page.problems
 
@@ -161,7 +169,7 @@ def test_keyboard_shortcuts_and_the_send_key_setting(app_server, page):
     )
     page.evaluate("document.activeElement.blur()")
     page.keyboard.press("Control+Shift+R")
-    page.wait_for_timeout(300)
+    page.wait_for_function("() => window.__regenerated > 0")
     assert page.evaluate("window.__kept === true && window.__regenerated") == 1
 
     # Ctrl+Shift+O opens a new conversation.

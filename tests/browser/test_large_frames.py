@@ -110,3 +110,25 @@ def test_a_message_too_large_for_the_socket_says_so_and_keeps_everything(
     assert page.locator("#composer-error").count() == 0
     assert page.locator("#socket-state").inner_text() == ""
     assert not page.problems, page.problems
+
+
+def test_a_message_over_the_character_limit_keeps_its_text_in_the_page(
+    app_server, page, django_user_model
+):
+    """The server refuses it without sending the text back; the composer keeps what was
+    typed (before, the text came back in the frame: up to ~28 MB)."""
+    _, conversation = open_conversation(page, app_server, django_user_model)
+    text = "y" * (settings.MAX_MESSAGE_CHARS + 1)
+    page.get_by_label("Message").fill(text)
+    page.get_by_role("button", name="Send").click()
+    error = page.locator("#composer-error")
+    error.wait_for()
+    assert "the limit is 200,000" in error.inner_text()
+    assert page.get_by_label("Message").input_value() == text
+    assert not Message.objects.filter(conversation=conversation).exists()
+    # Shortened, it is sent.
+    page.get_by_label("Message").fill("short now")
+    page.get_by_role("button", name="Send").click()
+    page.locator('[data-role="assistant"][data-status="complete"]').first.wait_for()
+    assert Message.objects.filter(conversation=conversation, content="short now").exists()
+    assert not page.problems, page.problems

@@ -10,10 +10,12 @@ import asyncio
 import json
 
 import pytest
+from channels.db import database_sync_to_async
 
 from chat import services
 from chat.models import EndpointProfile, Message
 from tests.bench.wire import session_key_for, ws_connect
+from tests.faults.runner import connect
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -39,6 +41,7 @@ def test_a_text_frame_over_1_mib_gets_an_answer_not_a_dropped_socket(app_server,
 
     first, second = asyncio.run(exchange())
     assert 'id="composer"' in first and "characters; the limit is 200,000." in first
+    assert len(first) < 10_000  # the refused text is not sent back
     assert "Unknown action" in second
     assert not Message.objects.filter(conversation=conversation).exists()
 
@@ -55,3 +58,28 @@ def test_the_launcher_gives_daphne_the_apps_limit_unless_told_otherwise(settings
         mine[:2] == ["--websocket-max-frame-size", size]
         and "--websocket-max-message-size=5" in mine
     )
+
+
+async def test_a_refused_oversized_message_is_not_echoed_back(django_user_model):
+    """Before: the composer came back with the whole refused text in it (a frame's
+    limit is ~28 MB), the same size again on the socket; now the page keeps its own."""
+
+    @database_sync_to_async
+    def setup():
+        user = django_user_model.objects.create_user("cy", password="a-long-passphrase-42")
+        profile = EndpointProfile.objects.get(owner=user, is_demo=True)
+        return user, services.conversation_create(owner=user, profile=profile, model="demo")
+
+    user, conversation = await setup()
+    comm = await connect(user, conversation)
+    text = "x" * 3_000_000
+    await comm.send_to(text_data=json.dumps({"action": "send", "content": text}))
+    frame = await comm.receive_from(timeout=10)
+    await comm.disconnect()
+    assert "The message is 3,000,000 characters; the limit is 200,000." in frame
+    assert len(frame) < 10_000 and "xxxxxxxx" not in frame
+    # The textarea is kept as the page has it, not replaced by an empty one.
+    assert 'id="composer-input" name="content" hx-preserve' in frame
+    assert not await database_sync_to_async(
+        Message.objects.filter(conversation=conversation).exists
+    )()

@@ -292,7 +292,8 @@ def test_untrusted_text_never_runs_in_the_browser(app_server, page):
           '<div class="msg-body"><img src="https://attacker.example/p.png" '
           + 'onerror="window.__xss=1"><a href="javascript:alert(1)">x</a></div>')"""
     )
-    page.wait_for_timeout(200)
+    # The CSP's violation event is queued after the insertion: wait for it, not a while.
+    page.wait_for_function("() => window.__csp.length > 0")
     watch.check("injected")
     text = "\n".join(watch.findings)
     assert "CSP violation" in text, text  # the inline handler was blocked by the CSP

@@ -357,6 +357,39 @@ async def test_cut_after_directive() -> None:
     assert "data: [DONE]" not in lines
 
 
+async def test_a_gated_stream_holds_after_its_tokens_until_the_gate_opens() -> None:
+    body = scripted({"tokens": 8, "tps": 0, "hold_after": 3, "gate": "g-unit"})
+    got: list[str] = []
+    reached = asyncio.Event()
+
+    async def read() -> None:
+        async with contextlib.aclosing(up.stream_chat(FAKE, body)) as events:
+            async for event in events:
+                if isinstance(event, up.TextDelta):
+                    got.append(event.text)
+                    if len(got) == 3:
+                        reached.set()
+
+    reader = asyncio.ensure_future(read())
+    await reached.wait()
+    # Held: the reader gets nothing more however long it waits, until the gate opens.
+    # (Each pass of the loop gives the fake's send loop its turns; it never stops on a
+    # clock, so this fails on any machine that streamed past the hold.)
+    for _ in range(50):
+        await asyncio.sleep(0)
+    assert len(got) == 3 and not reader.done()
+    response = await up.get_client().post("http://fake.invalid/v1/fake/gates/g-unit")
+    assert response.json() == {"gate": "g-unit", "open": True}
+    await reader
+    assert len(got) == 8
+
+
+async def test_a_gate_opened_before_the_stream_reaches_it_does_not_hold() -> None:
+    await up.get_client().post("http://fake.invalid/v1/fake/gates/g-early")
+    events = await collect(scripted({"tokens": 5, "tps": 0, "hold_after": 2, "gate": "g-early"}))
+    assert len(deltas(events)) == 5
+
+
 async def test_tool_calls_directive() -> None:
     calls = [
         {"name": "get_weather", "arguments": {"city": "Paris", "unit": "celsius"}},

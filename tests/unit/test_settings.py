@@ -106,3 +106,21 @@ def test_the_embedded_database_runs_in_wal_mode():
         assert cursor.fetchone()[0] == "wal"
         cursor.execute("PRAGMA busy_timeout")
         assert cursor.fetchone()[0] == 20000
+
+
+def test_django_is_held_at_its_latest_security_release():
+    """pyproject.toml's floor is 5.2.20 (before: 5.2, which let an install keep a 5.2.x
+    with published security fixes missing), below 5.3; the venv runs at least that."""
+    import tomllib
+
+    import django
+    from packaging.requirements import Requirement
+
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    (spec,) = [
+        Requirement(r).specifier
+        for r in pyproject["project"]["dependencies"]
+        if Requirement(r).name.lower() == "django"
+    ]
+    assert not spec.contains("5.2.19") and spec.contains("5.2.20") and not spec.contains("5.3")
+    assert spec.contains(django.get_version())
