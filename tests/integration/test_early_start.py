@@ -84,7 +84,7 @@ async def test_a_refused_save_takes_the_request_back_and_keeps_the_text(owner, m
 
     monkeypatch.setattr(Message.objects, "bulk_create", refused)
     await send(comm, 'Keep <i>me</i>\n@fake {"ttft_ms": 400, "tokens": 200, "tps": 20}')
-    frame = await comm.receive_from(timeout=5)
+    frame = await comm.receive_from(timeout=60)
     assert 'id="composer"' in frame and "Refused at the last moment." in frame
     assert "Keep &lt;i&gt;me&lt;/i&gt;" in frame  # the text stays in the composer
     assert await _early_tasks_done()  # the early request was cancelled, not left running
@@ -104,7 +104,7 @@ async def test_a_failed_save_takes_the_request_back_and_keeps_the_text(owner, mo
 
     monkeypatch.setattr(Message.objects, "bulk_create", broken)
     await send(comm, 'Lost?\n@fake {"ttft_ms": 400, "tokens": 200, "tps": 20}')
-    frame = await comm.receive_from(timeout=5)
+    frame = await comm.receive_from(timeout=60)
     # A new composer (sendable again) with the text and what happened.
     assert 'id="composer"' in frame and "your message is kept" in frame
     assert "Lost?" in frame and "disk full" not in frame
