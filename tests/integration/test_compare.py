@@ -812,3 +812,26 @@ def test_a_lane_without_a_model_is_on_the_leaderboard_as_the_endpoint_default(ow
     rows = {r["name"]: r for r in compare.leaderboard(owner=owner)}
     assert rows["Local · endpoint default"]["wins"] == 1
     assert rows["Local · demo"]["losses"] == 1
+
+
+def test_the_summary_marks_only_a_clear_win_from_fixed_metrics(owner):
+    """The summary's rule on fixed numbers (no clock): a win by 5 % or less is a tie,
+    a win by more is marked, for the lane that has it; speed: bigger wins."""
+    profile = EndpointProfile.objects.get(owner=owner, is_demo=True)
+    conversation = services.conversation_create(owner=owner, profile=profile, model="demo")
+    a = conversation.lanes.get()
+    b = Lane.objects.create(conversation=conversation, position=1, profile=profile, model="demo")
+
+    def answer(lane, **metrics):
+        return Message(conversation=conversation, lane=lane, role="assistant", turn=1,
+                       status="complete", metrics=metrics)  # fmt: skip
+
+    answers = [
+        answer(a, ttft_ms=3000, total_ms=6000, tokens_per_s=10.0),
+        answer(b, ttft_ms=3150, total_ms=3300, tokens_per_s=10.6),
+    ]
+    # TTFT: 3150 is 5 % over 3000, no more: a tie. Total: B by 82 %. Speed: B by 6 %.
+    assert compare.summary([a, b], answers)["best"] == {"total": 1, "speed": 1}
+    answers[1].metrics["ttft_ms"] = 3151  # just over 5 %: A wins it
+    answers[1].metrics["tokens_per_s"] = 10.5  # exactly 5 % more: a tie
+    assert compare.summary([a, b], answers)["best"] == {"ttft": 0, "total": 1}
