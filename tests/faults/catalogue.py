@@ -8,7 +8,6 @@ and whole runs through the websocket consumer.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import socket
@@ -132,15 +131,18 @@ async def _end_without_done(req: Request, conn: Conn) -> bool:
 
 
 async def _cut_mid_body(req: Request, conn: Conn) -> bool:
-    # The socket closes (FIN) before the chunked body's last chunk.
+    # The socket closes (FIN) before the chunked body's last chunk, once the client has
+    # read the partial text (so the cut comes mid-body for it, not with the text).
     await _stream_partial(conn)
-    await asyncio.sleep(0.05)
+    await conn.read_by_client()
     return False
 
 
 async def _reset_mid_stream(req: Request, conn: Conn) -> bool:
     await _stream_partial(conn)
-    await asyncio.sleep(0.05)
+    # An RST can discard what the client has not read yet: reset only once it has read
+    # the partial text, which must be kept (waited for, not a guess at how long it takes).
+    await conn.read_by_client()
     conn.reset()
     return False
 

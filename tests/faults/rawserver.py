@@ -106,6 +106,18 @@ class Conn:
         data = obj if isinstance(obj, str) else json.dumps(obj)
         await self.chunk(b"data: " + data.encode() + b"\n\n")
 
+    async def read_by_client(self) -> None:
+        """Wait until the client has read every byte sent so far: none left in this
+        side's write buffer, none unacknowledged, none unread in the client's receive
+        queue. Then a reset cannot discard text the client has not read yet, however
+        slow the machine. Linux: /proc/net/tcp's tx_queue and rx_queue (the client is a
+        socket of this same process, so of this network namespace)."""
+        server = _proc_address(self.writer.get_extra_info("sockname"))
+        client = _proc_address(self.writer.get_extra_info("peername"))
+        async with asyncio.timeout(60):  # a safety net only
+            while self.writer.transport.get_write_buffer_size() or any(_queued(server, client)):
+                await asyncio.sleep(0.005)
+
     def reset(self) -> None:
         """Close with an RST (SO_LINGER 0) instead of a FIN."""
         sock = self.writer.get_extra_info("socket")
@@ -121,6 +133,28 @@ class Conn:
 
 
 Handler = Callable[[Request, Conn], Awaitable[bool]]
+
+
+def _proc_address(address: tuple[str, int]) -> str:
+    """An IPv4 address as /proc/net/tcp writes it (host byte order, hex)."""
+    host, port = address[:2]
+    return f"{socket.inet_aton(host)[::-1].hex().upper()}:{port:04X}"
+
+
+def _queued(server: str, client: str) -> tuple[int, int]:
+    """Bytes the server sent that the client has not acknowledged, and bytes the client
+    received that its application has not read yet."""
+    sent = unread = None
+    with open("/proc/net/tcp") as table:
+        for line in table.readlines()[1:]:
+            fields = line.split()
+            tx, rx = (int(n, 16) for n in fields[4].split(":"))
+            if (fields[1], fields[2]) == (server, client):
+                sent = tx
+            elif (fields[1], fields[2]) == (client, server):
+                unread = rx
+    assert sent is not None and unread is not None, "both ends are in /proc/net/tcp"
+    return sent, unread
 
 
 def delta(text: str, finish: str | None = None) -> dict[str, Any]:

@@ -54,7 +54,7 @@ def is_final(frame: str) -> bool:
     return 'hx-swap-oob="outerHTML"' in frame and 'data-role="assistant"' in frame
 
 
-async def until_done(comm: WebsocketCommunicator, timeout: float = 15) -> list[str]:
+async def until_done(comm: WebsocketCommunicator, timeout: float = 60) -> list[str]:
     frames = []
     async with asyncio.timeout(timeout):
         while True:

@@ -45,9 +45,15 @@ def foreign_tasks(baseline: set[asyncio.Task], server) -> list[asyncio.Task]:
     ]
 
 
-async def settle() -> None:
-    for _ in range(5):
-        await asyncio.sleep(0.02)
+async def settled(baseline: set[asyncio.Task], server, keep: tuple = ()) -> None:
+    """Wait until every task started since ``baseline`` has ended (the run's task is
+    awaited already; what may still be ending is its endpoint's side, e.g. the in-process
+    fake's ASGI task, which ends once it hears the client go away). A task that never
+    ends is a leak: after the safety net the caller's assertion lists it."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(60):  # a safety net only
+            while [t for t in foreign_tasks(baseline, server) if t not in keep]:
+                await asyncio.sleep(0.02)
 
 
 @database_sync_to_async
@@ -135,8 +141,10 @@ async def test_no_leaks_after_many_faulty_runs(owner, fault_server, monkeypatch,
             owner, name=fault.name, base_url=base_url(fault, fault_server), **kwargs
         )
     # Warm up: the process's run mailbox and the pooled client exist from now on.
+    before = set(asyncio.all_tasks())
     await one_run(await make_conversation(owner, profiles["http_401"]), FAULTS[4].prompt())
-    await settle()
+    mailbox = (await runs.broadcast.RunControl.get()).task  # lives as long as the loop
+    await settled(before, fault_server, keep=(mailbox,))
     baseline = set(asyncio.all_tasks())
     requests_before = len(fault_server.requests)
 
@@ -152,7 +160,7 @@ async def test_no_leaks_after_many_faulty_runs(owner, fault_server, monkeypatch,
 
     counts = await asyncio.gather(*(worker() for _ in range(PARALLEL)))
     assert sum(counts) == N_RUNS
-    await settle()
+    await settled(baseline, fault_server)
 
     leaked = foreign_tasks(baseline, fault_server)
     assert leaked == [], [t.get_coro() for t in leaked]
@@ -171,8 +179,6 @@ async def test_no_leaks_after_many_faulty_runs(owner, fault_server, monkeypatch,
     assert raw_faults <= made <= raw_faults * runs.MAX_ATTEMPTS
     # ...and none once the pool is closed.
     await upstream_client.aclose_client()
-    for _ in range(50):
-        if not fault_server.open:
-            break
-        await asyncio.sleep(0.02)
-    assert not fault_server.open
+    async with asyncio.timeout(60):  # a safety net only: polls until the server sees them close
+        while fault_server.open:
+            await asyncio.sleep(0.02)

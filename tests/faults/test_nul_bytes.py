@@ -29,16 +29,21 @@ def streaming_id(conversation):
     return message.pk if message else None
 
 
+@database_sync_to_async
+def answered(conversation) -> bool:
+    return conversation.messages.filter(role="assistant").exclude(status="streaming").exists()
+
+
 async def finished_run(conversation) -> None:
     """Wait for the run to end, failing at once if it crashed."""
-    for _ in range(200):
-        message_id = await streaming_id(conversation)
-        if message_id is not None:
-            break
-        await asyncio.sleep(0.01)
+    async with asyncio.timeout(60):  # a safety net only: polls for the placeholder
+        while (message_id := await streaming_id(conversation)) is None:
+            if await answered(conversation):
+                return  # the run already ended
+            await asyncio.sleep(0.01)
     run = runs.local_run(message_id)
     if run is not None:
-        await asyncio.wait_for(run.task, 10)
+        await asyncio.wait_for(run.task, 60)
 
 
 async def sent(owner, base_url: str, text: str):
@@ -49,7 +54,7 @@ async def sent(owner, base_url: str, text: str):
     comm = await connect(owner, conversation)
     await send(comm, text)
     await finished_run(conversation)
-    await until_done(comm, timeout=2)
+    await until_done(comm, timeout=60)  # a safety net only
     await comm.disconnect()
     return conversation
 

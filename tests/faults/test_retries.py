@@ -59,6 +59,41 @@ async def run_turn(owner, base_url: str, text: str = "Hello", **profile_fields):
     return await last_answer(conversation), frames
 
 
+class RetryWaits:
+    """The waits the run asks for between attempts (``asyncio.sleep`` as run.py sees it).
+    ``hold`` makes them last until cancelled, so Stop is tested against a wait that
+    cannot end by itself; ``waiting`` is set once the run is in one."""
+
+    def __init__(self, hold: bool = False) -> None:
+        self.asked: list[float] = []
+        self.cancelled = 0
+        self.hold = hold
+        self.waiting = asyncio.Event()
+
+    async def sleep(self, delay: float) -> None:
+        self.asked.append(delay)
+        self.waiting.set()
+        try:
+            if self.hold:
+                await asyncio.Event().wait()
+            await asyncio.sleep(delay)
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
+
+    def __getattr__(self, name: str):  # everything else run.py uses from asyncio
+        return getattr(asyncio, name)
+
+
+@pytest.fixture
+def retry_waits(monkeypatch) -> RetryWaits:
+    from chat.runs import run
+
+    waits = RetryWaits()
+    monkeypatch.setattr(run, "asyncio", waits)
+    return waits
+
+
 @pytest.fixture
 async def server():
     server = await RawServer().start()
@@ -69,13 +104,15 @@ async def server():
 # --------------------------------------------------------------------------- to build
 
 
-async def test_a_429_is_retried_after_its_retry_after(owner, server):
+async def test_a_429_is_retried_after_its_retry_after(owner, server, retry_waits):
     server.handler = failing_first(429, {"Retry-After": "1"})
     answer, _ = await run_turn(owner, server.url)
     assert answer.status == "complete", answer.error
     assert answer.content == "Recovered fine "
+    assert retry_waits.asked == [1.0], "Retry-After: 1 was what the run waited for"
     seen = server.handler.seen
     assert len(seen) == 2
+    # A lower bound only: a busy machine can make the gap longer, never shorter.
     assert seen[1] - seen[0] >= 0.95, "Retry-After: 1 was honoured"
 
 
@@ -118,22 +155,21 @@ async def test_all_attempts_failing_keeps_the_last_error(owner, server):
     assert 2 <= len(server.handler.seen) <= 5, "retried, a bounded number of times"
 
 
-async def test_stop_during_the_retry_wait_ends_the_run_at_once(owner, server):
+async def test_stop_during_the_retry_wait_ends_the_run_at_once(owner, server, retry_waits):
+    # The wait is held until cancelled: the run can only end if Stop cuts it short.
+    retry_waits.hold = True
     server.handler = failing_first(429, {"Retry-After": "3"})
     profile = await make_profile(owner, base_url=server.url)
     conversation = await make_conversation(owner, profile)
     comm = await connect(owner, conversation)
     await send(comm, "Hello")
-    while not server.requests:
-        await asyncio.sleep(0.02)
-    await asyncio.sleep(0.2)  # now waiting for Retry-After
-    started = time.monotonic()
+    await asyncio.wait_for(retry_waits.waiting.wait(), 60)  # a safety net only
     await comm.send_to(text_data=json.dumps({"action": "stop"}))
-    await until_done(comm, timeout=5)
+    await until_done(comm, timeout=60)
     await comm.disconnect()
     answer = await last_answer(conversation)
     assert answer.status == "stopped"
-    assert time.monotonic() - started < 1.0
+    assert retry_waits.asked == [3.0] and retry_waits.cancelled == 1
     assert len(server.requests) == 1
 
 
@@ -161,10 +197,10 @@ async def test_client_errors_are_not_retried(owner, server, status):
     assert len(server.requests) == 1
 
 
-async def test_a_retry_after_beyond_the_cap_is_not_waited_for(owner, server):
+async def test_a_retry_after_beyond_the_cap_is_not_waited_for(owner, server, retry_waits):
     server.handler = failing_first(429, {"Retry-After": "3600"}, times=99)
-    started = time.monotonic()
     answer, _ = await run_turn(owner, server.url)
-    assert time.monotonic() - started < 5
+    assert retry_waits.asked == []  # no wait at all, and no second request
+    assert len(server.handler.seen) == 1
     assert answer.status == "error" and answer.error["status"] == 429
     assert "try again (429)" in answer.error["message"]

@@ -3,6 +3,7 @@ fake), and what the typed events say about each failure."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from chat.upstream import Endpoint, Finish, TextDelta, UpstreamError, stream_chat
 
 from .catalogue import FAULTS, base_url, chat_body
+from .rawserver import RawServer, delta
 
 
 async def collect(endpoint: Endpoint, body: dict) -> list:
@@ -48,3 +50,34 @@ async def test_stream_chat_reports_the_fault(fault, fault_server):
     assert error.retryable == fault.retryable
     if not fault.fake and fault.base_url is None:
         assert fault_server.requests, "the request reached the server"
+
+
+async def test_the_raw_server_waits_until_the_client_has_read_what_it_sent():
+    """What the reset faults wait for before the RST: the client's reads, not a time."""
+    sent = asyncio.Event()
+    waited: list[asyncio.Task] = []
+
+    async def handler(request, conn) -> bool:
+        await conn.sse_head()
+        await conn.sse(delta("unread"))
+        waited.append(asyncio.ensure_future(conn.read_by_client()))
+        sent.set()
+        await waited[0]
+        return False
+
+    server = await RawServer(handler=handler).start()
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    try:
+        # A client that pauses its reads: the bytes stay in its kernel receive queue.
+        writer.transport.pause_reading()
+        writer.write(b"POST /v1/chat/completions HTTP/1.1\r\nContent-Length: 0\r\n\r\n")
+        await asyncio.wait_for(sent.wait(), 60)
+        for _ in range(50):  # turns of the loop, not a time: the server would return now
+            await asyncio.sleep(0)
+        assert not waited[0].done()
+        writer.transport.resume_reading()
+        await asyncio.wait_for(waited[0], 60)
+        assert b"unread" in await reader.read(4096)
+    finally:
+        writer.close()
+        await server.close()

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from io import StringIO
 
+import httpx
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from django.core.management import CommandError, call_command
@@ -22,7 +23,7 @@ from django.utils import timezone
 from chat.compat import PROBE_KEYS, apply_changes, run_check, suggested_changes
 from chat.compat import runner as compat_runner
 from chat.models import EndpointProfile
-from chat.upstream import Endpoint, aclose_client
+from chat.upstream import Endpoint, aclose_client, get_client, set_transport
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -80,8 +81,37 @@ def section(html: str) -> str:
 # --------------------------------------------------------------------------- the task
 
 
-async def test_a_check_started_from_the_page_fills_in_then_is_saved(owner, web):
+@pytest.fixture
+def held_seed():
+    """Probes to ``held.test`` go to the in-process fake (same path), but the seed probe
+    waits until the test sets the returned event: the table is then necessarily half
+    filled while the test looks, however fast or slow the machine."""
+    release = asyncio.Event()
+    release.held = 0  # how many probes were held: the hold must have happened
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content) if request.content else {}
+        if isinstance(body, dict) and "seed" in body:
+            release.held += 1
+            await release.wait()
+        headers = {k: v for k, v in request.headers.items() if k not in ("host", "content-length")}
+        reply = await get_client().request(
+            request.method, request.url.copy_with(host="fake.invalid"),
+            headers=headers, content=request.content,
+        )  # fmt: skip
+        framing = ("content-length", "transfer-encoding", "content-encoding")
+        keep = {k: v for k, v in reply.headers.items() if k not in framing}
+        return httpx.Response(reply.status_code, headers=keep, content=reply.content)
+
+    set_transport(httpx.MockTransport(handler))
+    yield release
+    set_transport(None)
+
+
+async def test_a_check_started_from_the_page_fills_in_then_is_saved(owner, web, held_seed):
     profile = await asyncio.to_thread(make_profile, owner, "no-stream-options", "demo")
+    profile.base_url = "http://held.test/no-stream-options/v1"
+    await profile.asave(update_fields=["base_url"])
     start = reverse("chat:compat_start", args=[profile.pk])
     panel = reverse("chat:compat_panel", args=[profile.pk])
 
@@ -93,7 +123,7 @@ async def test_a_check_started_from_the_page_fills_in_then_is_saved(owner, web):
     assert set(rows(html).values()) == {"pending"}
 
     seen_partial = False
-    async with asyncio.timeout(20):
+    async with asyncio.timeout(60):  # a safety net only
         while True:
             html = (await web.get(panel)).content.decode()
             found = rows(html)
@@ -101,10 +131,11 @@ async def test_a_check_started_from_the_page_fills_in_then_is_saved(owner, web):
             if 'data-state="running"' in html and 0 < len(done) < len(PROBE_KEYS):
                 seen_partial = True  # the table fills in row by row
                 assert re.search(rf"{len(done)} of {len(PROBE_KEYS)} probes done", html)
+                held_seed.set()  # seen half filled: the held probe may answer now
             if 'data-state="done"' in html:
                 break
             await asyncio.sleep(0.1)
-    assert seen_partial
+    assert seen_partial and held_seed.held
     assert "hx-trigger" not in section(html)  # the finished report stops the polling
     assert rows(html)["stream_usage"] == "unsupported"
     assert rows(html)["chat"] == "supported"

@@ -5,6 +5,7 @@ lost, no answer is left half made."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import pytest
@@ -25,8 +26,9 @@ def _requests_seen() -> int:
     return fake_app().requests.total
 
 
-def _wait_for_request(before: int, timeout: float = 3.0) -> bool:
-    """On the database thread: whether the fake got a request while we waited."""
+def _wait_for_request(before: int, timeout: float = 60.0) -> bool:
+    """On the database thread: whether the fake got a request while we waited (polled;
+    the timeout is a safety net only, a busy machine may take seconds)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if _requests_seen() > before:
@@ -35,7 +37,7 @@ def _wait_for_request(before: int, timeout: float = 3.0) -> bool:
     return False
 
 
-async def _early_tasks_done(timeout: float = 3.0) -> bool:
+async def _early_tasks_done(timeout: float = 60.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         pending = [t for t in asyncio.all_tasks() if t.get_name() == "run-early" and not t.done()]
@@ -82,7 +84,7 @@ async def test_a_refused_save_takes_the_request_back_and_keeps_the_text(owner, m
 
     monkeypatch.setattr(Message.objects, "bulk_create", refused)
     await send(comm, 'Keep <i>me</i>\n@fake {"ttft_ms": 400, "tokens": 200, "tps": 20}')
-    frame = await comm.receive_from(timeout=5)
+    frame = await comm.receive_from(timeout=60)
     assert 'id="composer"' in frame and "Refused at the last moment." in frame
     assert "Keep &lt;i&gt;me&lt;/i&gt;" in frame  # the text stays in the composer
     assert await _early_tasks_done()  # the early request was cancelled, not left running
@@ -102,7 +104,7 @@ async def test_a_failed_save_takes_the_request_back_and_keeps_the_text(owner, mo
 
     monkeypatch.setattr(Message.objects, "bulk_create", broken)
     await send(comm, 'Lost?\n@fake {"ttft_ms": 400, "tokens": 200, "tps": 20}')
-    frame = await comm.receive_from(timeout=5)
+    frame = await comm.receive_from(timeout=60)
     # A new composer (sendable again) with the text and what happened.
     assert 'id="composer"' in frame and "your message is kept" in frame
     assert "Lost?" in frame and "disk full" not in frame
@@ -163,11 +165,14 @@ def test_no_request_goes_out_for_a_send_that_will_be_refused(owner, settings):
 
 async def test_a_quiet_stream_still_saves_its_heartbeat_about_every_interval(owner, settings):
     """The send loop has no timeout around its wait any more: a timer armed once per
-    save wakes it. While the endpoint says nothing, the heartbeat must keep coming."""
+    save wakes it. While the endpoint says nothing, the heartbeat must keep coming (five
+    distinct beats before the first token; how many per second is a benchmark's figure)."""
     settings.RUN_SAVE_INTERVAL = 0.1
     conversation = await make_conversation(owner)
     comm = await connect(owner, conversation)
-    await send(comm, 'Think first\n@fake {"ttft_ms": 1200, "tokens": 3}')
+    # The endpoint stays silent far longer than the test runs: every heartbeat seen below
+    # came while it said nothing, however slowly this machine polls.
+    await send(comm, 'Think first\n@fake {"ttft_ms": 600000, "tokens": 3}')
 
     @database_sync_to_async
     def beat():
@@ -178,12 +183,13 @@ async def test_a_quiet_stream_still_saves_its_heartbeat_about_every_interval(own
         )
 
     seen = set()
-    deadline = time.monotonic() + 1.0  # well before the first token
-    while time.monotonic() < deadline:
+    deadline = time.monotonic() + 60  # a safety net only
+    while len(seen) < 5 and time.monotonic() < deadline:
         row = await beat()
         if row is not None and row[1] == "streaming":
             seen.add(row[0])
         await asyncio.sleep(0.03)
-    assert len(seen) >= 5, seen  # created, then ~8 saves in that second; allow a slow box
-    await until_done(comm)
+    assert len(seen) >= 5, f"only {len(seen)} heartbeats while the endpoint was silent"
+    await comm.send_to(text_data=json.dumps({"action": "stop"}))
+    await until_done(comm, timeout=60)
     await comm.disconnect()

@@ -139,7 +139,7 @@ async def test_a_reconnecting_tab_gets_the_blocks_and_tail_then_converges(
     await send(first, "Snapshot" + directive(REPLY, 40))
     page_one, seen = Page(), []
     while not page_one.blocks:
-        seen.append(await first.receive_from(timeout=5))
+        seen.append(await first.receive_from(timeout=60))
         page_one.apply(seen[-1])
     if remote:
         monkeypatch.setattr(runs, "local_run", lambda message_id: None)

@@ -135,7 +135,7 @@ async def test_results_go_back_as_tool_messages_and_the_model_answers(owner):
             }
         )
     )
-    assert "already answered" in await comm.receive_from(timeout=5)
+    assert "already answered" in await comm.receive_from(timeout=60)
     await comm.disconnect()
 
 
@@ -179,7 +179,7 @@ async def test_a_missing_result_is_refused_and_nothing_is_sent(owner):
             }
         )
     )
-    frame = await comm.receive_from(timeout=5)
+    frame = await comm.receive_from(timeout=60)
     await comm.disconnect()
     assert "Give a result for every call" in frame and "calculate" in frame
     assert fake_app().requests.total == before
@@ -207,7 +207,7 @@ async def test_invalid_tool_json_is_refused_inline_and_nothing_is_sent(owner):
         "tool_choice": "",
     }
     await comm.send_to(text_data=json.dumps(frame))
-    reply = await comm.receive_from(timeout=5)
+    reply = await comm.receive_from(timeout=60)
     await comm.disconnect()
     assert "Fix the tools first" in reply and "Tool 2" in reply and "Use my tool" in reply
     assert fake_app().requests.total == before
@@ -270,7 +270,7 @@ async def test_a_disabled_tool_is_kept_but_not_sent_and_a_named_choice_is(owner,
     before = fake_app().requests.total
     comm = await connect(owner, conversation)
     await comm.send_to(text_data=json.dumps({**frame, "tool_choice": "function:calculate"}))
-    reply = await comm.receive_from(timeout=5)
+    reply = await comm.receive_from(timeout=60)
     await comm.disconnect()
     assert "tool_choice names calculate, which is not an enabled tool" in reply
     assert fake_app().requests.total == before

@@ -9,15 +9,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import html
+import uuid
 from collections.abc import AsyncIterator
 from types import SimpleNamespace
 
+import httpx
 import pytest
 from channels.db import database_sync_to_async
 
 from chat import services
 from chat.fake_upstream import tokenize
-from chat.models import Message
+from chat.models import EndpointProfile, Message
 from tests.bench.wire import (
     DELTA,
     STOP_FRAME,
@@ -31,15 +33,30 @@ from tests.bench.wire import (
 )
 
 pytestmark = [pytest.mark.scale, pytest.mark.django_db(transaction=True)]
-WAIT = 20
+WAIT = 60  # a safety net only: every wait below is for a frame that does come
 
 
 @pytest.fixture
-def chat(django_user_model) -> SimpleNamespace:
+def chat(django_user_model, fake_upstream_url) -> SimpleNamespace:
     user = django_user_model.objects.create_user("scale", password="a-long-passphrase-42")
-    profile = services.profile_ensure_demo(owner=user)
+    # The fake on its own port, not the one inside worker A: the test can open its gates.
+    profile = EndpointProfile.objects.create(
+        owner=user, name="Local fake", base_url=fake_upstream_url, default_model="demo"
+    )
     conversation = services.conversation_create(owner=user, profile=profile, model="demo")
-    return SimpleNamespace(conversation=conversation, session=session_key_for(user))
+    return SimpleNamespace(
+        conversation=conversation, session=session_key_for(user), fake=fake_upstream_url
+    )
+
+
+def new_gate() -> str:
+    return f"scale-{uuid.uuid4().hex[:16]}"
+
+
+async def open_gate(chat: SimpleNamespace, gate: str) -> None:
+    async with httpx.AsyncClient() as client:
+        response = await client.post(f"{chat.fake}/fake/gates/{gate}", timeout=WAIT)
+    assert response.json() == {"gate": gate, "open": True}
 
 
 @contextlib.asynccontextmanager
@@ -92,7 +109,9 @@ async def test_a_turn_started_on_one_worker_streams_to_a_tab_on_the_other(worker
 async def test_stop_on_the_other_worker_stops_the_run(workers, chat):
     a, b = workers
     async with tab(a, chat) as sender, tab(b, chat) as stopper:
-        await sender.send(send_frame(fake_prompt("Stop me from B", tokens=300, tps=40)))
+        # Held after 5 tokens by a gate nobody opens: only the Stop can end this answer.
+        held = fake_prompt("Stop me from B", tokens=300, tps=40, hold_after=5, gate=new_gate())
+        await sender.send(send_frame(held))
         seen: list[str] = []
         while not streamed_text(seen):
             seen.append(await recv(stopper))
@@ -109,14 +128,21 @@ async def test_stop_on_the_other_worker_stops_the_run(workers, chat):
 async def test_a_tab_reconnecting_to_the_other_worker_converges(workers, chat):
     a, b = workers
     async with tab(a, chat) as sender:
-        await sender.send(send_frame(fake_prompt("Reconnect", tokens=150, tps=40)))
+        # Held after 20 tokens (well over 40 characters) until the reconnected tab has
+        # its snapshot: the answer is still streaming then, and goes on after it.
+        gate = new_gate()
+        held = fake_prompt("Reconnect", tokens=150, tps=40, hold_after=20, gate=gate)
+        await sender.send(send_frame(held))
         async with tab(b, chat) as first:
             seen: list[str] = []
             while len(streamed_text(seen)) < 40:
                 seen.append(await recv(first))
         # The tab closed mid-answer; it comes back, on B again.
         async with tab(b, chat) as again:
-            frames = await until_final(again)
+            frames = [await recv(again)]
+            await open_gate(chat, gate)
+            if not is_final(frames[-1]):
+                frames += await until_final(again)
         await until_final(sender)
     answer = await saved_answer(chat)
     assert answer.status == "complete"

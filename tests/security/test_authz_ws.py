@@ -84,7 +84,7 @@ async def test_another_users_socket_and_actions_reach_nothing(monkeypatch):
     await send(vcomm, 'A long one\n@fake {"tokens": 3000, "tps": 60}')
     seen: list[str] = []
     while not streamed_text(seen):
-        seen.append(await vcomm.receive_from(timeout=5))
+        seen.append(await vcomm.receive_from(timeout=60))
     running = await streaming_message(victim.conversation)
     refs = {
         "message": victim.message.pk,

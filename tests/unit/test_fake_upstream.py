@@ -8,7 +8,6 @@ import json
 import logging
 import math
 import re
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,6 +18,7 @@ from chat.fake_upstream import FakeConfig, FakeUpstream, tokenize
 from chat.upstream.asgi_transport import StreamingASGITransport
 
 FAKE = up.Endpoint("http://fake.invalid/v1", api_key="sk-test")
+PERSONALITY = up.Endpoint("http://personality.test/v1")  # whatever set_transport serves
 
 
 @pytest.fixture(autouse=True)
@@ -178,23 +178,94 @@ async def test_non_stream_shape() -> None:
     assert usage["completion_tokens"] == expected
 
 
-async def test_streaming_is_live_and_paced() -> None:
+class Recorded:
+    """What the fake served: each reply's schedule (seconds after the request, bytes,
+    counts as a token), read from the fake's own plan rather than timed on the wire."""
+
+    def __init__(self) -> None:
+        self.replies: list[tuple[float, list[tuple[float, bytes, bool]]]] = []
+
+    def wrap(self, make: Any) -> Any:
+        def recording(*args: Any, **kwargs: Any) -> Any:
+            reply = make(*args, **kwargs)
+            steps: list[tuple[float, bytes, bool]] = []
+            self.replies.append((reply.delay, steps))
+            if reply.stream is not None:
+                reply.stream = _tee(reply.stream, steps)
+            return reply
+
+        return recording
+
+
+def _tee(stream: Any, into: list[Any]) -> Any:
+    for step in stream:
+        into.append(step)
+        yield step
+
+
+@pytest.fixture
+def served(monkeypatch: pytest.MonkeyPatch) -> Recorded:
+    from chat.fake_upstream import server
+
+    recorded = Recorded()
+    monkeypatch.setattr(server, "stream_reply", recorded.wrap(server.stream_reply))
+    monkeypatch.setattr(server, "full_reply", recorded.wrap(server.full_reply))
+    return recorded
+
+
+def gated(app: Any, *, after_tokens: int, gate: asyncio.Event) -> Any:
+    """``app`` whose body sends past the first ``after_tokens`` tokens wait for ``gate``:
+    the test decides when the stream may go on, so nothing hangs on how fast it runs."""
+
+    async def call(scope: Any, receive: Any, send: Any) -> None:
+        sent = 0
+
+        async def gated_send(message: dict[str, Any]) -> None:
+            nonlocal sent
+            body = message.get("body", b"")
+            if b'"content":"' in body and b'"content":""' not in body:
+                if sent >= after_tokens:
+                    await gate.wait()
+                sent += 1
+            await send(message)
+
+        await app(scope, receive, gated_send)
+
+    return call
+
+
+async def test_streaming_is_live_and_paced(served: Recorded) -> None:
+    # Paced: the fake plans the first token at ttft, then one every 1/tps seconds, and
+    # never serves one early (a loaded machine can only make them later).
+    # Live: the first delta reaches the client while the fake is still holding the
+    # second one; a transport that buffered the reply would never deliver it.
+    first_seen = asyncio.Event()
+    up.set_transport(StreamingASGITransport(gated(FakeUpstream(), after_tokens=1, gate=first_seen)))
     body = scripted({"tokens": 10, "tps": 20, "ttft_ms": 100}, model="demo")
-    started = time.monotonic()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
     arrivals = []
-    async with contextlib.aclosing(up.stream_chat(FAKE, body)) as events:
-        async for event in events:
-            if isinstance(event, up.TextDelta):
-                arrivals.append(time.monotonic() - started)
+    async with asyncio.timeout(60):  # a safety net only: a buffered reply never arrives
+        async with contextlib.aclosing(up.stream_chat(PERSONALITY, body)) as events:
+            async for event in events:
+                if isinstance(event, up.TextDelta):
+                    arrivals.append(loop.time() - started)
+                    first_seen.set()
     assert len(arrivals) == 10
-    assert 0.09 <= arrivals[0] < 0.3  # ttft, and not buffered until the end
-    assert arrivals[-1] >= 0.1 + 9 / 20 - 0.02
+    [(_, steps)] = served.replies
+    planned = [at for at, _, is_token in steps if is_token]
+    assert planned == pytest.approx([0.1 + i / 20 for i in range(10)])
+    assert arrivals[0] >= 0.1 - 0.01
+    assert arrivals[-1] >= planned[-1] - 0.01
 
 
-async def test_demo_fast_has_no_delay() -> None:
-    started = time.monotonic()
+async def test_demo_fast_has_no_delay(served: Recorded) -> None:
+    # No pause is planned anywhere in the reply (the fake sleeps only for a positive
+    # delay), whatever the wall clock says on a busy machine.
     await collect(chat(model="demo-fast"))
-    assert time.monotonic() - started < 0.5
+    [(delay, steps)] = served.replies
+    assert delay == 0 and steps
+    assert {at for at, _, _ in steps} == {0.0}
 
 
 # --------------------------------------------------------------------------- @fake
@@ -557,37 +628,40 @@ async def test_plain_error_shape() -> None:
     assert error.body == "Internal error: model not found"
 
 
-async def test_config_rate_and_models() -> None:
+async def test_config_rate_and_models(served: Recorded) -> None:
     endpoint = personality(tokens_per_second=0, ttft_ms=0, models=["only-one"])
     assert await up.list_models(endpoint) == ["only-one"]
-    started = time.monotonic()
     assert text(await collect(chat(model="only-one"), endpoint=endpoint))
-    assert time.monotonic() - started < 0.5
+    [(delay, steps)] = served.replies  # a rate of 0 and no ttft: nothing is paced
+    assert delay == 0 and {at for at, _, _ in steps} == {0.0}
 
 
 # --------------------------------------------------------------------------- disconnects
 
 
 def _fake_tasks() -> list[asyncio.Task[Any]]:
-    names = {"FakeUpstream.__call__", "_send_reply", "_wait_for_disconnect"}
+    names = {"FakeUpstream.__call__", "_send_reply", "_wait_for_disconnect", "gated.<locals>.call"}
     return [t for t in asyncio.all_tasks() if t.get_coro().__qualname__ in names]
 
 
 async def test_client_going_away_stops_the_server_side(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="chat.fake_upstream")
-    body = scripted({"tokens": 500, "tps": 50, "ttft_ms": 0})
-    started = time.monotonic()
+    # After its third token the fake is held (the gate never opens): only the client
+    # going away can end the reply, so the count it logs is where the client left.
+    never = asyncio.Event()
+    up.set_transport(StreamingASGITransport(gated(FakeUpstream(), after_tokens=3, gate=never)))
+    body = scripted({"tokens": 500, "tps": 0, "ttft_ms": 0})
     got = 0
-    async with contextlib.aclosing(up.stream_chat(FAKE, body)) as events:
-        async for _ in events:
-            got += 1
-            if got == 3:
-                break
-    assert time.monotonic() - started < 2
+    async with asyncio.timeout(60):  # a safety net only: closing must not wait for the reply
+        async with contextlib.aclosing(up.stream_chat(PERSONALITY, body)) as events:
+            async for event in events:
+                got += isinstance(event, up.TextDelta)
+                if got == 3:
+                    break
     assert not _fake_tasks()
     stopped = re.search(r"client went away; stopped after (\d+) tokens", caplog.text)
     assert stopped is not None
-    assert 3 <= int(stopped.group(1)) < 10
+    assert int(stopped.group(1)) == 3
 
 
 # --------------------------------------------------------------------------- logprobs

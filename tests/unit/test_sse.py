@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -50,19 +49,59 @@ ROLE = chunk({"role": "assistant", "content": ""})
 DONE = "data: [DONE]\n\n"
 
 
-async def body_of(parts: tuple[bytes | str | float, ...]) -> AsyncIterator[bytes]:
+HANG = None  # a part of ``sse()``: the upstream says nothing more, ever
+
+
+class VirtualClock:
+    """The running loop's clock, frozen: it moves only by ``advance``. Deadlines (asyncio
+    timeouts, call_at timers) then fire at exact points in the test's own script,
+    however slowly a busy machine runs it."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.now = loop.time()
+
+    def time(self) -> float:
+        return self.now
+
+    async def advance(self, seconds: float) -> None:
+        self.now += seconds
+        for _ in range(5):  # let the timers now due run (loop turns, not time)
+            await asyncio.sleep(0)
+
+
+@pytest.fixture
+async def clock(monkeypatch: pytest.MonkeyPatch) -> VirtualClock:
+    loop = asyncio.get_running_loop()
+    virtual = VirtualClock(loop)
+    monkeypatch.setattr(loop, "time", virtual.time)
+    return virtual
+
+
+async def body_of(
+    parts: tuple[bytes | str | float | None, ...], clock: VirtualClock | None = None
+) -> AsyncIterator[bytes]:
     for part in parts:
-        if isinstance(part, float):
-            await asyncio.sleep(part)
+        if part is HANG:
+            await asyncio.Event().wait()  # never set: only a deadline ends this
+        elif isinstance(part, float):
+            assert clock is not None, "a pause needs the virtual clock"
+            await clock.advance(part)
         else:
             yield part.encode() if isinstance(part, str) else part
 
 
-def sse(*parts: bytes | str | float, content_type: str = "text/event-stream") -> Handler:
-    """A 200 event stream of ``parts``; a float part sleeps that many seconds."""
+def sse(
+    *parts: bytes | str | float | None,
+    content_type: str = "text/event-stream",
+    clock: VirtualClock | None = None,
+) -> Handler:
+    """A 200 event stream of ``parts``; a float part moves ``clock`` on that many seconds,
+    ``HANG`` never returns."""
 
     async def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, headers={"content-type": content_type}, content=body_of(parts))
+        return httpx.Response(
+            200, headers={"content-type": content_type}, content=body_of(parts, clock)
+        )
 
     return handler
 
@@ -422,30 +461,26 @@ async def test_connection_lost_mid_stream() -> None:
 
 
 async def test_first_byte_timeout_waiting_for_headers() -> None:
-    async def slow(request: httpx.Request) -> httpx.Response:
-        await asyncio.sleep(5)
+    async def silent(request: httpx.Request) -> httpx.Response:
+        await asyncio.Event().wait()  # never answers: only the deadline can end the wait
         raise AssertionError("not reached")
 
-    use(slow)
-    started = time.monotonic()
+    use(silent)
     [error] = await collect(up.Endpoint("https://h/v1", first_byte_timeout=0.05))
-    assert time.monotonic() - started < 2
     assert error == up.UpstreamError(
         message="No response within 0.05 s", type="timeout", retryable=True
     )
 
 
 async def test_first_byte_timeout_waiting_for_first_event() -> None:
-    use(sse(": just a comment\n\n", 5.0, chunk({"content": "late"})))
+    use(sse(": just a comment\n\n", HANG))
     [error] = await collect(up.Endpoint("https://h/v1", first_byte_timeout=0.05))
     assert error.message == "No response within 0.05 s"
 
 
 async def test_idle_timeout_between_events() -> None:
-    use(sse(chunk({"content": "a"}), 5.0, chunk({"content": "b"})))
-    started = time.monotonic()
+    use(sse(chunk({"content": "a"}), HANG))
     events = await collect(up.Endpoint("https://h/v1", first_byte_timeout=5, idle_timeout=0.05))
-    assert time.monotonic() - started < 2
     assert events == [
         up.TextDelta("a"),
         up.UpstreamError(
@@ -454,24 +489,25 @@ async def test_idle_timeout_between_events() -> None:
     ]
 
 
-async def test_a_steady_stream_longer_than_the_idle_timeout_is_not_cut() -> None:
-    # The idle deadline follows the last chunk (it is moved lazily, not per chunk).
+async def test_a_steady_stream_longer_than_the_idle_timeout_is_not_cut(clock) -> None:
+    # The idle deadline follows the last chunk (it is moved lazily, not per chunk): twelve
+    # gaps of 0.03 s (0.36 s in all) against 0.1 s, on the virtual clock.
     parts: list[object] = []
     for i in range(12):
         parts += [chunk({"content": str(i)}), 0.03]
-    use(sse(*parts, DONE))
+    use(sse(*parts, DONE, clock=clock))
     events = await collect(up.Endpoint("https://h/v1", first_byte_timeout=1, idle_timeout=0.1))
     assert events == [up.TextDelta(str(i)) for i in range(12)]
 
 
-async def test_consumer_time_does_not_count_as_idle() -> None:
+async def test_consumer_time_does_not_count_as_idle(clock) -> None:
     use(sse(chunk({"content": "a"}), chunk({"content": "b"}), chunk({"content": "c"}), DONE))
     endpoint = up.Endpoint("https://h/v1", first_byte_timeout=0.1, idle_timeout=0.1)
     seen = []
     async with contextlib.aclosing(up.stream_chat(endpoint, BODY)) as events:
         async for event in events:
             seen.append(event)
-            await asyncio.sleep(0.15)  # slower than both deadlines
+            await clock.advance(0.15)  # slower than both deadlines
     assert seen == [up.TextDelta("a"), up.TextDelta("b"), up.TextDelta("c")]
 
 
@@ -517,7 +553,7 @@ async def test_cancelling_the_consumer_closes_the_response() -> None:
 
     use(handler)
     task = asyncio.create_task(consume())
-    await asyncio.wait_for(got_one.wait(), 2)
+    await asyncio.wait_for(got_one.wait(), 60)  # a safety net only
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
