@@ -17,6 +17,21 @@ ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct-horse-battery-9"
 
 
+def _own_layer_prefix() -> None:
+    """Under pytest-xdist every worker has its own test database, so user ids repeat
+    across workers; on a shared Redis the groups named after them (a user's sidebar, the
+    sockets closed at log-out) would cross from one worker's tests into the other's. Each
+    worker gets its own prefix, and so do the app servers it starts (they read the env)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    config = settings.CHANNEL_LAYERS["default"].get("CONFIG", {})
+    if worker and "prefix" in config and not config["prefix"].endswith(f"-{worker}"):
+        config["prefix"] = f"{config['prefix']}-{worker}"
+        os.environ["CHANNELS_PREFIX"] = config["prefix"]
+
+
+_own_layer_prefix()
+
+
 # Under pytest-xdist (make test: -n 2 --dist loadgroup) each of these folders runs in one
 # worker: the peer tests share real servers started once per session, and each scale test
 # starts two app workers of its own (two such tests at once would be four daphnes).
