@@ -61,11 +61,30 @@ def set_model(page: Page, model: str, lane: int = 0, label: str = "Model") -> No
     page.locator(".lane-head").nth(lane).locator(".save-state").get_by_text("Saved").wait_for()
 
 
+def set_param(page: Page, name: str, value: object) -> None:
+    """Set one field of the parameter panel and wait until it is saved."""
+    with page.expect_response(lambda r: r.url.endswith("/params/") and r.ok):
+        page.locator(f"#param-{name}").fill(str(value))
+        page.locator(f"#param-{name}").press("Tab")
+
+
 def set_max_tokens(page: Page, value: int) -> None:
     """Move Max tokens in the parameter panel (a CPU server writes ~10-20 tokens a second)."""
-    with page.expect_response(lambda r: r.url.endswith("/params/") and r.ok):
-        page.locator("#param-max_tokens").fill(str(value))
-        page.locator("#param-max_tokens").press("Tab")
+    set_param(page, "max_tokens", value)
+
+
+# llama-server's greedy decoding, from the panel: temperature 0 and top_k 1 take the most
+# likely token every time (the seed then changes nothing, but is fixed anyway), and no
+# prompt cache (its reuse evaluates a prompt in other batch sizes, which llama.cpp says may
+# change the logits' last bits). One request at a time, the same conversation then gets the
+# same answer every time.
+GREEDY_EXTRA = '{"top_k": 1, "cache_prompt": false}'
+
+
+def set_greedy(page: Page) -> None:
+    set_param(page, "temperature", 0)
+    set_param(page, "seed", 1)
+    set_param(page, "extra_body", GREEDY_EXTRA)
 
 
 def send(page: Page, text: str, number: int, *, status: str = "complete") -> str:
@@ -117,7 +136,7 @@ def verdicts_agree(
     any truth, and printed. So is a stop row that could not tell because the server's own
     answer without stop had no comma either (nothing to stop: a fact of that sample), and a
     seed that changed the text only when requests ran at once: a difference seen is proof,
-    while the oracle's matching tries prove nothing."""
+    and the oracle does not try requests at once (see ``truth_seed``)."""
     # A row without a truth would go unchecked, a truth without a row is a stale one.
     assert set(rows) == set(truths), (
         f"rows without a truth: {sorted(set(rows) - set(truths))}; "
@@ -133,8 +152,8 @@ def verdicts_agree(
             allowed.add("inconclusive")
         if key == "seed" and "at once" in text:
             # Another text for the same seed when requests ran at once (llama.cpp batches
-            # them) is a fact the report saw, even when the oracle's own tries, at other
-            # moments, all matched: which requests share a batch is a matter of timing.
+            # them) is a fact the report saw; the oracle checks the seed one request at a
+            # time only: which requests share a batch is a matter of timing.
             allowed.add("different")
         if status not in allowed:
             summary = " ".join(text.split())[:160]
