@@ -17,6 +17,10 @@ ARGS = [
     "--no-first-run",
 ]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+# How long a wait may take before it fails: a safety net, not a speed expectation. Every
+# wait is for a condition; on a loaded machine (make flakes, a shared CI runner) a page can
+# take several seconds to answer, which Playwright's 5 s default for expect() did not allow.
+WAIT_MS = 60_000
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +31,9 @@ def browser() -> Iterator[object]:
             pytest.fail(reason + " but PLAYGROUND_BROWSER_TESTS=required")
         warnings.warn(reason, stacklevel=1)
         pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=WAIT_MS)
 
     # Sync Playwright keeps an event loop in this thread, which makes Django refuse the
     # test database's own set-up and flush; this process runs no async code meanwhile.
@@ -46,7 +52,7 @@ def browser() -> Iterator[object]:
 def page(browser, request):
     context = browser.new_context(viewport={"width": 1280, "height": 860})
     page = context.new_page()
-    page.set_default_timeout(15_000)
+    page.set_default_timeout(WAIT_MS)
     problems: list[str] = []
     page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
     page.on(

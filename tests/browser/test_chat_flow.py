@@ -103,7 +103,7 @@ def test_reload_mid_stream_shows_the_text_so_far_and_keeps_streaming(app_server,
         arg=answer.element_handle(),
     )
     assert answer.get_attribute("data-status") == "streaming"
-    answer.and_(page.locator('[data-status="complete"]')).wait_for(timeout=20_000)
+    answer.and_(page.locator('[data-status="complete"]')).wait_for()
     final = answer.locator(".msg-body").inner_text()
     # the words shown before the reload are the start of the final text, once
     words = re.findall(r"\w+", final)

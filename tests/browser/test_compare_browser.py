@@ -37,7 +37,7 @@ def test_three_lanes_stop_one_the_others_complete(app_server, page):
     cells.nth(1).get_by_role("button", name="Stop this answer").click()
     cells.nth(1).locator('[data-status="stopped"]').wait_for()
     for index in (0, 2):
-        cells.nth(index).locator('[data-status="complete"]').wait_for(timeout=20_000)
+        cells.nth(index).locator('[data-status="complete"]').wait_for()
     assert cells.nth(1).locator('[data-status="stopped"]').count() == 1
     summary = page.locator("#summary-2")
     summary.get_by_text("stop").first.wait_for()
@@ -121,7 +121,7 @@ def test_a_four_lane_comparison_looks_clean_at_1440_and_390(app_server, page):
     page.get_by_role("button", name="Send", exact=True).click()
     cells = page.locator("#turn-2 .lane-cell")
     for index in range(4):
-        cells.nth(index).locator('[data-status="complete"]').wait_for(timeout=20_000)
+        cells.nth(index).locator('[data-status="complete"]').wait_for()
     page.locator("#summary-2 td.best").first.wait_for()
     ARTIFACTS.mkdir(exist_ok=True)
 
@@ -203,7 +203,7 @@ def test_sync_toggles_make_a_change_apply_to_every_lane(app_server, page):
     page.get_by_role("button", name="Send", exact=True).click()
     cells = page.locator("#turn-2 .lane-cell")
     for index in range(3):
-        cells.nth(index).locator('[data-status="complete"]').wait_for(timeout=20_000)
+        cells.nth(index).locator('[data-status="complete"]').wait_for()
     heads = [cells.nth(i).locator(".msg-head .who").inner_text() for i in range(3)]
     assert heads == ["demo-fast", "demo-fast", "demo"]
     cells.nth(1).get_by_role("button", name="Inspect this answer").click()

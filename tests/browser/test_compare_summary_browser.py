@@ -120,7 +120,7 @@ def test_lanes_that_did_not_answer_show_no_ellipsis(app_server, page):
     assert stopping.locator(".msg-body").inner_text().strip() == ""  # no token yet
     cells.nth(2).get_by_role("button", name="Stop this answer").click()
     cells.nth(2).locator('[data-status="stopped"]').wait_for()
-    cells.nth(0).locator('[data-status="complete"]').wait_for(timeout=20_000)
+    cells.nth(0).locator('[data-status="complete"]').wait_for()
 
     summary = page.locator("#summary-2")
     finish = summary.locator("tr", has_text="Finish").locator("td")

@@ -38,8 +38,8 @@ def test_check_an_endpoint_then_apply_the_suggested_settings(app_server, page):
 
     page.locator('#compat[data-state="running"]').wait_for()
     compat.get_by_text("probes done").wait_for()
-    page.wait_for_function(FILLING_IN, timeout=15_000)  # rows appear with their statuses
-    page.locator('#compat[data-state="done"]').wait_for(timeout=30_000)
+    page.wait_for_function(FILLING_IN)  # rows appear with their statuses
+    page.locator('#compat[data-state="done"]').wait_for()
 
     def status(key: str) -> str:
         return compat.locator(f'tr[data-key="{key}"]').get_attribute("data-status")

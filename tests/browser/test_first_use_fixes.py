@@ -220,7 +220,7 @@ def test_an_answer_starting_with_blank_lines_streams_where_it_ends(app_server, p
     body.get_by_text("First", exact=False).first.wait_for()
     reloaded_offset = body.evaluate(FIRST_TEXT_OFFSET)
 
-    answer.and_(page.locator('[data-status="complete"]')).wait_for(timeout=30_000)
+    answer.and_(page.locator('[data-status="complete"]')).wait_for()
     final_offset = answer.locator(".msg-body").evaluate(FIRST_TEXT_OFFSET)
     assert abs(streaming_offset - final_offset) <= 4, (streaming_offset, final_offset)
     assert abs(reloaded_offset - final_offset) <= 4, (reloaded_offset, final_offset)

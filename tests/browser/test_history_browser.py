@@ -7,7 +7,7 @@ import re
 
 import pytest
 from django.contrib.auth import get_user_model
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.sync_api import expect
 
 from chat.models import Conversation
 from tests.browser.test_chat_flow import answers, create_first_account, streaming_answer
@@ -135,17 +135,13 @@ def test_keyboard_shortcuts_and_the_send_key_setting(app_server, page):
     page.keyboard.press("Escape")
     help_dialog.wait_for(state="hidden")
 
-    # `/` focuses the composer; now Enter is a new line and Ctrl+Enter sends. (Pressed
-    # again if a late swap took the focus away: seen once under CI load.)
+    # `/` focuses the composer; now Enter is a new line and Ctrl+Enter sends. Once both
+    # sockets are open no late swap can take the focus away again.
+    expect(page.locator("[data-conversation]")).to_have_attribute("data-socket", "open")
+    expect(page.locator("[data-sidebar-socket]")).to_have_attribute("data-socket", "open")
     focused = "() => document.activeElement.getAttribute('name') === 'content'"
-    for _ in range(3):
-        page.keyboard.press("/")
-        try:
-            page.wait_for_function(focused, timeout=3_000)
-            break
-        except PlaywrightTimeout:
-            continue
-    assert page.evaluate(focused)
+    page.keyboard.press("/")
+    page.wait_for_function(focused)
     composer = page.get_by_label("Message")
     composer.press_sequentially("line one")
     composer.press("Enter")

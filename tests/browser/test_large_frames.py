@@ -69,7 +69,7 @@ def test_a_4_9_mb_image_is_sent_saved_and_shown(app_server, page, django_user_mo
     page.get_by_label("Message").fill("What is in this picture?")
     page.get_by_role("button", name="Send").click()
     answer = page.locator('[data-role="assistant"]').first
-    answer.and_(page.locator('[data-status="complete"]')).wait_for(timeout=30_000)
+    answer.and_(page.locator('[data-status="complete"]')).wait_for()
 
     question = Message.objects.get(conversation=conversation, role="user")
     (part,) = [p for p in question.content_parts if p["type"] == "image_url"]

@@ -45,7 +45,7 @@ document.addEventListener("htmx:wsAfterMessage", () => {
 """
 
 
-def streaming_has(page, selector: str, timeout: float = 20_000) -> None:
+def streaming_has(page, selector: str, timeout: float | None = None) -> None:
     """Wait until the answer, still streaming, shows ``selector`` in its body."""
     page.wait_for_function(
         """(sel) => {
@@ -82,7 +82,7 @@ def test_markdown_renders_while_streaming_and_the_end_does_not_reflow(app_server
     page.screenshot(path=str(ARTIFACTS / "markdown-streaming.png"), full_page=True)
 
     answer = answers(page).first
-    answer.and_(page.locator('[data-status="complete"]')).wait_for(timeout=30_000)
+    answer.and_(page.locator('[data-status="complete"]')).wait_for()
     page.wait_for_function("() => window.__final && window.__final.after !== undefined")
     final = page.evaluate("window.__final")
     # What streamed is the final render's own HTML, block for block.
@@ -105,9 +105,9 @@ def test_a_second_tab_converges_to_the_same_blocks(app_server, page):
     second.problems = []
     second.add_init_script(RECORD)
     second.goto(page.url)  # mid-answer: a snapshot of the blocks and tail, then frames
-    streaming_has(second, ".code-block code.language-python span.k", timeout=10_000)
+    streaming_has(second, ".code-block code.language-python span.k")
     for tab in (page, second):
-        answers(tab).first.and_(tab.locator('[data-status="complete"]')).wait_for(timeout=30_000)
+        answers(tab).first.and_(tab.locator('[data-status="complete"]')).wait_for()
         tab.wait_for_function("() => window.__final && window.__final.after !== undefined")
     one, two = (tab.evaluate("window.__final") for tab in (page, second))
     assert one["streamed"] == two["streamed"]  # the same DOM just before the final render
@@ -128,10 +128,9 @@ def test_untrusted_markup_streamed_as_blocks_never_runs(app_server, page):
           return a && a.dataset.status === "streaming"
             && a.querySelectorAll(".msg-body > p").length >= 10;
         }""",
-        timeout=20_000,
     )
     watch.check("mid-stream")  # blocks from the server's render, in the page
-    answers(page).first.and_(page.locator('[data-status="complete"]')).wait_for(timeout=30_000)
+    answers(page).first.and_(page.locator('[data-status="complete"]')).wait_for()
     watch.check("final")
     assert watch.dialogs == [] and watch.foreign == [] and watch.findings == []
     assert not page.problems, page.problems

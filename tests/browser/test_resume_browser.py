@@ -15,6 +15,7 @@ from django.contrib.auth import get_user_model
 
 from chat.fake_upstream import tokenize
 from chat.models import EndpointProfile, Message
+from tests.browser.conftest import WAIT_MS
 from tests.browser.test_chat_flow import answers, create_first_account
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -28,7 +29,7 @@ def flat(text: str) -> str:
 def new_tab(context):
     """Another tab of the same browser (same session), collecting page errors."""
     tab = context.new_page()
-    tab.set_default_timeout(15_000)
+    tab.set_default_timeout(WAIT_MS)
     tab.problems = []
     tab.on("pageerror", lambda exc: tab.problems.append(f"page error: {exc}"))
     tab.on(
@@ -104,7 +105,7 @@ def held_then_finished(page, gate: Gate) -> list[str]:
         if status != "streaming":
             break
         samples.append(text)
-    answer.and_(page.locator('[data-status="complete"]')).wait_for(timeout=30_000)
+    answer.and_(page.locator('[data-status="complete"]')).wait_for()
     return samples
 
 
@@ -158,7 +159,7 @@ def test_a_second_tab_receives_the_same_answer_live(app_server, page, fake_upstr
     second = new_tab(page.context)
     second.goto(url)
     samples = held_then_finished(second, gate)
-    answers(page).first.and_(page.locator('[data-status="complete"]')).wait_for(timeout=30_000)
+    answers(page).first.and_(page.locator('[data-status="complete"]')).wait_for()
     message = saved_answer()
     content = flat(message.content)
     # Live: it showed the answer streaming (held mid-way: a strict, growing prefix), then

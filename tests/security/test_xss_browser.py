@@ -263,7 +263,7 @@ def test_untrusted_text_never_runs_in_the_browser(app_server, page):
         page.locator("#composer-input").fill(f"Batch {number}\n@fake {directive}")
         page.get_by_role("button", name="Send").click()
         answer = page.locator('[data-role="assistant"]').nth(number - 1)
-        answer.and_(page.locator('[data-status="complete"]')).wait_for(timeout=20_000)
+        answer.and_(page.locator('[data-status="complete"]')).wait_for()
         watch.check(f"streamed batch {number}")
         assert "<" in reply and answer.locator(".msg-body").count() == 1
     # Streamed tool calls: names and arguments as they grow, then the final render.
@@ -272,7 +272,7 @@ def test_untrusted_text_never_runs_in_the_browser(app_server, page):
     page.locator("#composer-input").fill(f"Tools\n@fake {directive}")
     page.get_by_role("button", name="Send").click()
     answer = page.locator('[data-role="assistant"]').nth(len(batches))
-    answer.and_(page.locator('[data-status="complete"]')).wait_for(timeout=20_000)
+    answer.and_(page.locator('[data-status="complete"]')).wait_for()
     assert answer.locator(".tool-call").count() == BATCH
     watch.check("streamed tool calls")
     # A reload renders the saved replies from the database.
