@@ -5,7 +5,9 @@ as two rows, from votes cast on the page."""
 from __future__ import annotations
 
 import re
+import uuid
 
+import httpx
 import pytest
 from playwright.sync_api import expect
 
@@ -14,6 +16,7 @@ from tests.browser.conftest import ARTIFACTS
 from tests.browser.screenshots import send_and_wait
 from tests.browser.test_chat_flow import create_first_account
 from tests.browser.test_compare_browser import add_lane
+from tests.browser.test_resume_browser import use_local_fake
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -102,16 +105,25 @@ def test_a_near_tie_is_not_marked_and_a_clear_win_is(app_server, page):
     assert not page.problems, page.problems
 
 
-def test_lanes_that_did_not_answer_show_no_ellipsis(app_server, page):
+def test_lanes_that_did_not_answer_show_no_ellipsis(app_server, page, fake_upstream_url):
     """Lane B fails (a model the endpoint lacks), lane C is stopped before its first
-    token, lane D is added after the turn: the summary says so, with no "…"."""
+    token, lane D is added after the turn: the summary says so, with no "…".
+
+    The endpoint is the fake on its own port, and the turn's answers hold before their
+    first token until the test opens the gate: lane C is certainly unanswered when Stop
+    is pressed (a 4 s TTFT used to stand for that, which a busy machine could outrun)."""
     page.set_viewport_size({"width": 1440, "height": 900})
     create_first_account(page, app_server)
+    use_local_fake(fake_upstream_url)
+    page.reload()
     send_and_wait(page, 'Warm up\n@fake {"tokens": 3}', 1)
     add_lane(page, 2)
     add_lane(page, 3)
     set_model(page, "B", "no-such-model")
-    page.get_by_label("Message").fill('Slow start\n@fake {"tokens": 5, "ttft_ms": 4000}')
+    gate = f"summary-{uuid.uuid4().hex[:12]}"
+    page.get_by_label("Message").fill(
+        f'Held start\n@fake {{"tokens": 5, "hold_after": 0, "gate": "{gate}"}}'
+    )
     page.get_by_role("button", name="Send", exact=True).click()
     cells = page.locator("#turn-2 .lane-cell")
     cells.nth(1).locator('[data-status="error"]').wait_for()
@@ -120,6 +132,9 @@ def test_lanes_that_did_not_answer_show_no_ellipsis(app_server, page):
     assert stopping.locator(".msg-body").inner_text().strip() == ""  # no token yet
     cells.nth(2).get_by_role("button", name="Stop this answer").click()
     cells.nth(2).locator('[data-status="stopped"]').wait_for()
+    # Lane A, held all along, answers once the gate opens.
+    assert cells.nth(0).locator('[data-status="streaming"]').count() == 1
+    httpx.post(f"{fake_upstream_url}/fake/gates/{gate}", timeout=10).raise_for_status()
     cells.nth(0).locator('[data-status="complete"]').wait_for()
 
     summary = page.locator("#summary-2")

@@ -92,14 +92,26 @@ def deltas(frames: list[str]) -> list[str]:
 async def test_a_turn_started_on_one_worker_streams_to_a_tab_on_the_other(workers, chat):
     a, b = workers
     async with tab(a, chat) as sender, tab(b, chat) as watcher:
-        await sender.send(send_frame(fake_prompt("Across workers", tokens=120, tps=60)))
+        # Held after 30 tokens until B has shown some of it: B's stream certainly has a
+        # delta before the final render, however fast or slow the machine.
+        gate = new_gate()
+        held = fake_prompt("Across workers", tokens=120, tps=60, hold_after=30, gate=gate)
+        await sender.send(send_frame(held))
+        watched: list[str] = []
+        while not streamed_text(watched):
+            watched.append(await recv(watcher))
+        shown_while_held = streamed_text(watched)
+        await open_gate(chat, gate)
+        watched += await until_final(watcher)
         sent = await until_final(sender)
-        watched = await until_final(watcher)
     answer = await saved_answer(chat)
     assert answer.status == "complete" and answer.content
     # B shows the user's message, then the very same deltas A's tab got, then the render.
     assert any('data-role="user"' in f and "Across workers" in f for f in watched)
-    assert len(deltas(watched)) >= 3, "B got the final render but no stream"
+    assert not any(is_final(f) for f in watched[:-1]), "B got a render before the end"
+    assert deltas(watched), "B got the final render but no stream"
+    assert shown_while_held and len(shown_while_held) < len(answer.content)
+    assert answer.content.startswith(shown_while_held)
     assert deltas(watched) == deltas(sent)
     assert streamed_text(watched) == streamed_text(sent) == answer.content
     assert final_status(watched[-1]) == final_status(sent[-1]) == "complete"
