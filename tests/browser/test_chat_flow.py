@@ -6,6 +6,8 @@ import re
 
 import pytest
 
+from tests.browser.gates import Gate, use_local_fake
+
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 PASSWORD = "a-long-passphrase-42"
 
@@ -90,10 +92,16 @@ def test_three_turns_then_stop_the_fourth_and_reload(app_server, page):
     assert not page.problems, page.problems
 
 
-def test_reload_mid_stream_shows_the_text_so_far_and_keeps_streaming(app_server, page):
+def test_reload_mid_stream_shows_the_text_so_far_and_keeps_streaming(
+    app_server, page, fake_upstream_url
+):
     create_first_account(page, app_server)
+    use_local_fake(fake_upstream_url)
+    page.reload()
     page.get_by_label("Model").fill("demo-slow")
-    streaming_answer(page, 'Stream for a while\n@fake {"tokens": 60, "tps": 12}', 8)
+    # Held after 30 tokens until the gate opens: still streaming however long the reload.
+    gate = Gate(fake_upstream_url)
+    streaming_answer(page, "Stream for a while" + gate.script(tokens=60, hold_after=30), 8)
     page.reload()
     answer = answers(page).first
     assert answer.get_attribute("data-status") == "streaming"
@@ -103,6 +111,7 @@ def test_reload_mid_stream_shows_the_text_so_far_and_keeps_streaming(app_server,
         arg=answer.element_handle(),
     )
     assert answer.get_attribute("data-status") == "streaming"
+    gate.open()
     answer.and_(page.locator('[data-status="complete"]')).wait_for()
     final = answer.locator(".msg-body").inner_text()
     # the words shown before the reload are the start of the final text, once

@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import ARTIFACTS
+from tests.browser.gates import Gate, use_local_fake
 from tests.browser.test_chat_flow import create_first_account, first_answer
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -19,14 +20,19 @@ def add_lane(page, count: int) -> None:
     page.locator(".lane-head").nth(count - 1).wait_for()
 
 
-def test_three_lanes_stop_one_the_others_complete(app_server, page):
+def test_three_lanes_stop_one_the_others_complete(app_server, page, fake_upstream_url):
     create_first_account(page, app_server)
+    use_local_fake(fake_upstream_url)
+    page.reload()
     first_answer(page, "Warm up")
     add_lane(page, 2)
     add_lane(page, 3)
     assert page.locator(".lane-badge").all_inner_texts() == ["A", "B", "C"]
 
-    page.get_by_label("Message").fill('Race\n@fake {"tokens": 80, "tps": 20}')
+    # Every lane holds after 20 tokens until the gate opens: B is stopped while A and C
+    # are certainly still streaming, then they finish on their own.
+    gate = Gate(fake_upstream_url)
+    page.get_by_label("Message").fill("Race" + gate.script(tokens=80, tps=20, hold_after=20))
     page.get_by_role("button", name="Send", exact=True).click()
     cells = page.locator("#turn-2 .lane-cell")
     cells.nth(2).locator('[data-status="streaming"]').wait_for()
@@ -36,6 +42,9 @@ def test_three_lanes_stop_one_the_others_complete(app_server, page):
     )
     cells.nth(1).get_by_role("button", name="Stop this answer").click()
     cells.nth(1).locator('[data-status="stopped"]').wait_for()
+    for index in (0, 2):
+        assert cells.nth(index).locator('[data-status="streaming"]').count() == 1
+    gate.open()
     for index in (0, 2):
         cells.nth(index).locator('[data-status="complete"]').wait_for()
     assert cells.nth(1).locator('[data-status="stopped"]').count() == 1

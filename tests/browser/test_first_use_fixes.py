@@ -7,6 +7,7 @@ import json
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.gates import Gate, use_local_fake
 from tests.browser.test_chat_flow import answers, create_first_account, first_answer
 from tests.browser.test_compare_browser import add_lane
 
@@ -199,11 +200,17 @@ FIRST_TEXT_OFFSET = """el => {
 }"""
 
 
-def test_an_answer_starting_with_blank_lines_streams_where_it_ends(app_server, page):
+def test_an_answer_starting_with_blank_lines_streams_where_it_ends(
+    app_server, page, fake_upstream_url
+):
     create_first_account(page, app_server)
+    use_local_fake(fake_upstream_url)
+    page.reload()
     reply = "\r\n\r\nFirst line of the answer.\nSecond line, then more words to stream " * 2
-    directive = json.dumps({"reply": reply, "tps": 4, "ttft_ms": 0})
-    page.get_by_label("Message").fill(f"Blank lines first\n@fake {directive}")
+    # Held within its first line until the gate opens: still streaming after the reload.
+    gate = Gate(fake_upstream_url)
+    directive = gate.script(reply=reply, tps=20, ttft_ms=0, hold_after=8)
+    page.get_by_label("Message").fill(f"Blank lines first{directive}")
     page.get_by_role("button", name="Send").click()
     answer = answers(page).first
     answer.and_(page.locator('[data-status="streaming"]')).wait_for()
@@ -220,6 +227,7 @@ def test_an_answer_starting_with_blank_lines_streams_where_it_ends(app_server, p
     body.get_by_text("First", exact=False).first.wait_for()
     reloaded_offset = body.evaluate(FIRST_TEXT_OFFSET)
 
+    gate.open()
     answer.and_(page.locator('[data-status="complete"]')).wait_for()
     final_offset = answer.locator(".msg-body").evaluate(FIRST_TEXT_OFFSET)
     assert abs(streaming_offset - final_offset) <= 4, (streaming_offset, final_offset)

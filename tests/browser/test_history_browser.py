@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from playwright.sync_api import expect
 
 from chat.models import Conversation
+from tests.browser.gates import Gate, use_local_fake
 from tests.browser.test_chat_flow import answers, create_first_account, streaming_answer
 from tests.integration.history_world import chat_with
 
@@ -175,9 +176,13 @@ def test_keyboard_shortcuts_and_the_send_key_setting(app_server, page):
     assert not page.problems, page.problems
 
 
-def test_escape_stops_an_answer_even_outside_the_composer(app_server, page):
+def test_escape_stops_an_answer_even_outside_the_composer(app_server, page, fake_upstream_url):
     create_first_account(page, app_server)
-    answer = streaming_answer(page, 'Long one\n@fake {"tokens": 200, "tps": 10}', 4)
+    use_local_fake(fake_upstream_url)
+    page.reload()
+    # Held after 10 tokens by a gate nobody opens: only Escape can end it.
+    gate = Gate(fake_upstream_url)
+    answer = streaming_answer(page, "Long one" + gate.script(tokens=200, hold_after=10), 4)
     page.evaluate("document.activeElement.blur()")
     page.keyboard.press("Escape")
     answer.and_(page.locator('[data-status="stopped"]')).wait_for()

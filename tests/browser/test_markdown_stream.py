@@ -3,11 +3,11 @@ code fence shows as a code block, and the final render does not move the page.""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
+from chat.fake_upstream import tokenize
 from tests.browser.conftest import ARTIFACTS
+from tests.browser.gates import Gate, use_local_fake
 from tests.browser.test_chat_flow import answers, create_first_account
 from tests.security.test_xss_browser import Watch
 from tests.security.xss_payloads import PAYLOADS
@@ -22,6 +22,9 @@ REPLY = (
     + "let a = 1;\n" * 14
     + "```\n\nThe end of the answer, a plain sentence."
 )
+# Held inside the open js fence (its 7th line) until the test opens the gate: every state
+# the tests look for while streaming is on the page then, however slow the machine.
+HOLD = len(tokenize(REPLY[: REPLY.index("```js\n") + len("```js\n") + len("let a = 1;\n") * 7]))
 # The moment the final render arrives, and just after it is swapped in: the answer's
 # height, and the streamed blocks (without the tail) to compare with the final render.
 RECORD = """
@@ -57,11 +60,16 @@ def streaming_has(page, selector: str, timeout: float | None = None) -> None:
     )
 
 
-def test_markdown_renders_while_streaming_and_the_end_does_not_reflow(app_server, page):
+def test_markdown_renders_while_streaming_and_the_end_does_not_reflow(
+    app_server, page, fake_upstream_url
+):
     page.add_init_script(RECORD)
     create_first_account(page, app_server)
-    directive = json.dumps({"reply": REPLY, "tps": 25, "ttft_ms": 0})
-    page.get_by_label("Message").fill(f"Show me\n@fake {directive}")
+    use_local_fake(fake_upstream_url)
+    page.reload()
+    gate = Gate(fake_upstream_url)
+    directive = gate.script(reply=REPLY, tps=25, ttft_ms=0, hold_after=HOLD)
+    page.get_by_label("Message").fill(f"Show me{directive}")
     page.get_by_role("button", name="Send").click()
 
     # A finished paragraph is markdown at once; the text after it still streams.
@@ -81,6 +89,7 @@ def test_markdown_renders_while_streaming_and_the_end_does_not_reflow(app_server
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "markdown-streaming.png"), full_page=True)
 
+    gate.open()
     answer = answers(page).first
     answer.and_(page.locator('[data-status="complete"]')).wait_for()
     page.wait_for_function("() => window.__final && window.__final.after !== undefined")
@@ -94,11 +103,14 @@ def test_markdown_renders_while_streaming_and_the_end_does_not_reflow(app_server
     assert not page.problems, page.problems
 
 
-def test_a_second_tab_converges_to_the_same_blocks(app_server, page):
+def test_a_second_tab_converges_to_the_same_blocks(app_server, page, fake_upstream_url):
     page.add_init_script(RECORD)
     create_first_account(page, app_server)
-    directive = json.dumps({"reply": REPLY, "tps": 25, "ttft_ms": 0})
-    page.get_by_label("Message").fill(f"Show me\n@fake {directive}")
+    use_local_fake(fake_upstream_url)
+    page.reload()
+    gate = Gate(fake_upstream_url)
+    directive = gate.script(reply=REPLY, tps=25, ttft_ms=0, hold_after=HOLD)
+    page.get_by_label("Message").fill(f"Show me{directive}")
     page.get_by_role("button", name="Send").click()
     streaming_has(page, ".code-block code.language-python span.k")
     second = page.context.new_page()
@@ -106,6 +118,7 @@ def test_a_second_tab_converges_to_the_same_blocks(app_server, page):
     second.add_init_script(RECORD)
     second.goto(page.url)  # mid-answer: a snapshot of the blocks and tail, then frames
     streaming_has(second, ".code-block code.language-python span.k")
+    gate.open()
     for tab in (page, second):
         answers(tab).first.and_(tab.locator('[data-status="complete"]')).wait_for()
         tab.wait_for_function("() => window.__final && window.__final.after !== undefined")
@@ -115,12 +128,17 @@ def test_a_second_tab_converges_to_the_same_blocks(app_server, page):
     second.close()
 
 
-def test_untrusted_markup_streamed_as_blocks_never_runs(app_server, page):
+def test_untrusted_markup_streamed_as_blocks_never_runs(app_server, page, fake_upstream_url):
     watch = Watch(page, app_server)
     create_first_account(page, app_server)
-    reply = "\n\n".join(PAYLOADS[:24]) + "\n\n" + "still streaming " * 40
-    directive = json.dumps({"reply": reply, "tps": 60, "ttft_ms": 0})
-    page.get_by_label("Message").fill(f"Payloads\n@fake {directive}")
+    use_local_fake(fake_upstream_url)
+    page.reload()
+    payloads = "\n\n".join(PAYLOADS[:24]) + "\n\n"
+    reply = payloads + "still streaming " * 40
+    # Held once every payload is out, until the mid-stream check has been made.
+    gate = Gate(fake_upstream_url)
+    directive = gate.script(reply=reply, tps=60, ttft_ms=0, hold_after=len(tokenize(payloads)))
+    page.get_by_label("Message").fill(f"Payloads{directive}")
     page.get_by_role("button", name="Send").click()
     page.wait_for_function(
         """() => {
@@ -130,6 +148,7 @@ def test_untrusted_markup_streamed_as_blocks_never_runs(app_server, page):
         }""",
     )
     watch.check("mid-stream")  # blocks from the server's render, in the page
+    gate.open()
     answers(page).first.and_(page.locator('[data-status="complete"]')).wait_for()
     watch.check("final")
     assert watch.dialogs == [] and watch.foreign == [] and watch.findings == []

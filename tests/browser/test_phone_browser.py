@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.browser.conftest import ARTIFACTS
+from tests.browser.gates import Gate, use_local_fake
 from tests.browser.screenshots import send_and_wait
 from tests.browser.test_chat_flow import answers, create_first_account
 
@@ -127,9 +128,13 @@ def test_the_panel_is_a_sheet_over_the_conversation(app_server, page):
 
 
 @pytest.mark.parametrize("viewport", [{"width": 1440, "height": 900}, PHONE])
-def test_send_and_stop_share_one_place_and_nothing_moves(app_server, page, viewport):
+def test_send_and_stop_share_one_place_and_nothing_moves(
+    app_server, page, viewport, fake_upstream_url
+):
     page.set_viewport_size(viewport)
     create_first_account(page, app_server)
+    use_local_fake(fake_upstream_url)
+    page.reload()
     send_and_wait(page, "Warm up", 1)
     wide = viewport["width"] > 1100
     assert page.locator(".topbar").is_visible() is not wide
@@ -139,7 +144,9 @@ def test_send_and_stop_share_one_place_and_nothing_moves(app_server, page, viewp
     send = page.get_by_role("button", name="Send", exact=True)
     before = send.bounding_box()
     box_before = page.locator("#composer-input").bounding_box()
-    page.get_by_label("Message").fill('Long one\n@fake {"tokens": 200, "tps": 20}')
+    # Held after 5 tokens by a gate nobody opens: Stop is there however long we look.
+    gate = Gate(fake_upstream_url)
+    page.get_by_label("Message").fill("Long one" + gate.script(tokens=200, hold_after=5))
     send.click()
     stop = page.locator(".composer-side").get_by_role("button", name="Stop")
     stop.wait_for()

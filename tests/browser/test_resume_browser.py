@@ -7,15 +7,12 @@ is then a fact, not a race against a busy machine."""
 
 from __future__ import annotations
 
-import uuid
-
-import httpx
 import pytest
-from django.contrib.auth import get_user_model
 
 from chat.fake_upstream import tokenize
-from chat.models import EndpointProfile, Message
+from chat.models import Message
 from tests.browser.conftest import WAIT_MS
+from tests.browser.gates import Gate, use_local_fake
 from tests.browser.test_chat_flow import answers, create_first_account
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -39,33 +36,11 @@ def new_tab(context):
     return tab
 
 
-class Gate:
-    """A story that holds after HELD tokens until ``open()``."""
-
-    def __init__(self, base_url: str) -> None:
-        self.base_url = base_url
-        self.name = f"resume-{uuid.uuid4().hex[:12]}"
-        directives = (
-            f'{{"tokens": {TOKENS}, "tps": 20, "hold_after": {HELD}, "gate": "{self.name}"}}'
-        )
-        self.prompt = f"Tell me a story\n@fake {directives}"
-
-    def open(self) -> None:
-        httpx.post(f"{self.base_url}/fake/gates/{self.name}", timeout=10).raise_for_status()
-
-
-def use_local_fake(base_url: str) -> None:
-    """The first account's endpoint: the fake on its own port (the test can reach it)."""
-    owner = get_user_model().objects.get()
-    EndpointProfile.objects.filter(owner=owner).delete()
-    EndpointProfile.objects.create(
-        owner=owner, name="Local fake", base_url=base_url, default_model="demo"
-    )
-
-
 def start_held_answer(tab, gate: Gate) -> str:
     """Send the story; once it shows more than 12 words (it holds at HELD tokens)."""
-    tab.get_by_label("Message").fill(gate.prompt)
+    tab.get_by_label("Message").fill(
+        f"Tell me a story{gate.script(tokens=TOKENS, tps=20, hold_after=HELD)}"
+    )
     tab.get_by_role("button", name="Send").click()
     answer = answers(tab).first
     answer.and_(tab.locator('[data-status="streaming"]')).wait_for()

@@ -9,11 +9,11 @@ from types import SimpleNamespace
 import pytest
 
 from chat.runs.persist import metrics
-from chat.runs.stream import CONTENT, REASONING, _Stream
+from chat.runs.stream import CONTENT, REASONING, TextStream
 
 
 def a_run(*, first=100.15, usage=None, text="", reasoning="", retries=0, prices=(None, None)):
-    streams = {CONTENT: _Stream(), REASONING: _Stream()}
+    streams = {CONTENT: TextStream(), REASONING: TextStream()}
     streams[CONTENT].append(text)
     streams[REASONING].append(reasoning)
     # Only what metrics() reads of a Run: its times (monotonic seconds) and what it got.
