@@ -436,8 +436,19 @@
     scheduleScroll();
     return true;
   }
+  // A frame for an answer this page already shows finished is stale: a snapshot taken as
+  // the socket (re)connected, or asked for by "sync", can arrive after the answer's final
+  // render replaced its streaming fields. It is dropped (htmx would find no target).
+  var FIELD_FRAME = /^<span id="([a-z]\w*-(\d+))" hx-swap-oob="(?:beforeend|innerHTML)">/;
+  function staleFrame(frame) {
+    var m = typeof frame === "string" ? FIELD_FRAME.exec(frame) : null;
+    if (!m || document.getElementById(m[1])) return false;
+    var answer = document.getElementById("m-" + m[2]);
+    return !!answer && answer.getAttribute("data-status") !== "streaming";
+  }
   document.addEventListener("htmx:wsBeforeMessage", function (e) {
-    if (applyDelta(e.detail && e.detail.message)) e.preventDefault();
+    var frame = e.detail && e.detail.message;
+    if (applyDelta(frame) || staleFrame(frame)) e.preventDefault();
   });
   document.addEventListener("htmx:wsAfterMessage", function () {
     document.querySelectorAll("[data-trim-lead]").forEach(normalizeLead);
