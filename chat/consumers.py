@@ -355,6 +355,17 @@ class ConversationConsumer(SignedInSocket, AsyncWebsocketConsumer):
         )
 
     async def _snapshot_timeout(self, message_id: int) -> None:
+        if message_id not in self.waiting:
+            return
+        if await self._run_alive(message_id):
+            # Its owner is alive (a fresh heartbeat) but did not answer: busy, or the run
+            # was saved and not yet launched when we asked (its mailbox did not exist, so
+            # the request was dropped). Ask again rather than drop the deltas held here.
+            await runs.snapshot_request(message_id, self.channel_name)
+            asyncio.get_running_loop().call_later(
+                SNAPSHOT_TIMEOUT, lambda: asyncio.ensure_future(self._snapshot_timeout(message_id))
+            )
+            return
         buffered = self.waiting.pop(message_id, None)
         if buffered is None:
             return
@@ -376,6 +387,15 @@ class ConversationConsumer(SignedInSocket, AsyncWebsocketConsumer):
             return owned.conversation(user, raw_uuid)
         except Http404:
             return None
+
+    @database_sync_to_async
+    def _run_alive(self, message_id: int) -> bool:
+        message = (
+            Message.objects.filter(pk=message_id)
+            .only("status", "heartbeat_at", "created_at")
+            .first()
+        )
+        return message is not None and message.display_status == Message.Status.STREAMING
 
     @database_sync_to_async
     def _streaming_ids(self) -> list[int]:
