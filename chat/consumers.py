@@ -349,6 +349,10 @@ class ConversationConsumer(SignedInSocket, AsyncWebsocketConsumer):
         if message_id in self.waiting:
             return
         self.waiting[message_id] = []
+        await self._ask_snapshot(message_id)
+
+    async def _ask_snapshot(self, message_id: int) -> None:
+        """Ask the run's owner for its snapshot; check again after SNAPSHOT_TIMEOUT."""
         await runs.snapshot_request(message_id, self.channel_name)
         asyncio.get_running_loop().call_later(
             SNAPSHOT_TIMEOUT, lambda: asyncio.ensure_future(self._snapshot_timeout(message_id))
@@ -361,10 +365,7 @@ class ConversationConsumer(SignedInSocket, AsyncWebsocketConsumer):
             # Its owner is alive (a fresh heartbeat) but did not answer: busy, or the run
             # was saved and not yet launched when we asked (its mailbox did not exist, so
             # the request was dropped). Ask again rather than drop the deltas held here.
-            await runs.snapshot_request(message_id, self.channel_name)
-            asyncio.get_running_loop().call_later(
-                SNAPSHOT_TIMEOUT, lambda: asyncio.ensure_future(self._snapshot_timeout(message_id))
-            )
+            await self._ask_snapshot(message_id)
             return
         buffered = self.waiting.pop(message_id, None)
         if buffered is None:
