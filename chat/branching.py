@@ -127,8 +127,8 @@ def message_edit(
         ]
         # Votes are per turn number: the old answers' verdicts do not judge the new ones.
         conversation.votes.filter(turn__gte=turn).delete()
-        # turn_send validates the text; an ActionError rolls the whole edit back.
-        user_message, placeholders = services.turn_send(
+        # turn_save validates the text; an ActionError rolls the whole edit back.
+        user_message, placeholders = services.turn_save(
             conversation=conversation, content=content, images=images or None, turn=turn
         )
     return user_message, placeholders, max(last_turn, turn)

@@ -1,4 +1,5 @@
-"""The websocket adapter: auth, parse, call services, forward group events.
+"""The websocket adapter: auth; parse a frame, start its action (chat.runs.start), send;
+forward group events.
 
 Every browser tab on a conversation is one consumer in the conversation's group. A
 (re)connecting tab first gets a snapshot of each streaming message, then only what it
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable
+from collections.abc import Callable
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -19,17 +20,15 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.http import Http404
 
-from chat import branching, frames, owned, runs, services, wsinput
+from chat import actions, frames, owned, runs, services
+from chat.actions import Started
+from chat.errors import ActionError
 from chat.models import Conversation, Message
 from chat.versions import path_of
 from chat.wsauth import SignedInSocket
 from chat.wsinput import BIG_ID, BIG_TURN, MAX_SYNC_IDS, BadFrame, repeat_count, whole
 
 log = logging.getLogger(__name__)
-
-# The frame shapes, where chat/bench/relay.py still looks for them.
-delta_frame, block_frame = frames.delta, frames.block
-
 
 # A remote run that does not answer a snapshot request within this time is presumed dead.
 SNAPSHOT_TIMEOUT = 3.0
@@ -142,31 +141,25 @@ class ConversationConsumer(SignedInSocket, AsyncWebsocketConsumer):
         except BadFrame as exc:
             await self._composer(error=str(exc), text=text)
             return
-        early = runs.EarlyRuns(asyncio.get_running_loop())
         try:
-            placeholders, html = await self._turn_start(text, content, early)
-        except services.ActionError as exc:
-            early.abandon()
+            await runs.start(
+                lambda early: actions.send(self._fresh(), text, content, early=early),
+                early=True,
+                repeats=repeat - 1,
+            )
+        except ActionError as exc:
             # The composer is left as it is: nothing the user typed is lost.
             await self._composer(error=str(exc), text=text)
             return
         except Exception:
-            early.abandon()
             log.exception("saving a turn failed")
             await self._composer(
                 error="Saving that failed on the server; your message is kept: send it again.",
                 text=text,
             )
             return
-        except BaseException:
-            early.abandon()
-            raise
-        prepared = early.claim(placeholders)
+        # This page's own turn frame comes after this (group events wait for the handler).
         await self._composer()
-        # Every tab gets the new messages before the first delta can reach it.
-        await self.channel_layer.group_send(self.group, {"type": "turn.started", "html": html})
-        for run in prepared:
-            runs.run_launch(run, repeats=repeat - 1)
 
     async def _regenerate(self, content: dict[str, Any]) -> None:
         raw = content.get("lane")
@@ -177,7 +170,7 @@ class ConversationConsumer(SignedInSocket, AsyncWebsocketConsumer):
         turn = whole(
             content.get("turn"), low=0, high=BIG_TURN, problem="Regenerate needs a turn number."
         )
-        await self._answers_start(self._regenerate_db(positions, turn))
+        await self._start(actions.regenerate, positions=positions, turn=turn)
 
     async def _edit(self, content: dict[str, Any]) -> None:
         text = content.get("content")
@@ -189,7 +182,7 @@ class ConversationConsumer(SignedInSocket, AsyncWebsocketConsumer):
             problem="That message is not part of this conversation.",
         )  # fmt: skip
         # Refused: the edit box is left open with the text as typed.
-        await self._answers_start(self._edit_db(message_id, text))
+        await self._start(actions.edit, message_id=message_id, text=text)
 
     async def _tool_results(self, content: dict[str, Any]) -> None:
         answer_id = whole(
@@ -201,20 +194,15 @@ class ConversationConsumer(SignedInSocket, AsyncWebsocketConsumer):
         results = {
             k[7:]: v for k, v in content.items() if k.startswith("result:") and isinstance(v, str)
         }
-        await self._answers_start(self._tool_results_submit(answer_id, results))
+        await self._start(actions.tool_results, answer_id=answer_id, results=results)
 
-    async def _answers_start(self, pending: Awaitable[tuple[list[runs.Run], str]]) -> None:
-        """The database work of an action that starts answers (regenerate, edit, tool
-        results): refused, a toast says why; else every tab gets the new turn first, then
-        each run starts."""
+    async def _start(self, action: Callable[..., Started], **arguments: Any) -> None:
+        """Start an action's answers (regenerate, edit, tool results) on this socket's
+        conversation as saved now; refused, a toast says why."""
         try:
-            prepared, html = await pending
-        except services.ActionError as exc:
+            await runs.start(lambda early: action(self._fresh(), early=early, **arguments))
+        except ActionError as exc:
             await self._toast(str(exc))
-            return
-        await self.channel_layer.group_send(self.group, {"type": "turn.started", "html": html})
-        for run in prepared:
-            runs.run_launch(run)
 
     async def _stop(self, content: dict[str, Any]) -> None:
         wanted = whole(
@@ -222,7 +210,7 @@ class ConversationConsumer(SignedInSocket, AsyncWebsocketConsumer):
         )
         for message_id in await self._streaming_ids():
             if wanted is None or message_id == wanted:
-                await runs.run_stop(message_id)
+                await runs.stop(message_id)
 
     async def _sync_shown(self, content: dict[str, Any]) -> None:
         """The page says which answers it shows as streaming (on every socket open). Any
@@ -406,53 +394,10 @@ class ConversationConsumer(SignedInSocket, AsyncWebsocketConsumer):
             .values_list("id", flat=True)
         )
 
-    @database_sync_to_async
-    def _turn_start(
-        self, text: str, frame: dict[str, Any], early: runs.EarlyRuns
-    ) -> tuple[list[Message], str]:
-        """One trip to the database thread: build each lane's request body and hand it
-        to ``early`` (the requests go out at once), save the turn (nothing typed is lost,
-        whatever follows), render the new turn for every tab."""
-        conversation = Conversation.objects.get(pk=self.conversation.pk)
-        self.conversation = conversation
-        user_message, placeholders = wsinput.turn_send(conversation, text, frame, early.start)
-        # The placeholders carry the lanes turn_send just read (profile, conversation).
-        lanes = [p.lane for p in placeholders]
-        return placeholders, frames.turn(self.conversation, user_message, placeholders, lanes)
-
-    @database_sync_to_async
-    def _tool_results_submit(
-        self, answer_id: int, results: dict[str, str]
-    ) -> tuple[list[runs.Run], str]:
-        answer, tool_messages, placeholder = services.tool_results_submit(
-            conversation=self.conversation, assistant_id=answer_id, results=results
-        )
-        run = runs.run_for(placeholder)
-        return [run], frames.tool_turn(answer, tool_messages, placeholder)
-
-    @database_sync_to_async
-    def _regenerate_db(
-        self, positions: list[int] | None, turn: int | None
-    ) -> tuple[list[runs.Run], str]:
-        conversation = Conversation.objects.get(pk=self.conversation.pk)
-        self.conversation = conversation
-        placeholders = services.answers_regenerate(
-            conversation=conversation, positions=positions, turn=turn
-        )
-        prepared = [runs.run_for(p) for p in placeholders]
-        return prepared, "".join(frames.cell(p.lane, p.turn) for p in placeholders)
-
-    @database_sync_to_async
-    def _edit_db(self, message_id: Any, text: str) -> tuple[list[runs.Run], str]:
-        conversation = Conversation.objects.get(pk=self.conversation.pk)
-        self.conversation = conversation
-        user_message, placeholders, last_turn = branching.message_edit(
-            conversation=conversation, message_id=message_id, content=text
-        )
-        prepared = [runs.run_for(p) for p in placeholders]
-        # Every tab drops the turns of the version it showed, then gets the new one.
-        gone = frames.turns_deleted(user_message.turn, last_turn)
-        return prepared, gone + frames.turn(self.conversation, user_message, placeholders)
+    def _fresh(self) -> Conversation:
+        """This socket's conversation as saved now (database thread)."""
+        self.conversation = Conversation.objects.get(pk=self.conversation.pk)
+        return self.conversation
 
     @database_sync_to_async
     def _render_message(self, message_id: int) -> str:

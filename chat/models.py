@@ -97,6 +97,19 @@ class EndpointProfile(models.Model):
         allowed and sent as no ``model`` at all."""
         return bool((self.quirks or {}).get("model_optional"))
 
+    def endpoint(self):  # TEMP until the quirks branch lands
+        from chat.upstream import Endpoint
+
+        return Endpoint(
+            base_url=self.base_url,
+            api_key=self.api_key,
+            headers=self.extra_headers,
+            connect_timeout=self.connect_timeout,
+            first_byte_timeout=self.first_byte_timeout,
+            idle_timeout=self.idle_timeout,
+            reasoning_field=(self.quirks or {}).get("reasoning_field") or "auto",
+        )
+
 
 class Preset(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -309,6 +322,24 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.role} #{self.pk} turn {self.turn}"
+
+    @classmethod
+    def placeholder(cls, lane: Lane, *, branch: int, turn: int, attempt: int = 1) -> Message:
+        """An answer about to stream in ``lane`` (unsaved): its run fills it in."""
+        answer = cls(
+            conversation_id=lane.conversation_id,
+            lane=lane,
+            branch=branch,
+            turn=turn,
+            role=cls.Role.ASSISTANT,
+            model=lane.model,
+            status=cls.Status.STREAMING,
+            heartbeat_at=timezone.now(),
+            attempt=attempt,
+        )
+        if Lane.conversation.is_cached(lane):
+            answer.conversation = lane.conversation  # no query to render it
+        return answer
 
     @property
     def dom_id(self) -> str:

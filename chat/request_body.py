@@ -11,8 +11,7 @@ from django.db.models import Q
 from chat.models import Conversation, Lane, Message
 from chat.params import request_params
 from chat.tools import enabled_tools
-from chat.turns import next_turn
-from chat.versions import Tree, path_of
+from chat.versions import Tree, next_turn, path_of
 
 # Ids given to legacy function_call answers (which carry none).
 LEGACY_CALL_PREFIX = "call_legacy_"
@@ -87,7 +86,7 @@ def request_body_build(
     *, lane: Lane, assistant: Message, stream: bool = True, question: Message | None = None
 ) -> dict[str, Any]:
     """The body for ``assistant`` (saved or not). ``question``: the turn's question, not
-    saved yet (a send builds its bodies before its transaction, see turns.turn_send):
+    saved yet (a send builds its bodies before its transaction, see turns.turn_save):
     it ends the history, as it will once saved."""
     conversation = lane.conversation
     if conversation.mode == Conversation.Mode.COMPLETION:

@@ -42,13 +42,13 @@ from chat.turns import (
     attempt_next,
     attempt_show,
     lane_ready,
-    next_turn,
     quota_check,
     title_from,
     tool_results_submit,
-    turn_send,
+    turn_save,
 )
 from chat.usage import usage_totals
+from chat.versions import next_turn
 
 # Re-exported (with the actions defined below): `services.X` works for all of them.
 __all__ = [
@@ -76,7 +76,7 @@ __all__ = [
     "title_from",
     "tool_results_submit",
     "EarlyStart",
-    "turn_send",
+    "turn_save",
     "usage_totals",
     "conversation_create",
     "conversation_mode_set",
@@ -188,3 +188,4 @@ def messages_mark_interrupted(*, conversation: Conversation) -> int:
         status=Message.Status.INTERRUPTED,
         error={"message": "The run stopped when its server process ended."},
     )
+turn_send = turn_save  # TEMP: tests until the services façade goes

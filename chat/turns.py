@@ -17,7 +17,8 @@ from chat.errors import ActionError
 from chat.history import sidebar_changed
 from chat.models import Conversation, Lane, Message
 from chat.render import SCRIPT_LINE_RE, plain_text
-from chat.versions import Path, path_of
+from chat.request_body import request_body_build
+from chat.versions import Path, next_turn, path_of
 
 
 def title_from(text: str) -> str:
@@ -96,11 +97,11 @@ def _lanes_ready(conversation: Conversation) -> list[Lane]:
 
 
 # Called with each lane and the exact body its answer will be asked with, on the
-# database thread, before the turn is written (see turn_send).
+# database thread, before the turn is written (see turn_save).
 EarlyStart = Callable[[list[tuple[Lane, dict[str, Any]]]], None]
 
 
-def turn_send(
+def turn_save(
     *,
     conversation: Conversation,
     content: str,
@@ -129,8 +130,6 @@ def turn_send(
         content=content,
         content_parts=[{"type": "text", "text": content}, *images] if images else None,
     )
-    from chat.request_body import request_body_build  # it reads turns: imported late
-
     with transaction.atomic():
         if connection.features.has_select_for_update:
             Conversation.objects.select_for_update().filter(pk=conversation.pk).exists()
@@ -140,20 +139,7 @@ def turn_send(
         if turn is None:
             turn = max(last_turn + 1, path.leaf_start)
         question.branch, question.turn = path.leaf, turn
-        now = timezone.now()
-        placeholders = [
-            Message(
-                conversation=conversation,
-                lane=lane,
-                branch=path.leaf,
-                turn=turn,
-                role=Message.Role.ASSISTANT,
-                model=lane.model,
-                status=Message.Status.STREAMING,
-                heartbeat_at=now,
-            )
-            for lane in lanes
-        ]
+        placeholders = [Message.placeholder(lane, branch=path.leaf, turn=turn) for lane in lanes]
         for placeholder in placeholders:
             placeholder.request_body = request_body_build(
                 lane=placeholder.lane, assistant=placeholder, question=question
@@ -212,16 +198,9 @@ def tool_results_submit(
             )
             for call in answer.tool_calls
         ]
-        placeholder = Message.objects.create(
-            conversation=conversation,
-            lane=answer.lane,
-            branch=answer.branch,
-            turn=answer.turn,
-            role=Message.Role.ASSISTANT,
-            model=answer.lane.model,
-            status=Message.Status.STREAMING,
-            heartbeat_at=timezone.now(),
-        )
+        placeholder = Message.placeholder(answer.lane, branch=answer.branch, turn=answer.turn)
+        placeholder.conversation = conversation
+        placeholder.save()
         conversation.save(update_fields=["updated_at"])
     return answer, tool_messages, placeholders_ready([placeholder])[0]
 
@@ -230,8 +209,6 @@ def placeholders_ready(placeholders: list[Message]) -> list[Message]:
     """Build and save each placeholder's exact request body (set on the object too), so
     a service returns placeholders that a Run is built from as they are
     (``runs.run_for``), and that render with their fields set."""
-    from chat.request_body import request_body_build  # it reads turns: imported late
-
     for message in placeholders:
         body = request_body_build(lane=message.lane, assistant=message)
         Message.objects.filter(pk=message.pk).update(request_body=body)
@@ -256,28 +233,14 @@ def _busy(conversation: Conversation) -> bool:
     return conversation.messages.live_streaming().exists()
 
 
-def next_turn(*, conversation: Conversation, path: Path | None = None) -> int:
-    """The number the next question of the shown version gets."""
-    path = path or path_of(conversation)
-    return (conversation.messages.filter(path.q()).aggregate(m=Max("turn"))["m"] or 0) + 1
-
-
 def answer_attempt_new(*, lane: Lane, turn: int, branch: int) -> Message:
     """A new try at a lane's answer to a turn; the earlier ones stay as alternatives."""
     previous = Message.objects.filter(lane=lane, turn=turn, branch=branch)
     attempt = (previous.aggregate(m=Max("attempt"))["m"] or 0) + 1
     previous.update(hidden=True)
-    return Message.objects.create(
-        conversation_id=lane.conversation_id,
-        lane=lane,
-        branch=branch,
-        turn=turn,
-        role=Message.Role.ASSISTANT,
-        model=lane.model,
-        status=Message.Status.STREAMING,
-        heartbeat_at=timezone.now(),
-        attempt=attempt,
-    )
+    answer = Message.placeholder(lane, branch=branch, turn=turn, attempt=attempt)
+    answer.save()
+    return answer
 
 
 def answers_regenerate(

@@ -20,9 +20,12 @@ whatever the number of versions.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from django.db.models import Q
+from django.db.models import Max, Q
+
+if TYPE_CHECKING:
+    from chat.models import Conversation
 
 ROOT = 0
 # Turns start at 1; the root covers everything below its first fork.
@@ -278,3 +281,9 @@ SCHEMA: dict[str, Any] = {
         "shown": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}},
     },
 }
+
+
+def next_turn(*, conversation: Conversation, path: Path | None = None) -> int:
+    """The number the next question of the shown version gets."""
+    path = path or path_of(conversation)
+    return (conversation.messages.filter(path.q()).aggregate(m=Max("turn"))["m"] or 0) + 1

@@ -1,13 +1,11 @@
 """What the page sends over the socket, checked: the whole numbers a frame carries
-(ids, turns, lanes, repeats) and a send frame's parameters, tools and images."""
+(ids, turns, lanes, repeats). A send's parameters, tools and images are checked by the
+send itself (chat.actions.send)."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
-
-from chat import composer, services
-from chat.models import Conversation, Message
 
 
 class BadFrame(ValueError):
@@ -40,33 +38,6 @@ def repeat_count(value: Any) -> int:
     )  # fmt: skip
 
 
-def strings(value: Any) -> list[str]:
-    """A form value as htmx sends it: absent, one string, or a list of strings."""
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value] if value else []
-    if isinstance(value, list):
-        return [v for v in value if isinstance(v, str) and v]
-    raise services.ActionError("Malformed image field.")
-
-
 MAX_REPEAT = 10
 # A page shows at most 6 lanes x 10 choices streaming; more ids than this is not a page.
 MAX_SYNC_IDS = 64
-
-
-def turn_send(
-    conversation: Conversation,
-    text: str,
-    frame: dict[str, Any],
-    early: services.EarlyStart | None = None,
-) -> tuple[Message, list[Message]]:
-    """A send frame's turn: its images are checked, and the panel's values and the tools
-    editor that travel with it are checked and saved as their autosaves would save them
-    (a refusal saves nothing), before the turn is."""
-    images = services.images_clean(
-        data_urls=strings(frame.get("image_data")), urls=strings(frame.get("image_url"))
-    )
-    composer.send_apply(conversation, frame)
-    return services.turn_send(conversation=conversation, content=text, images=images, early=early)

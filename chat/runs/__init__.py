@@ -1,58 +1,49 @@
-"""One generation: upstream events -> accumulate -> persist -> broadcast.
+"""Runs: one generation each, from a request to a saved answer.
 
 A run lives in the process that started it, not in a socket: closing the tab does not
-stop it. It is reachable from any process through the channel layer (group
-``run.<message id>``), which is how Stop and snapshot requests find it.
+stop it. It is reachable from any process through the channel layer (control.py), which
+is how Stop and snapshot requests find it.
 
-Traffic is kept linear in the answer's length: deltas are coalesced (the first at once,
-then at most one frame per RUN_FRAME_INTERVAL) and frames carry only new text, with its
-offset so every receiver can drop what it already has.
-
-This module builds and starts runs; the rest of the package is the run itself (run.py),
-its accumulated text (stream.py; echoed secrets: chat.upstream.secrets), its frames to the pages
-and its mailbox (broadcast.py), and the database (persist.py).
+``start`` is the one way a run begins: it does a user's action (chat.actions) on the
+database thread, announces the started turn to every page, then launches a run per
+placeholder. The rest of the package is the run itself: the request (run.py), the
+answer it adds up (answer.py), its relay to the pages (relay.py), its saves (store.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
 
-from chat import frames
-from chat.models import Lane, Message
-from chat.runs.broadcast import (
-    RunControl,
-    _registry,
-    local_run,
-    run_group,
-    run_stop,
-    snapshot_request,
-)
-from chat.runs.run import BACKOFF, MAX_ATTEMPTS, RETRY_AFTER_CAP, Run, endpoint_for
-from chat.runs.stream import CONTENT, REASONING, TextStream, text_field
+from chat import actions
+from chat.actions import Started
+from chat.models import Lane
+from chat.runs import control
+from chat.runs.control import announce, local_ids, snapshot_request, stop
+from chat.runs.run import MAX_ATTEMPTS, Run
 
 __all__ = [
-    "BACKOFF", "CONTENT", "MAX_ATTEMPTS", "REASONING", "RETRY_AFTER_CAP", "Run",
-    "RunControl", "TextStream", "_registry",
-    "EarlyRuns", "endpoint_for", "local_run", "run_early", "run_for",
-    "run_group", "run_launch", "run_start", "run_stop", "snapshot_request", "text_field",
+    "MAX_ATTEMPTS", "Run", "announce", "local_ids", "local_run", "snapshot_request",
+    "start", "stop",
 ]  # fmt: skip
 
-
-def run_for(placeholder: Message) -> Run:
-    """The one way to build a Run: from a placeholder whose request body is saved
-    (the services that create placeholders return them so), its lane, profile and
-    conversation at hand. Nothing is sent until ``run_launch``."""
-    return run_early(placeholder.lane, placeholder.request_body, message_id=placeholder.pk)
+# An action of chat.actions with its arguments bound (functools.partial): called on the
+# database thread with ``early`` (an EarlyStart, or None).
+Action = Callable[..., Started]
 
 
-def run_early(lane: Lane, body: dict[str, Any], *, message_id: int = 0) -> Run:
-    """A Run for ``lane`` asking with ``body``; its message id may come later (a send
-    starts its requests before its placeholders are saved: ``Run.prefetch``)."""
+def local_run(message_id: int) -> Run | None:
+    """This process's run of answer ``message_id``, if it has one."""
+    return control.local_run(message_id)
+
+
+def _run(lane: Lane, body: dict[str, Any], message_id: int = 0) -> Run:
+    """A Run for ``lane`` asking with ``body`` (lane, profile and conversation at hand)."""
     profile = lane.profile
     prices = (
         float(profile.price_input) if profile.price_input is not None else None,
@@ -60,8 +51,8 @@ def run_early(lane: Lane, body: dict[str, Any], *, message_id: int = 0) -> Run:
     )
     return Run(
         message_id=message_id,
-        conversation_group=lane.conversation.group_name,
-        endpoint=endpoint_for(profile),
+        group=lane.conversation.group_name,
+        endpoint=profile.endpoint(),
         body=body,
         profile_id=lane.profile_id,
         path="completions" if lane.conversation.mode == "completion" else "chat/completions",
@@ -69,46 +60,54 @@ def run_early(lane: Lane, body: dict[str, Any], *, message_id: int = 0) -> Run:
     )
 
 
-class EarlyRuns:
-    """The requests a send starts before its turn is saved (``services.turn_send``'s
-    ``early``): ``start`` is called on the database thread with each lane's body and
-    sends them from the event loop; after the save, ``claim`` pairs them with the
-    saved placeholders, and ``abandon`` drops them if the save failed."""
+async def start(action: Action, *, early: bool = False, repeats: int = 0) -> list[Run]:
+    """Do ``action``; every page gets the turn it started; then each answer's run starts
+    (with ``repeats``, that many more tries follow in its lane, one after another).
+    An ActionError (or any failure) of the action propagates, and nothing runs.
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self.runs: list[Run] = []
+    ``early``: each request is sent as soon as the action has checked the turn and built
+    its bodies, while the turn is still being saved and rendered, so the endpoint's time
+    to first token overlaps that work. What arrives meanwhile waits in the run until it
+    is launched, after the turn's frame. If the save then fails, the requests are
+    cancelled (actions that cannot hand bodies over early just start after the save)."""
+    loop = asyncio.get_running_loop()
+    early_runs: list[Run] = []
 
-    def start(self, bodies: list[tuple[Lane, dict[str, Any]]]) -> None:
+    def hand_over(bodies: list[tuple[Lane, dict[str, Any]]]) -> None:  # database thread
         for lane, body in bodies:
-            run = run_early(lane, body)
-            self.runs.append(run)
+            run = _run(lane, body)
+            early_runs.append(run)
+            loop.call_soon_threadsafe(run.prefetch)
 
-            self.loop.call_soon_threadsafe(run.prefetch)
+    def act() -> tuple[Started, list[Run]]:
+        started = action(early=hand_over if early else None)
+        if not early_runs:
+            return started, [_run(p.lane, p.request_body, p.pk) for p in started.placeholders]
+        # The action handed over the bodies of the placeholders it saved, in their order.
+        for run, placeholder in zip(early_runs, started.placeholders, strict=True):
+            run.bind(placeholder.pk)
+        return started, early_runs
 
-    def abandon(self) -> None:
-        """On the event loop: a prefetch still queued behind this runs first, so every
-        request is cancelled, none left running."""
-        for run in self.runs:
-            self.loop.call_soon(run.abandon)
+    try:
+        started, launched = await database_sync_to_async(act)()
+    except BaseException:
+        # On the event loop: a prefetch still queued behind this runs first, so every
+        # request is cancelled, none left running.
+        for run in early_runs:
+            loop.call_soon(run.abandon)
+        raise
+    await announce(started.group, started.html)
+    for run in launched:
+        _launch(run, repeats=repeats)
+    return launched
 
-    def claim(self, placeholders: list[Message]) -> list[Run]:
-        """The early Runs, ready for ``run_launch``: turn_send hands over the bodies of
-        the placeholders it saves, in their order, so each Run takes its placeholder's
-        id."""
-        for run, placeholder in zip(self.runs, placeholders, strict=True):
-            run.message_id = placeholder.pk
-        return self.runs
 
-
-# Repeat series under way (see run_launch).
+# Repeat series under way (see _launch).
 _series: set[asyncio.Task[None]] = set()
 
 
-def run_launch(run: Run, *, repeats: int = 0) -> Run:
-    """Start ``run``; with ``repeats``, that many more tries follow in its lane, one
-    after another (``_repeat_loop``)."""
-    _registry[run.message_id] = run
+def _launch(run: Run, *, repeats: int = 0) -> None:
+    control.registry[run.message_id] = run
     # A fresh context: inherited from a request, asgiref's thread-sensitive context
     # would send the run's database calls to that request's (finished) thread.
     run.task = asyncio.create_task(
@@ -116,26 +115,13 @@ def run_launch(run: Run, *, repeats: int = 0) -> Run:
     )
     if repeats > 0:
         series = asyncio.create_task(
-            _repeat_loop(run, repeats),
-            name=f"repeats-{run.message_id}",
-            context=contextvars.Context(),
+            _repeat(run, repeats), name=f"repeats-{run.message_id}", context=contextvars.Context()
         )
         _series.add(series)  # the loop keeps only a weak reference
         series.add_done_callback(_series.discard)
-    return run
 
 
-async def run_start(message_id: int) -> Run:
-    """``run_launch`` for a placeholder known by its id (saved outside the socket)."""
-
-    def build() -> Run:
-        placeholder = Message.objects.select_related("lane__profile", "lane__conversation")
-        return run_for(placeholder.get(pk=message_id))
-
-    return run_launch(await database_sync_to_async(build)())
-
-
-async def _repeat_loop(run: Run, repeats: int) -> None:
+async def _repeat(run: Run, repeats: int) -> None:
     """Repeat runs: sequential, not concurrent, so the tries don't slow each other down.
     Each waits for the one before to end (and be announced); Stop ends the series."""
     for _ in range(repeats):
@@ -146,16 +132,4 @@ async def _repeat_loop(run: Run, repeats: int) -> None:
             return  # the process is shutting down
         if run.stop_requested:
             return
-        html, run = await _attempt_next(run.message_id)
-        await get_channel_layer().group_send(run.group, {"type": "turn.started", "html": html})
-        run_launch(run)
-
-
-@database_sync_to_async
-def _attempt_next(done_id: int) -> tuple[str, Run]:
-    """A new attempt after answer ``done_id``, ready to run, and its lane's cell."""
-    from chat.services import attempt_next
-
-    done = Message.objects.select_related("lane").get(pk=done_id)
-    run = run_for(attempt_next(lane=done.lane, turn=done.turn, branch=done.branch))
-    return frames.cell(done.lane, done.turn), run
+        (run,) = await start(partial(actions.repeat, answer_id=run.message_id))

@@ -1,5 +1,6 @@
-"""One generation: upstream events -> accumulate (chat.runs.stream) -> broadcast
-(chat.runs.broadcast) -> persist (chat.runs.persist)."""
+"""One generation: the request to the endpoint (retries before the first byte, the time
+and size limits, Stop), its events added up by an ``Answer`` (answer.py), relayed to the
+pages by a ``Relay`` (relay.py) and saved by a ``Store`` (store.py)."""
 
 from __future__ import annotations
 
@@ -14,12 +15,11 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from chat import upstream
-from chat.mdstream import MarkdownStream
-from chat.models import EndpointProfile, Message
-from chat.runs.broadcast import RunControl, _registry, run_group, send_loop
-from chat.runs.persist import persist_failure, persist_final
-from chat.runs.stream import CONTENT, REASONING, TextStream, text_field, usage_summary
-from chat.tools import ToolCallAssembler
+from chat.models import Message
+from chat.runs import control
+from chat.runs.answer import Answer, metrics
+from chat.runs.relay import Relay
+from chat.runs.store import Outcome, Store
 
 log = logging.getLogger(__name__)
 
@@ -29,146 +29,120 @@ RETRY_AFTER_CAP = 20.0
 BACKOFF = (0.5, 1.0)
 
 
-def endpoint_for(profile: EndpointProfile) -> upstream.Endpoint:
-    return upstream.Endpoint(
-        base_url=profile.base_url,
-        api_key=profile.api_key,
-        headers=profile.extra_headers,
-        connect_timeout=profile.connect_timeout,
-        first_byte_timeout=profile.first_byte_timeout,
-        idle_timeout=profile.idle_timeout,
-        reasoning_field=(profile.quirks or {}).get("reasoning_field") or "auto",
-    )
-
-
 class Run:
     def __init__(
         self,
         *,
         message_id: int,
-        conversation_group: str,
+        group: str,
         endpoint: upstream.Endpoint,
         body: dict[str, Any],
         profile_id: Any,
         path: str = "chat/completions",
         prices: tuple[float | None, float | None] = (None, None),
     ) -> None:
-        self.message_id = message_id
-        self.group = conversation_group
         self.endpoint = endpoint
         self.body = body
-        self.profile_id = profile_id
         self.path = path
         self.prices = prices
-        # Every string from the endpoint passes through these before it is kept or shown.
+        # Every string from the endpoint passes through its Secrets before it is kept
+        # or shown (the Answer's streams, its error).
         self.secrets = endpoint.secrets
-        self.streams: dict[str, TextStream] = {
-            CONTENT: TextStream(secrets=self.secrets),
-            REASONING: TextStream(secrets=self.secrets),
-        }
-        # Chat answers (each choice's text) are shown as markdown while they stream.
-        self.markdown = path == "chat/completions"
-        self.blocks: dict[str, MarkdownStream] = {}
-        self.tools = ToolCallAssembler()
-        self.new_calls: list[dict[str, Any]] = []  # announced to the pages by the sender
-        self.usage: dict[str, Any] | None = None
-        self.finish_reasons: dict[int, str] = {}
-        self.logprobs: dict[int, list[dict[str, Any]]] = {}
-        # The raw line each logprob token came in, and the pieces of a secret cut out of
-        # the tokens (with their line), for the raw response.
-        self.logprob_sources: dict[int, list[int]] = {}
-        self.logprob_fragments: list[tuple[int, str]] = []
-        self.raw: list[str] = []
+        self.answer = Answer(self.secrets)
+        self.store = Store(message_id, profile_id)
+        self.relay = Relay(
+            self.answer,
+            group=group,
+            markdown=path == "chat/completions",
+            save=lambda: self.store.save_partial(self.answer),
+            message_id=message_id,
+        )
         self.error: upstream.UpstreamError | None = None
         self.learned_quirks: dict[str, Any] = {}
         self.retries = 0
-        self._got_answer = False  # any event of the answer: from then on, never retry
-        self._size = 0  # characters of text, reasoning and tool arguments so far
         self.started = 0.0
-        self.first_token_at: float | None = None
         self.stop_requested = False
         self.finished = False
         self.task: asyncio.Task[None] | None = None
-        self._stream_task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
+        self._request: asyncio.Task[None] | None = None
+        self._got_answer = False  # any event of the answer: from then on, never retry
+
+    @property
+    def message_id(self) -> int:
+        return self.store.message_id
+
+    def bind(self, message_id: int) -> None:
+        """The saved answer this run fills (a request may start before its save)."""
+        self.store.message_id = self.relay.message_id = message_id
 
     # --- control ----------------------------------------------------------------------
     def prefetch(self, name: str = "run-early") -> None:
         """Send the request now, before the run is launched (its answer is saved and
-        announced meanwhile): what arrives waits in the streams, and ``main`` (after
-        ``run_launch``) relays it. On the event loop; ``abandon`` if never launched."""
-        if self._stream_task is None:
+        announced meanwhile): what arrives waits in the answer, and ``main`` relays it.
+        On the event loop; ``abandon`` if never launched."""
+        if self._request is None:
             self.started = time.monotonic()
-            self._stream_task = asyncio.create_task(
+            self._request = asyncio.create_task(
                 self._stream(), name=name, context=contextvars.Context()
             )
 
     def abandon(self) -> None:
         """Drop a prefetched request whose answer was not saved (closes the request)."""
-        if self._stream_task is not None and not self._stream_task.done():
-            self._stream_task.cancel()
+        if self._request is not None and not self._request.done():
+            self._request.cancel()
 
     def stop(self) -> None:
         self.stop_requested = True
-        if self._stream_task and not self._stream_task.done():
-            self._stream_task.cancel()
-
-    @property
-    def finish_reason(self) -> str:
-        return self.finish_reasons.get(0, "")
-
-    def call_info(self, slot: int) -> dict[str, Any]:
-        call = self.tools.calls[slot]  # its id and name were redacted as they arrived
-        return {"slot": slot, "name": call["function"]["name"], "id": call["id"]}
+        if self._request and not self._request.done():
+            self._request.cancel()
 
     def snapshot(self) -> dict[str, Any]:
-        fields = {name: stream.text() for name, stream in self.streams.items()}
-        return {
-            "type": "run.snapshot",
-            "message_id": self.message_id,
-            "calls": [self.call_info(slot) for slot in range(len(self.tools.calls))],
-            "fields": fields,
-            # Markdown fields: the blocks rendered so far (the rest of the text is the tail).
-            "blocks": {
-                name: md.snapshot(text)
-                for name, text in fields.items()
-                if (md := self._markdown_stream(name)) is not None
-            },
-        }
-
-    def _markdown_stream(self, name: str) -> MarkdownStream | None:
-        is_text = name == CONTENT or (name[:1] == CONTENT and name[1:].isdigit())
-        if not self.markdown or not is_text:
-            return None
-        md = self.blocks.get(name)
-        if md is None:
-            md = self.blocks[name] = MarkdownStream()
-        return md
-
-    async def _commit(self, name: str, chunk: str) -> dict[str, Any] | None:
-        """Feed the field's new text to its markdown split: the blocks it completed."""
-        md = self._markdown_stream(name)
-        pending = md.feed(chunk) if md is not None else None
-        if pending is None:
-            return None
-        if not pending.cheap:
-            # Highlighting code or a long block takes milliseconds: not on the event loop
-            # (which may serve a snapshot meanwhile: the split itself moves on afterwards).
-            await asyncio.to_thread(pending.prepare)
-        return pending.render().event()
+        return self.relay.snapshot()
 
     # --- the run ----------------------------------------------------------------------
     async def main(self) -> None:
         layer = get_channel_layer()
-        control = await RunControl.get()
-        await layer.group_add(run_group(self.message_id), control.channel_name)
-        sender = asyncio.create_task(send_loop(self, layer))
+        mailbox = await control.Mailbox.get()
+        await mailbox.join(self.message_id)
+        relaying = asyncio.create_task(self.relay.run(layer))
+        try:
+            status = await self._status()
+        finally:
+            try:
+                await relaying
+            finally:
+                control.registry.pop(self.message_id, None)
+                await mailbox.leave(self.message_id)
+        outcome = Outcome(
+            status=status,
+            body=self.body,
+            metrics=metrics(
+                self.answer,
+                started=self.started,
+                ended=time.monotonic(),
+                retries=self.retries,
+                prices=self.prices,
+            ),
+            error=self.error,
+            learned_quirks=self.learned_quirks,
+        )
+        try:
+            html = await self.store.save_final(self.answer, outcome)
+        except Exception as exc:  # never leave the page waiting on a `streaming` answer
+            log.exception("saving run %s failed", self.message_id)
+            html = await self.store.save_failure(self.answer, exc)
+        await layer.group_send(
+            self.relay.group, {"type": "run.done", "message_id": self.message_id, "html": html}
+        )
+
+    async def _status(self) -> str:
+        """Wait for the request to end; how it ended (the relay is told either way)."""
         status = Message.Status.COMPLETE
         try:
             self.prefetch(f"run-stream-{self.message_id}")  # unless it was (see prefetch)
-            assert self._stream_task is not None
+            assert self._request is not None
             try:
-                await self._stream_task
+                await self._request
             except asyncio.CancelledError:
                 current = asyncio.current_task()
                 if current is not None and current.cancelling():
@@ -181,7 +155,7 @@ class Run:
                 )
             if self.error is not None:
                 status = Message.Status.ERROR
-            elif status == Message.Status.COMPLETE and not self.finish_reason:
+            elif status == Message.Status.COMPLETE and not self.answer.finish_reason:
                 status = Message.Status.ERROR
                 self.error = upstream.UpstreamError(
                     message="The stream ended before the endpoint finished the answer "
@@ -189,20 +163,8 @@ class Run:
                 )
         finally:
             self.finished = True
-            self._wake.set()
-            try:
-                await sender
-            finally:
-                _registry.pop(self.message_id, None)
-                await layer.group_discard(run_group(self.message_id), control.channel_name)
-        try:
-            html = await persist_final(self, status)
-        except Exception as exc:  # never leave the page waiting on a `streaming` answer
-            log.exception("saving run %s failed", self.message_id)
-            html = await persist_failure(self, exc)
-        await layer.group_send(
-            self.group, {"type": "run.done", "message_id": self.message_id, "html": html}
-        )
+            self.relay.end()
+        return status
 
     async def _stream(self) -> None:
         # The answer's whole time, retries included: the idle timer only catches silence,
@@ -227,8 +189,8 @@ class Run:
         attempt = 1
         while True:
             again: float | None = None  # seconds to wait before trying again
-            self.raw.clear()
-            events = upstream.stream_chat(self.endpoint, body, path=self.path, raw=self.raw)
+            self.answer.raw.clear()
+            events = upstream.stream_chat(self.endpoint, body, path=self.path, raw=self.answer.raw)
             async with contextlib.aclosing(events) as events:
                 async for event in events:
                     if isinstance(event, upstream.UpstreamError):
@@ -244,7 +206,7 @@ class Run:
                         break
                     self._got_answer = True
                     self._handle(event)
-                    if self._size > settings.ANSWER_MAX_CHARS:
+                    if self.answer.size > settings.ANSWER_MAX_CHARS:
                         # Closing the stream ends the request; the text so far is kept.
                         self.error = upstream.UpstreamError(
                             message=f"The answer passed the limit of "
@@ -276,48 +238,11 @@ class Run:
         # Some servers refuse stream_options outright; retry once without and remember.
         return (
             "stream_options" in body
-            and self.first_token_at is None
+            and self.answer.first_token_at is None
             and event.status in (400, 422)
             and "stream_options" in f"{event.message} {event.param or ''} {event.body or ''}"
         )
 
     def _handle(self, event: Any) -> None:
-        if isinstance(event, upstream.TextDelta | upstream.ReasoningDelta):
-            if self.first_token_at is None:
-                self.first_token_at = time.monotonic()
-            if isinstance(event, upstream.ReasoningDelta):
-                if event.choice != 0:
-                    return  # only the continuing choice's reasoning is kept
-                name = REASONING
-            else:
-                name = text_field(event.choice)
-            stream = self.streams.get(name)
-            if stream is None:
-                stream = self.streams[name] = TextStream(secrets=self.secrets)
-            stream.append(event.text, len(self.raw) - 1)
-            self._size += len(event.text)
-            self._wake.set()
-        elif isinstance(event, upstream.ToolCallDelta):
-            if event.choice != 0:
-                return
-            if self.first_token_at is None:
-                self.first_token_at = time.monotonic()
-            slot, new = self.tools.add(event.index, event.id, event.name, event.arguments)
-            if new:
-                self.new_calls.append({"slot": slot})
-            name = f"a{slot}"
-            stream = self.streams.get(name)
-            if stream is None:
-                stream = self.streams[name] = TextStream(secrets=self.secrets)
-            if event.arguments:
-                stream.append(event.arguments, len(self.raw) - 1)
-                self._size += len(event.arguments)
-            self._wake.set()
-        elif isinstance(event, upstream.Logprobs):
-            self.logprobs.setdefault(event.choice, []).extend(event.tokens)
-            sources = self.logprob_sources.setdefault(event.choice, [])
-            sources.extend([len(self.raw) - 1] * len(event.tokens))
-        elif isinstance(event, upstream.Usage):
-            self.usage = usage_summary(event)
-        elif isinstance(event, upstream.Finish):
-            self.finish_reasons[event.choice] = event.reason
+        if self.answer.add(event, time.monotonic()):
+            self.relay.wake()

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import uuid
+from functools import partial
 
 from asgiref.sync import async_to_sync, sync_to_async
-from channels.layers import get_channel_layer
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -12,8 +12,9 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from chat import branching, compare, frames, history, owned, runs, services
+from chat import actions, branching, compare, frames, history, owned, runs, services
 from chat.compare import turn_rows
+from chat.errors import ActionError
 from chat.forms import NewConversationForm
 from chat.models import Conversation, Message, system_prompt_problem
 from chat.versions import path_of
@@ -44,10 +45,10 @@ def index(request: HttpRequest) -> HttpResponse:
 
 
 @sync_to_async
-def _create_from_form(request: HttpRequest) -> tuple[NewConversationForm, list[int], str]:
+def _create_from_form(request: HttpRequest) -> tuple[NewConversationForm, Conversation | None]:
     form = NewConversationForm(request.POST, owner=request.user)
     if not form.is_valid():
-        return form, [], ""
+        return form, None
     data = form.cleaned_data
     conversation = services.conversation_create(
         owner=request.user,
@@ -63,29 +64,29 @@ def _create_from_form(request: HttpRequest) -> tuple[NewConversationForm, list[i
             compare.lane_add(conversation=conversation)
         if data["content"]:
             request.session[_draft_key(conversation.pk)] = data["content"]
-        return form, [], str(conversation.pk)
-    try:
-        _, placeholders = services.turn_send(conversation=conversation, content=data["content"])
-    except services.ActionError as exc:
-        conversation.delete()
-        form.add_error("content", str(exc))
-        return form, [], ""
-    return form, [m.pk for m in placeholders], str(conversation.pk)
+    return form, conversation
 
 
 @require_POST
 async def conversation_new(request: HttpRequest) -> HttpResponse:
     user = await request.auser()
     request.user = user  # resolved once, so the sync helpers need no lazy lookup
-    form, placeholder_ids, conversation_id = await _create_from_form(request)
-    if not conversation_id:
+    form, conversation = await _create_from_form(request)
+    if conversation is None:
         return await sync_to_async(_render_new_with_errors)(request, form)
-    # The run belongs to this process, not to the request: it outlives the redirect.
-    for message_id in placeholder_ids:
-        await runs.run_start(message_id)
-    url = reverse("chat:conversation", args=[conversation_id])
-    if form.cleaned_data["then"] in ("params", "tools"):
-        url += f"?open={form.cleaned_data['then']}"
+    then = form.cleaned_data["then"]
+    if not then:
+        # The run belongs to this process, not to the request: it outlives the redirect.
+        send = partial(actions.send, conversation, form.cleaned_data["content"])
+        try:
+            await runs.start(send, early=True)
+        except ActionError as exc:
+            await sync_to_async(conversation.delete)()
+            form.add_error("content", str(exc))
+            return await sync_to_async(_render_new_with_errors)(request, form)
+    url = reverse("chat:conversation", args=[conversation.pk])
+    if then in ("params", "tools"):
+        url += f"?open={then}"
     if request.headers.get("HX-Request"):
         return HttpResponseClientRedirect(url)
     return redirect(url)
@@ -232,9 +233,7 @@ def _versions_broadcast(conversation: Conversation, turn: int, last_turn: int, p
     the shown version's, through its socket (like an edit): a tab left on the old version
     would send its next turn into a version it does not show."""
     html = frames.version_shown(conversation, turn, last_turn, path)
-    async_to_sync(get_channel_layer().group_send)(
-        conversation.group_name, {"type": "turn.started", "html": html}
-    )
+    async_to_sync(runs.announce)(conversation.group_name, html)
 
 
 @require_POST

@@ -19,11 +19,12 @@ import os
 import subprocess
 import sys
 import zlib
+from functools import partial
 
 import pytest
 from channels.db import database_sync_to_async
 
-from chat import runs, services
+from chat import actions, runs
 from chat.models import Message
 from chat.upstream import (
     Endpoint,
@@ -155,12 +156,9 @@ async def test_an_answer_past_its_time_limit_ends_and_keeps_its_text(owner, serv
     server.handler = endless_text  # text every few ms, forever: the idle timer never fires
     profile = await make_profile(owner, base_url=server.url, **PATIENT)
     conversation = await make_conversation(owner, profile)
-    _, [placeholder] = await database_sync_to_async(services.turn_send)(
-        conversation=conversation, content="go"
-    )
-    run = await runs.run_start(placeholder.pk)
+    [run] = await runs.start(partial(actions.send, conversation, "go"))
     await asyncio.wait_for(run.task, NEVER)
-    answer = await database_sync_to_async(Message.objects.get)(pk=placeholder.pk)
+    answer = await database_sync_to_async(Message.objects.get)(pk=run.message_id)
     assert answer.status == "error" and answer.error["type"] == "answer_time_limit"
     assert "ANSWER_MAX_SECONDS" in answer.error["message"]
     assert answer.content.startswith("Partial tick")

@@ -6,12 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+from functools import partial
 
 import httpcore
 import pytest
-from channels.db import database_sync_to_async
 
-from chat import runs, services
+from chat import actions, runs
 from chat.upstream import client as upstream_client
 
 from .catalogue import FAULTS, base_url
@@ -56,14 +56,8 @@ async def settled(baseline: set[asyncio.Task], server, keep: tuple = ()) -> None
                 await asyncio.sleep(0.02)
 
 
-@database_sync_to_async
-def _turn(conversation, text):
-    _, placeholders = services.turn_send(conversation=conversation, content=text)
-    return placeholders[0].pk
-
-
 async def one_run(conversation, text: str) -> str:
-    run = await runs.run_start(await _turn(conversation, text))
+    [run] = await runs.start(partial(actions.send, conversation, text))
     await asyncio.wait_for(run.task, 10)
     return text
 
@@ -143,7 +137,7 @@ async def test_no_leaks_after_many_faulty_runs(owner, fault_server, monkeypatch,
     # Warm up: the process's run mailbox and the pooled client exist from now on.
     before = set(asyncio.all_tasks())
     await one_run(await make_conversation(owner, profiles["http_401"]), FAULTS[4].prompt())
-    mailbox = (await runs.broadcast.RunControl.get()).task  # lives as long as the loop
+    mailbox = (await runs.control.Mailbox.get()).task  # lives as long as the loop
     await settled(before, fault_server, keep=(mailbox,))
     baseline = set(asyncio.all_tasks())
     requests_before = len(fault_server.requests)
@@ -164,7 +158,7 @@ async def test_no_leaks_after_many_faulty_runs(owner, fault_server, monkeypatch,
 
     leaked = foreign_tasks(baseline, fault_server)
     assert leaked == [], [t.get_coro() for t in leaked]
-    assert runs._registry == {}, "every run left the registry"
+    assert runs.local_ids() == [], "every run left the registry"
     client = upstream_client.get_client()
     pool = network_pool(client)
     assert busy_connections(pool) == []

@@ -9,13 +9,14 @@ import signal
 import sqlite3
 import threading
 import time
+from functools import partial
 
 import pytest
 from channels.db import database_sync_to_async
 from django.db import connection
 from django.urls import reverse
 
-from chat import runs, services
+from chat import actions, runs, services
 from chat.models import EndpointProfile, Lane, Message
 from tests.bench.wire import fake_prompt, is_final, send_frame, session_key_for, ws_connect
 from tests.conftest import server_env, start_app_server
@@ -83,12 +84,10 @@ async def test_a_refused_send_keeps_the_text_and_says_why(owner, settings):
 async def test_an_answer_past_the_size_cap_is_cut_and_kept(owner, settings):
     settings.ANSWER_MAX_CHARS = 200
     conversation = await database_sync_to_async(conversation_for)(owner)
-    _, [placeholder] = await database_sync_to_async(services.turn_send)(
-        conversation=conversation, content=fake_prompt("long", tps=0, tokens=400)
-    )
-    run = await runs.run_start(placeholder.pk)
+    text = fake_prompt("long", tps=0, tokens=400)
+    [run] = await runs.start(partial(actions.send, conversation, text))
     await asyncio.wait_for(run.task, 10)
-    answer = await database_sync_to_async(Message.objects.get)(pk=placeholder.pk)
+    answer = await database_sync_to_async(Message.objects.get)(pk=run.message_id)
     assert answer.status == "error" and answer.error["type"] == "answer_too_large"
     assert "ANSWER_MAX_CHARS" in answer.error["message"]
     assert 200 < len(answer.content) < 300  # kept up to the chunk that passed the cap

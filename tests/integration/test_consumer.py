@@ -290,7 +290,7 @@ async def test_stop_reaches_a_run_through_the_channel_layer(owner, monkeypatch):
     run = runs.local_run(answer.pk)
     assert run is not None
     monkeypatch.setattr(runs, "local_run", lambda message_id: None)  # as if remote
-    await runs.run_stop(answer.pk)
+    await runs.stop(answer.pk)
     await asyncio.wait_for(run.task, 60)
     await until_done(comm)
     await comm.disconnect()

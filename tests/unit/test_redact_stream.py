@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from chat.runs import TextStream
+from chat.runs.answer import TextStream
 from chat.upstream import REDACTED, Secrets
 
 KEY = "sk-live-0123456789abcdef"

@@ -4,21 +4,28 @@ loaded machine cannot break)."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
+from functools import partial
 
 import pytest
 
-from chat.runs.persist import metrics
-from chat.runs.stream import CONTENT, REASONING, TextStream
+from chat import upstream
+from chat.runs.answer import Answer
+from chat.runs.answer import metrics as answer_metrics
 
 
 def a_run(*, first=100.15, usage=None, text="", reasoning="", retries=0, prices=(None, None)):
-    streams = {CONTENT: TextStream(), REASONING: TextStream()}
-    streams[CONTENT].append(text)
-    streams[REASONING].append(reasoning)
-    # Only what metrics() reads of a Run: its times (monotonic seconds) and what it got.
-    return SimpleNamespace(started=100.0, first_token_at=first, usage=usage, streams=streams,
-                           retries=retries, prices=prices)  # fmt: skip
+    """An answer whose run started at 100.0 (monotonic seconds) and whose first token came
+    at ``first``, made by its events; ``metrics`` of it with the run's retries and prices."""
+    answer = Answer()
+    if first is not None:
+        answer.add(upstream.TextDelta(text=text), at=first)
+        answer.add(upstream.ReasoningDelta(text=reasoning), at=first)
+    answer.usage = usage
+    return partial(answer_metrics, answer, started=100.0, retries=retries, prices=prices)
+
+
+def metrics(run, ended):
+    return run(ended=ended)
 
 
 def test_the_fakes_demo_pace_gives_its_ttft_and_tokens_per_second():
