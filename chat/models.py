@@ -10,6 +10,7 @@ from django.db import models
 from django.utils import timezone
 
 from chat import crypto
+from chat import quirks as quirk_table
 
 # The longest system prompt (shared or a lane's own) accepted on any path: the New page,
 # the settings box, a lane's own prompt, an import, a setup link. One message for all.
@@ -91,11 +92,15 @@ class EndpointProfile(models.Model):
     def model_names(self) -> list[str]:
         return [m for m in self.models_cache if isinstance(m, str)]
 
+    def quirk(self, name: str) -> Any:
+        """Quirk ``name`` (chat.quirks): the stored value, else the table's default."""
+        return quirk_table.quirk(self.quirks, name)
+
     @property
     def model_optional(self) -> bool:
         """The endpoint answers without ``model`` (it has a default): a blank model is
         allowed and sent as no ``model`` at all."""
-        return bool((self.quirks or {}).get("model_optional"))
+        return self.quirk("model_optional")
 
 
 class Preset(models.Model):
