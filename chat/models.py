@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from chat import crypto
+from chat import crypto, upstream
 from chat import quirks as quirk_table
 
 # The longest system prompt (shared or a lane's own) accepted on any path: the New page,
@@ -101,6 +101,19 @@ class EndpointProfile(models.Model):
         """The endpoint answers without ``model`` (it has a default): a blank model is
         allowed and sent as no ``model`` at all."""
         return self.quirk("model_optional")
+
+    def endpoint(self) -> upstream.Endpoint:
+        """What a request to this endpoint is made with: its URL, secrets, timeouts and
+        where its reasoning text arrives."""
+        return upstream.Endpoint(
+            base_url=self.base_url,
+            api_key=self.api_key,
+            headers=self.extra_headers,
+            connect_timeout=self.connect_timeout,
+            first_byte_timeout=self.first_byte_timeout,
+            idle_timeout=self.idle_timeout,
+            reasoning_field=self.quirk("reasoning_field"),
+        )
 
 
 class Preset(models.Model):

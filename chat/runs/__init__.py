@@ -32,13 +32,13 @@ from chat.runs.broadcast import (
     run_stop,
     snapshot_request,
 )
-from chat.runs.run import BACKOFF, MAX_ATTEMPTS, RETRY_AFTER_CAP, Run, endpoint_for
+from chat.runs.run import BACKOFF, MAX_ATTEMPTS, RETRY_AFTER_CAP, Run
 from chat.runs.stream import CONTENT, REASONING, TextStream, text_field
 
 __all__ = [
     "BACKOFF", "CONTENT", "MAX_ATTEMPTS", "REASONING", "RETRY_AFTER_CAP", "Run",
     "RunControl", "TextStream", "_registry",
-    "EarlyRuns", "endpoint_for", "local_run", "run_early", "run_for",
+    "EarlyRuns", "local_run", "run_early", "run_for",
     "run_group", "run_launch", "run_start", "run_stop", "snapshot_request", "text_field",
 ]  # fmt: skip
 
@@ -61,7 +61,7 @@ def run_early(lane: Lane, body: dict[str, Any], *, message_id: int = 0) -> Run:
     return Run(
         message_id=message_id,
         conversation_group=lane.conversation.group_name,
-        endpoint=endpoint_for(profile),
+        endpoint=profile.endpoint(),
         body=body,
         profile_id=lane.profile_id,
         path="completions" if lane.conversation.mode == "completion" else "chat/completions",

@@ -15,7 +15,7 @@ from django.conf import settings
 
 from chat import upstream
 from chat.mdstream import MarkdownStream
-from chat.models import EndpointProfile, Message
+from chat.models import Message
 from chat.runs.broadcast import RunControl, _registry, run_group, send_loop
 from chat.runs.persist import persist_failure, persist_final
 from chat.runs.stream import CONTENT, REASONING, TextStream, text_field, usage_summary
@@ -27,18 +27,6 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
 RETRY_AFTER_CAP = 20.0
 BACKOFF = (0.5, 1.0)
-
-
-def endpoint_for(profile: EndpointProfile) -> upstream.Endpoint:
-    return upstream.Endpoint(
-        base_url=profile.base_url,
-        api_key=profile.api_key,
-        headers=profile.extra_headers,
-        connect_timeout=profile.connect_timeout,
-        first_byte_timeout=profile.first_byte_timeout,
-        idle_timeout=profile.idle_timeout,
-        reasoning_field=(profile.quirks or {}).get("reasoning_field") or "auto",
-    )
 
 
 class Run:
