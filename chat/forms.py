@@ -10,6 +10,7 @@ from django.core.validators import URLValidator
 from django.urls import reverse
 
 from chat.models import EndpointProfile, system_prompt_problem
+from chat.quirks import QUIRKS
 
 HEADER_NAME_CHARS = set(
     "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -96,50 +97,6 @@ class EndpointProfileForm(forms.ModelForm):
         "leave blank to keep the current ones.",
     )
     clear_extra_headers = forms.BooleanField(label="Remove the stored headers", required=False)
-    quirk_max_tokens_field = forms.ChoiceField(
-        label="Max tokens field",
-        choices=[("max_tokens", "max_tokens"), ("max_completion_tokens", "max_completion_tokens")],
-        initial="max_tokens",
-        required=False,
-        help_text="OpenAI's reasoning models want max_completion_tokens.",
-    )
-    quirk_include_usage = forms.BooleanField(
-        label="Ask for usage while streaming (stream_options.include_usage)",
-        required=False,
-        initial=True,
-        help_text="Switched off automatically when the endpoint rejects it.",
-    )
-    quirk_system_role = forms.ChoiceField(
-        label="System prompt role",
-        choices=[("system", "system"), ("developer", "developer")],
-        initial="system",
-        required=False,
-    )
-    quirk_model_optional = forms.BooleanField(
-        label="Requests may omit the model (the endpoint picks its own)",
-        required=False,
-        help_text="It answers requests that name no model: e.g. a llama.cpp server serving "
-        "one model, or a gateway with a default route. Then a conversation's Model may be "
-        "left blank: no model is sent and the endpoint picks it.",
-    )
-    quirk_drop_params = forms.CharField(
-        label="Never send",
-        required=False,
-        help_text="Comma-separated parameters this endpoint rejects, e.g. temperature, top_p "
-        "for some reasoning models.",
-    )
-    quirk_reasoning_field = forms.ChoiceField(
-        label="Reasoning text arrives in",
-        choices=[
-            ("auto", "either (reasoning_content, else reasoning)"),
-            ("reasoning_content", "reasoning_content only (e.g. DeepSeek)"),
-            ("reasoning", "reasoning only (e.g. OpenRouter)"),
-        ],
-        initial="auto",
-        required=False,
-        help_text="The delta field read as the model's reasoning, shown collapsed above the "
-        "answer. Pick one when the endpoint uses the other field for something else.",
-    )
     models_text = forms.CharField(
         label="Models",
         required=False,
@@ -186,15 +143,11 @@ class EndpointProfileForm(forms.ModelForm):
             del self.fields["clear_api_key"]
         if not self.instance.pk or not self.instance.extra_headers_encrypted:
             del self.fields["clear_extra_headers"]
-        quirks = self.instance.quirks or {}
-        self.initial.setdefault(
-            "quirk_max_tokens_field", quirks.get("max_tokens_field", "max_tokens")
-        )
-        self.initial.setdefault("quirk_include_usage", quirks.get("include_usage", True))
-        self.initial.setdefault("quirk_system_role", quirks.get("system_role", "system"))
-        self.initial.setdefault("quirk_drop_params", ", ".join(quirks.get("drop_params", [])))
-        self.initial.setdefault("quirk_reasoning_field", quirks.get("reasoning_field", "auto"))
-        self.initial.setdefault("quirk_model_optional", bool(quirks.get("model_optional")))
+        # One field per quirk (chat.quirks), after the others but where field_order says.
+        for q in QUIRKS:
+            self.fields[q.field_name] = q.form_field()
+            self.initial.setdefault(q.field_name, q.form_initial(self.instance.quirk(q.name)))
+        self.order_fields(self.field_order)
         if self.is_bound and self.data.get("extra_headers"):
             self.fields[
                 "extra_headers"
@@ -248,13 +201,6 @@ class EndpointProfileForm(forms.ModelForm):
             headers[name] = value.strip()
         return headers
 
-    def clean_quirk_drop_params(self) -> list[str]:
-        names = [n.strip() for n in self.cleaned_data["quirk_drop_params"].split(",") if n.strip()]
-        bad = [n for n in names if not n.replace("_", "").isalnum()]
-        if bad:
-            raise forms.ValidationError(f"Not a parameter name: {', '.join(bad)}")
-        return names
-
     def clean_models_text(self) -> list[str]:
         seen: dict[str, None] = {}
         for line in self.cleaned_data["models_text"].splitlines():
@@ -285,18 +231,14 @@ class EndpointProfileForm(forms.ModelForm):
             profile.extra_headers = {}
         elif self.cleaned_data.get("extra_headers"):
             profile.extra_headers = self.cleaned_data["extra_headers"]
-        profile.quirks = {
-            **(profile.quirks or {}),
-            "max_tokens_field": self.cleaned_data["quirk_max_tokens_field"] or "max_tokens",
-            "include_usage": self.cleaned_data["quirk_include_usage"],
-            "system_role": self.cleaned_data["quirk_system_role"] or "system",
-            "drop_params": self.cleaned_data["quirk_drop_params"],
-            "reasoning_field": self.cleaned_data["quirk_reasoning_field"] or "auto",
-        }
-        # Kept only when on: most endpoints need a model.
-        profile.quirks.pop("model_optional", None)
-        if self.cleaned_data["quirk_model_optional"]:
-            profile.quirks["model_optional"] = True
+        quirks = dict(profile.quirks or {})  # keys the form does not know are kept
+        for q in QUIRKS:
+            value = q.stored(self.cleaned_data[q.field_name])
+            if q.saved_when_default or value != q.stored(q.default):
+                quirks[q.name] = value
+            else:
+                quirks.pop(q.name, None)
+        profile.quirks = quirks
         models = self.cleaned_data.get("models_text") or []
         if models != profile.model_names:
             profile.models_cache = models

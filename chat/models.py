@@ -9,7 +9,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from chat import crypto
+from chat import crypto, upstream
+from chat import quirks as quirk_table
 
 # The longest system prompt (shared or a lane's own) accepted on any path: the New page,
 # the settings box, a lane's own prompt, an import, a setup link. One message for all.
@@ -91,23 +92,27 @@ class EndpointProfile(models.Model):
     def model_names(self) -> list[str]:
         return [m for m in self.models_cache if isinstance(m, str)]
 
+    def quirk(self, name: str) -> Any:
+        """Quirk ``name`` (chat.quirks): the stored value, else the table's default."""
+        return quirk_table.quirk(self.quirks, name)
+
     @property
     def model_optional(self) -> bool:
         """The endpoint answers without ``model`` (it has a default): a blank model is
         allowed and sent as no ``model`` at all."""
-        return bool((self.quirks or {}).get("model_optional"))
+        return self.quirk("model_optional")
 
-    def endpoint(self):  # TEMP until the quirks branch lands
-        from chat.upstream import Endpoint
-
-        return Endpoint(
+    def endpoint(self) -> upstream.Endpoint:
+        """What a request to this endpoint is made with: its URL, secrets, timeouts and
+        where its reasoning text arrives."""
+        return upstream.Endpoint(
             base_url=self.base_url,
             api_key=self.api_key,
             headers=self.extra_headers,
             connect_timeout=self.connect_timeout,
             first_byte_timeout=self.first_byte_timeout,
             idle_timeout=self.idle_timeout,
-            reasoning_field=(self.quirks or {}).get("reasoning_field") or "auto",
+            reasoning_field=self.quirk("reasoning_field"),
         )
 
 

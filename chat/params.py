@@ -14,6 +14,7 @@ from typing import Any
 
 import jsonschema
 
+from chat.quirks import quirk
 from chat.toolschema import SchemaTooDeep, check_depth
 
 CHAT = ("chat",)
@@ -291,7 +292,7 @@ def check_params(
 def request_params(values: dict[str, Any], *, mode: str, quirks: dict[str, Any]) -> dict[str, Any]:
     """The body fields for the values a lane has set, honouring the endpoint's quirks."""
     body: dict[str, Any] = {}
-    dropped = set(quirks.get("drop_params", []))
+    dropped = set(quirk(quirks, "drop_params"))
     for param in PARAMS:
         if mode not in param.modes:
             continue
@@ -299,7 +300,7 @@ def request_params(values: dict[str, Any], *, mode: str, quirks: dict[str, Any])
         if value is None or param.wire in dropped:
             continue
         if param.name == "max_tokens":
-            body[quirks.get("max_tokens_field") or "max_tokens"] = value
+            body[quirk(quirks, "max_tokens_field")] = value
         elif param.name == "response_format":
             if value == "json_schema":
                 if "json_schema" in values:

@@ -10,6 +10,7 @@ from django.db.models import Q
 
 from chat.models import Conversation, Lane, Message
 from chat.params import request_params
+from chat.quirks import quirk
 from chat.tools import enabled_tools
 from chat.versions import Tree, next_turn, path_of
 
@@ -69,7 +70,7 @@ def message_payload(message: Message) -> dict[str, Any] | None:
 def _add_stream(body: dict[str, Any], *, stream: bool, quirks: dict[str, Any]) -> None:
     if stream:
         body["stream"] = True
-        if quirks.get("include_usage", True):
+        if quirk(quirks, "include_usage"):
             body["stream_options"] = {"include_usage": True}
 
 
@@ -108,7 +109,7 @@ def request_body_build(
     system_prompt = lane.effective_system_prompt
     messages: list[dict[str, Any]] = []
     if system_prompt:
-        messages.append({"role": quirks.get("system_role", "system"), "content": system_prompt})
+        messages.append({"role": quirk(quirks, "system_role"), "content": system_prompt})
     for message in lane_history(lane=lane, before_turn=assistant.turn + 1, branch=assistant.branch):
         if message.pk == assistant.pk:
             continue

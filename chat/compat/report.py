@@ -21,18 +21,14 @@ from typing import Any
 
 from django.utils import timezone
 
+from chat.quirks import BY_NAME, quirk
+
 from .base import DIFFERENT, STATUS_LABELS, STATUSES, SUPPORTED, UNSUPPORTED
 from .probes import PROBES
 
 STALE_AFTER = 30.0
 REPORT_KEYS = ("checked_at", "started_at", "model", "duration_ms", "limit_field", "results")
 
-QUIRK_LABELS = {
-    "max_tokens_field": "Max tokens field",
-    "include_usage": "Ask for usage while streaming",
-    "system_role": "System prompt role",
-    "drop_params": "Never send",
-}
 # Probes whose refusal means "never send these", and whose success means they are safe.
 DROPPABLE: dict[str, tuple[str, ...]] = {
     "stop": ("stop",),
@@ -93,27 +89,28 @@ def suggested_changes(
 
     def change(name: str, old: Any, new: Any, why: str) -> None:
         changes.append(
-            {"name": name, "label": QUIRK_LABELS[name], "old": old, "new": new,
+            {"name": name, "label": BY_NAME[name].title, "old": old, "new": new,
              "old_shown": _shown(old), "new_shown": _shown(new), "why": why}
         )  # fmt: skip
 
-    field = quirks.get("max_tokens_field") or "max_tokens"
-    other = "max_completion_tokens" if field == "max_tokens" else "max_tokens"
+    # Each setting starts from its current value, or the table's default (chat.quirks).
+    field = quirk(quirks, "max_tokens_field")
+    other = BY_NAME["max_tokens_field"].other(field)
     if status.get(field) == UNSUPPORTED and status.get(other) in works:
         change("max_tokens_field", field, other, f"{field} is refused; {other} works")
 
-    include = quirks.get("include_usage", True)
+    include = quirk(quirks, "include_usage")
     if include and status.get("stream_usage") == UNSUPPORTED:
         change("include_usage", True, False, "stream_options is refused")
     elif not include and status.get("stream_usage") in works and facts["stream_usage"].get("usage"):
         change("include_usage", False, True, "stream_options is accepted and usage arrives")
 
-    role = quirks.get("system_role") or "system"
-    other_role = "developer" if role == "system" else "system"
+    role = quirk(quirks, "system_role")
+    other_role = BY_NAME["system_role"].other(role)
     if status.get(f"{role}_role") == UNSUPPORTED and status.get(f"{other_role}_role") in works:
         change("system_role", role, other_role, f"the {role} role is refused")
 
-    current = [p for p in quirks.get("drop_params", []) if isinstance(p, str)]
+    current = list(quirk(quirks, "drop_params"))
     dropped = list(current)
     added, removed = [], []
     for key, params in DROPPABLE.items():

@@ -23,7 +23,6 @@ from django.conf import settings
 from django.db import transaction
 
 from chat.models import EndpointProfile
-from chat.runs import endpoint_for
 
 from .check import run_check
 from .probes import PROBES
@@ -168,7 +167,7 @@ async def start_check(profile: EndpointProfile, model: str) -> asyncio.Task[None
     # request's database connection, inside a test's transaction too).
     if not await sync_to_async(_claim)(profile.pk, copy.deepcopy(running)):
         raise CheckBusy
-    endpoint = endpoint_for(profile)
+    endpoint = profile.endpoint()
     # A fresh context: inherited from the request, asgiref's thread-sensitive context would
     # send the task's database calls to that request's (finished) thread and hang.
     task = asyncio.create_task(

@@ -15,7 +15,6 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from chat import owned
 from chat.forms import EndpointProfileForm
 from chat.models import EndpointProfile
-from chat.runs import endpoint_for
 from chat.upstream import UpstreamFailure, chat_once, list_models
 
 
@@ -79,7 +78,7 @@ async def endpoint_models(request: HttpRequest, profile_id: uuid.UUID) -> HttpRe
     profile = await _aowned_profile(request, profile_id)
     started = time.monotonic()
     try:
-        names = await list_models(endpoint_for(profile))
+        names = await list_models(profile.endpoint())
     except UpstreamFailure as exc:
         context = {"profile": profile, "result": _failure("Fetch models", exc, started)}
         return await sync_to_async(render)(request, "chat/_models_result.html", context)
@@ -97,7 +96,7 @@ async def endpoint_models(request: HttpRequest, profile_id: uuid.UUID) -> HttpRe
 async def endpoint_test(request: HttpRequest, profile_id: uuid.UUID) -> HttpResponse:
     """List the models, then ask the default model for one tiny answer."""
     profile = await _aowned_profile(request, profile_id)
-    endpoint = endpoint_for(profile)
+    endpoint = profile.endpoint()
     steps: list[dict[str, Any]] = []
     started = time.monotonic()
     names: list[str] = []

@@ -4,7 +4,6 @@ import httpx
 import pytest
 from django.urls import reverse
 
-from chat import runs
 from chat.models import EndpointProfile
 from chat.upstream import client as upstream_client
 
@@ -185,7 +184,7 @@ def test_quirks_and_prices_are_edited_on_the_profile(owner_client, profile):
     }
     page = owner_client.get(url).content.decode()
     assert '<option value="reasoning" selected>' in page
-    assert runs.endpoint_for(profile).reasoning_field == "reasoning"
+    assert profile.endpoint().reasoning_field == "reasoning"
     assert float(profile.price_input) == 2.5 and float(profile.price_output) == 10
     response = owner_client.post(
         url, form_data(name="Gateway", base_url=profile.base_url, quirk_drop_params="no way!")

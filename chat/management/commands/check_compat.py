@@ -20,7 +20,6 @@ from django.db import transaction
 from chat.compat import STATUS_LABELS, apply_changes, run_check, suggested_changes
 from chat.compat.report import REPORT_KEYS, is_running, now_iso
 from chat.models import EndpointProfile
-from chat.runs import endpoint_for
 from chat.upstream import aclose_client
 
 SUMMARY_WIDTH = 72
@@ -43,7 +42,7 @@ class Command(BaseCommand):
             raise CommandError("A check of this profile is running (from the page); wait for it.")
         model = options["model"].strip() or profile.default_model
         model = model or next(iter(profile.model_names), "")
-        endpoint = endpoint_for(profile)
+        endpoint = profile.endpoint()
         started = now_iso()
 
         async def printing(row: dict[str, Any]) -> None:
