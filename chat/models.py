@@ -329,7 +329,7 @@ class Message(models.Model):
         return f"{self.role} #{self.pk} turn {self.turn}"
 
     @classmethod
-    def placeholder(cls, lane: Lane, *, branch: int, turn: int, attempt: int = 1) -> Message:
+    def placeholder(cls, lane: Lane, *, branch: int, turn: int, attempt: int = 0) -> Message:
         """An answer about to stream in ``lane`` (unsaved): its run fills it in."""
         answer = cls(
             conversation_id=lane.conversation_id,
