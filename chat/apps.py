@@ -36,13 +36,13 @@ class ChatConfig(AppConfig):
         from django.core.signals import request_finished
         from django.db.models.signals import post_save, pre_delete, pre_save
 
-        from chat import services, wsauth
+        from chat import profiles, wsauth
 
         def give_demo_endpoint(
             sender: object, instance: object, created: bool, **kwargs: object
         ) -> None:
             if created and not kwargs.get("raw"):
-                services.profile_ensure_demo(owner=instance)
+                profiles.profile_ensure_demo(owner=instance)
 
         request_finished.connect(
             close_request_connections, dispatch_uid="chat.close_request_connections"

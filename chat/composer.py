@@ -14,8 +14,7 @@ from django.http import Http404
 from chat import owned
 from chat.errors import ActionError
 from chat.models import Conversation, Lane
-from chat.params import check_params
-from chat.services import lane_params_save
+from chat.params import BY_NAME, check_params
 from chat.tools import tools_from_form
 
 NOT_A_LANE = "That lane is not part of this conversation."
@@ -28,6 +27,21 @@ def lane_named(conversation: Conversation, wanted: Any) -> Lane | None:
         return owned.lane_in(conversation, str(wanted or ""))
     except Http404:
         raise ActionError(NOT_A_LANE) from None
+
+
+def lane_params_save(*, lane: Lane, params: dict[str, Any], mode: str | None = None) -> None:
+    """`params`: the values of `mode`'s parameters (None: of every mode); a lane keeps the
+    values it has for the other mode's, for when the conversation switches back."""
+    if mode is not None:
+        kept = {
+            name: value
+            for name, value in lane.params.items()
+            if name in BY_NAME and mode not in BY_NAME[name].modes
+        }
+        params = {**kept, **params}
+    if params != lane.params:
+        lane.params = params
+        lane.save(update_fields=["params"])
 
 
 def params_save(*, lane: Lane, params: dict[str, Any], sync: bool) -> None:

@@ -1,4 +1,4 @@
-"""The websocket adapter: auth, parse, call services, forward group events.
+"""The websocket adapter: auth, parse, call the actions, forward group events.
 
 Every browser tab on a conversation is one consumer in the conversation's group. A
 (re)connecting tab first gets a snapshot of each streaming message, then only what it
@@ -19,7 +19,8 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.http import Http404
 
-from chat import branching, frames, owned, runs, services, wsinput
+from chat import branching, conversations, frames, owned, runs, turns, wsinput
+from chat.errors import ActionError
 from chat.models import Conversation, Message
 from chat.versions import path_of
 from chat.wsauth import SignedInSocket
@@ -145,7 +146,7 @@ class ConversationConsumer(SignedInSocket, AsyncWebsocketConsumer):
         early = runs.EarlyRuns(asyncio.get_running_loop())
         try:
             placeholders, html = await self._turn_start(text, content, early)
-        except services.ActionError as exc:
+        except ActionError as exc:
             early.abandon()
             # The composer is left as it is: nothing the user typed is lost.
             await self._composer(error=str(exc), text=text)
@@ -209,7 +210,7 @@ class ConversationConsumer(SignedInSocket, AsyncWebsocketConsumer):
         each run starts."""
         try:
             prepared, html = await pending
-        except services.ActionError as exc:
+        except ActionError as exc:
             await self._toast(str(exc))
             return
         await self.channel_layer.group_send(self.group, {"type": "turn.started", "html": html})
@@ -424,7 +425,7 @@ class ConversationConsumer(SignedInSocket, AsyncWebsocketConsumer):
     def _tool_results_submit(
         self, answer_id: int, results: dict[str, str]
     ) -> tuple[list[runs.Run], str]:
-        answer, tool_messages, placeholder = services.tool_results_submit(
+        answer, tool_messages, placeholder = turns.tool_results_submit(
             conversation=self.conversation, assistant_id=answer_id, results=results
         )
         run = runs.run_for(placeholder)
@@ -436,7 +437,7 @@ class ConversationConsumer(SignedInSocket, AsyncWebsocketConsumer):
     ) -> tuple[list[runs.Run], str]:
         conversation = Conversation.objects.get(pk=self.conversation.pk)
         self.conversation = conversation
-        placeholders = services.answers_regenerate(
+        placeholders = turns.answers_regenerate(
             conversation=conversation, positions=positions, turn=turn
         )
         prepared = [runs.run_for(p) for p in placeholders]
@@ -456,7 +457,7 @@ class ConversationConsumer(SignedInSocket, AsyncWebsocketConsumer):
 
     @database_sync_to_async
     def _render_message(self, message_id: int) -> str:
-        services.messages_mark_interrupted(conversation=self.conversation)
+        conversations.messages_mark_interrupted(conversation=self.conversation)
         message = Message.objects.filter(pk=message_id, conversation=self.conversation).first()
         if message is None:
             return ""

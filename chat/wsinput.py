@@ -6,7 +6,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from chat import composer, services
+from chat import composer, turns
+from chat.errors import ActionError
+from chat.images import images_clean
 from chat.models import Conversation, Message
 
 
@@ -48,7 +50,7 @@ def strings(value: Any) -> list[str]:
         return [value] if value else []
     if isinstance(value, list):
         return [v for v in value if isinstance(v, str) and v]
-    raise services.ActionError("Malformed image field.")
+    raise ActionError("Malformed image field.")
 
 
 MAX_REPEAT = 10
@@ -60,13 +62,13 @@ def turn_send(
     conversation: Conversation,
     text: str,
     frame: dict[str, Any],
-    early: services.EarlyStart | None = None,
+    early: turns.EarlyStart | None = None,
 ) -> tuple[Message, list[Message]]:
     """A send frame's turn: its images are checked, and the panel's values and the tools
     editor that travel with it are checked and saved as their autosaves would save them
     (a refusal saves nothing), before the turn is."""
-    images = services.images_clean(
+    images = images_clean(
         data_urls=strings(frame.get("image_data")), urls=strings(frame.get("image_url"))
     )
     composer.send_apply(conversation, frame)
-    return services.turn_send(conversation=conversation, content=text, images=images, early=early)
+    return turns.turn_send(conversation=conversation, content=text, images=images, early=early)

@@ -45,7 +45,7 @@ __all__ = [
 
 def run_for(placeholder: Message) -> Run:
     """The one way to build a Run: from a placeholder whose request body is saved
-    (the services that create placeholders return them so), its lane, profile and
+    (the actions that create placeholders return them so), its lane, profile and
     conversation at hand. Nothing is sent until ``run_launch``."""
     return run_early(placeholder.lane, placeholder.request_body, message_id=placeholder.pk)
 
@@ -70,7 +70,7 @@ def run_early(lane: Lane, body: dict[str, Any], *, message_id: int = 0) -> Run:
 
 
 class EarlyRuns:
-    """The requests a send starts before its turn is saved (``services.turn_send``'s
+    """The requests a send starts before its turn is saved (``turns.turn_send``'s
     ``early``): ``start`` is called on the database thread with each lane's body and
     sends them from the event loop; after the save, ``claim`` pairs them with the
     saved placeholders, and ``abandon`` drops them if the save failed."""
@@ -154,7 +154,7 @@ async def _repeat_loop(run: Run, repeats: int) -> None:
 @database_sync_to_async
 def _attempt_next(done_id: int) -> tuple[str, Run]:
     """A new attempt after answer ``done_id``, ready to run, and its lane's cell."""
-    from chat.services import attempt_next
+    from chat.turns import attempt_next
 
     done = Message.objects.select_related("lane").get(pk=done_id)
     run = run_for(attempt_next(lane=done.lane, turn=done.turn, branch=done.branch))

@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from chat import frames
 from chat.models import EndpointProfile, Message
+from chat.request_body import LEGACY_CALL_PREFIX
 from chat.runs.stream import CONTENT, REASONING, response_model, text_field
-from chat.services import LEGACY_CALL_PREFIX
 from chat.toolschema import calls_verdicts
 
 if TYPE_CHECKING:

@@ -12,8 +12,20 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from chat import branching, compare, frames, history, owned, runs, services
+from chat import (
+    branching,
+    compare,
+    conversations,
+    frames,
+    history,
+    owned,
+    profiles,
+    runs,
+    turns,
+    usage,
+)
 from chat.compare import turn_rows
+from chat.errors import ActionError
 from chat.forms import NewConversationForm
 from chat.models import Conversation, Message, system_prompt_problem
 from chat.versions import path_of
@@ -28,7 +40,7 @@ OPEN = ("params", "tools")
 @require_GET
 def index(request: HttpRequest) -> HttpResponse:
     """A new, not yet saved conversation: pick endpoint and model, type, send."""
-    profile = services.profile_default(owner=request.user)
+    profile = profiles.profile_default(owner=request.user)
     if profile is None:
         messages.info(request, "Add an endpoint first.")
         return redirect("chat:endpoint_new")
@@ -49,7 +61,7 @@ def _create_from_form(request: HttpRequest) -> tuple[NewConversationForm, list[i
     if not form.is_valid():
         return form, [], ""
     data = form.cleaned_data
-    conversation = services.conversation_create(
+    conversation = conversations.conversation_create(
         owner=request.user,
         profile=data["profile"],
         model=data["model"],
@@ -65,8 +77,8 @@ def _create_from_form(request: HttpRequest) -> tuple[NewConversationForm, list[i
             request.session[_draft_key(conversation.pk)] = data["content"]
         return form, [], str(conversation.pk)
     try:
-        _, placeholders = services.turn_send(conversation=conversation, content=data["content"])
-    except services.ActionError as exc:
+        _, placeholders = turns.turn_send(conversation=conversation, content=data["content"])
+    except ActionError as exc:
         conversation.delete()
         form.add_error("content", str(exc))
         return form, [], ""
@@ -112,7 +124,7 @@ def _render_new_with_errors(request: HttpRequest, form: NewConversationForm) -> 
 @require_GET
 def conversation_detail(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
     conversation = owned.conversation(request.user, conversation_id)
-    services.messages_mark_interrupted(conversation=conversation)
+    conversations.messages_mark_interrupted(conversation=conversation)
     lanes = list(conversation.lanes.select_related("profile"))
     path = path_of(conversation)
     # Raw responses are big and only the inspector needs them; other versions wait for ‹ ›.
@@ -136,7 +148,7 @@ def conversation_detail(request: HttpRequest, conversation_id: uuid.UUID) -> Htt
         "chat/conversation.html",
         {
             **context,
-            "totals": services.usage_totals(messages=visible),
+            "totals": usage.usage_totals(messages=visible),
             "conversation": conversation,
             "lanes": lanes,
             "lane_heads": [{"lane": lane, "form": lane_form(request, lane)} for lane in lanes],
@@ -174,12 +186,12 @@ def conversation_mode(request: HttpRequest, conversation_id: uuid.UUID) -> HttpR
     tools all depend on the mode."""
     conversation = owned.conversation(request.user, conversation_id)
     try:
-        if services.conversation_mode_set(
+        if conversations.conversation_mode_set(
             conversation=conversation, mode=request.POST.get("mode", "")
         ):
             label = "Completions" if conversation.mode == "completion" else "Chat"
             messages.success(request, f"{label} mode: new turns use it; earlier ones stay.")
-    except services.ActionError as exc:
+    except ActionError as exc:
         messages.error(request, str(exc))
     url = reverse("chat:conversation", args=[conversation.pk])
     if request.headers.get("HX-Request"):
@@ -191,7 +203,7 @@ def conversation_mode(request: HttpRequest, conversation_id: uuid.UUID) -> HttpR
 def model_options(request: HttpRequest) -> HttpResponse:
     """The model suggestions (and default) for the endpoint picked in a form."""
     profile = owned.profile(request.user, request.GET.get("profile", ""))
-    model = services.model_for_profile(
+    model = profiles.model_for_profile(
         profile=profile, current=request.GET.get("model", "").strip()[:200]
     )
     return render(request, "chat/_model_options.html", {"profile": profile, "model": model})
@@ -221,7 +233,7 @@ def message_branch(
     message = owned.message_in(conversation, message_id)
     try:
         branch = branching.branch_from(conversation=conversation, message_id=message.pk)
-    except services.ActionError as exc:
+    except ActionError as exc:
         return _toast(str(exc))
     messages.success(request, f"Branched from “{conversation}”.")
     return HttpResponseClientRedirect(reverse("chat:conversation", args=[branch.pk]))
@@ -249,7 +261,7 @@ def version_show(
         last_turn, path = branching.version_show(
             conversation=conversation, turn=turn, branch=branch
         )
-    except services.ActionError as exc:
+    except ActionError as exc:
         return _toast(str(exc))
     _versions_broadcast(conversation, turn, last_turn, path)
     return HttpResponse(status=204)
@@ -263,7 +275,7 @@ def message_delete(
     message = owned.message_in(conversation, message_id)
     try:
         kind, where = branching.message_delete(conversation=conversation, message_id=message.pk)
-    except services.ActionError as exc:
+    except ActionError as exc:
         return _toast(str(exc))
     if kind == "turn":
         return HttpResponse(frames.turns_deleted(where, where))

@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
-from chat import compare, frames, owned, services
+from chat import compare, frames, owned, profiles, turns
 from chat.errors import ActionError
 from chat.forms import LaneSettingsForm
 from chat.models import Conversation, Lane, Message, system_prompt_problem
@@ -92,7 +92,7 @@ def lane_settings(request: HttpRequest, conversation_id: uuid.UUID, lane_id: int
         lane.model = form.cleaned_data["model"]
         if profile_changed and lane.model not in lane.profile.model_names:
             fallback = "" if lane.profile.model_optional else lane.model
-            lane.model = services.model_for_profile(profile=lane.profile) or fallback
+            lane.model = profiles.model_for_profile(profile=lane.profile) or fallback
         _own_prompt_save(request, lane)
         lane.save(update_fields=["profile", "model", "system_prompt"])
         saved = True
@@ -175,8 +175,8 @@ def attempt_show(
 ):
     lane = owned.lane(request.user, conversation_id, lane_id)
     try:
-        services.attempt_show(lane=lane, turn=turn, attempt=attempt)
-    except services.ActionError as exc:
+        turns.attempt_show(lane=lane, turn=turn, attempt=attempt)
+    except ActionError as exc:
         raise Http404(str(exc)) from None
     return HttpResponse(frames.cell(lane, turn))
 

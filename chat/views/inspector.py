@@ -13,7 +13,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
-from chat import compare, owned, services
+from chat import compare, owned, request_body
 from chat.codegen import export_request
 from chat.models import Conversation, Lane, Message
 from chat.params import check_params
@@ -118,7 +118,7 @@ def draft_code(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse
         }
         return render(request, "chat/_code.html", context)
     lane.params = cleaned  # not saved: this is a preview
-    body = services.draft_body_build(lane=lane, content=request.POST.get("content", ""))
+    body = request_body.draft_body_build(lane=lane, content=request.POST.get("content", ""))
     context = _code_context(lane, body, lane.conversation.mode)
     context["title"] = "The request the composer would send"
     return render(request, "chat/_code.html", context)

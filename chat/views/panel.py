@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
-from chat import composer, owned, services
+from chat import composer, owned, presets
 from chat.models import Conversation, Lane, Preset
 from chat.params import BY_NAME, check_params, params_for
 from chat.views.tools import tools_context
@@ -123,7 +123,7 @@ def preset_save(request: HttpRequest, conversation_id: uuid.UUID) -> HttpRespons
     elif not name:
         context["preset_error"] = "Give the preset a name."
     else:
-        preset, created = services.preset_save(
+        preset, created = presets.preset_save(
             owner=request.user,
             name=name,
             lane=lane,
@@ -143,7 +143,7 @@ def preset_apply(request: HttpRequest, conversation_id: uuid.UUID) -> HttpRespon
     lane = panel_lane(request, conversation_id)
     preset = owned.preset(request.user, request.POST.get("preset", ""))
     cleaned, _ = check_params(preset.params, mode=lane.conversation.mode)
-    changed = services.preset_apply(preset=preset, lane=lane, params=cleaned)
+    changed = presets.preset_apply(preset=preset, lane=lane, params=cleaned)
     context = panel_context(lane)
     context["preset_message"] = f"Applied “{preset.name}”."
     context["selected_preset"] = preset.pk

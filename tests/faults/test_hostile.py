@@ -23,7 +23,7 @@ import zlib
 import pytest
 from channels.db import database_sync_to_async
 
-from chat import runs, services
+from chat import runs, turns
 from chat.models import Message
 from chat.upstream import (
     Endpoint,
@@ -155,7 +155,7 @@ async def test_an_answer_past_its_time_limit_ends_and_keeps_its_text(owner, serv
     server.handler = endless_text  # text every few ms, forever: the idle timer never fires
     profile = await make_profile(owner, base_url=server.url, **PATIENT)
     conversation = await make_conversation(owner, profile)
-    _, [placeholder] = await database_sync_to_async(services.turn_send)(
+    _, [placeholder] = await database_sync_to_async(turns.turn_send)(
         conversation=conversation, content="go"
     )
     run = await runs.run_start(placeholder.pk)

@@ -11,7 +11,7 @@ import httpcore
 import pytest
 from channels.db import database_sync_to_async
 
-from chat import runs, services
+from chat import runs, turns
 from chat.upstream import client as upstream_client
 
 from .catalogue import FAULTS, base_url
@@ -58,7 +58,7 @@ async def settled(baseline: set[asyncio.Task], server, keep: tuple = ()) -> None
 
 @database_sync_to_async
 def _turn(conversation, text):
-    _, placeholders = services.turn_send(conversation=conversation, content=text)
+    _, placeholders = turns.turn_send(conversation=conversation, content=text)
     return placeholders[0].pk
 
 
