@@ -30,6 +30,7 @@ from chat.forms import NewConversationForm
 from chat.models import Conversation, Message, system_prompt_problem
 from chat.versions import path_of
 from chat.views.compare import lane_form
+from chat.views.htmx import redirect_to
 from chat.views.panel import panel_context
 from chat.views.tools import tools_context
 
@@ -98,9 +99,7 @@ async def conversation_new(request: HttpRequest) -> HttpResponse:
     url = reverse("chat:conversation", args=[conversation_id])
     if form.cleaned_data["then"] in ("params", "tools"):
         url += f"?open={form.cleaned_data['then']}"
-    if request.headers.get("HX-Request"):
-        return HttpResponseClientRedirect(url)
-    return redirect(url)
+    return redirect_to(request, url)
 
 
 def _draft_key(conversation_id: uuid.UUID | str) -> str:
@@ -193,10 +192,7 @@ def conversation_mode(request: HttpRequest, conversation_id: uuid.UUID) -> HttpR
             messages.success(request, f"{label} mode: new turns use it; earlier ones stay.")
     except ActionError as exc:
         messages.error(request, str(exc))
-    url = reverse("chat:conversation", args=[conversation.pk])
-    if request.headers.get("HX-Request"):
-        return HttpResponseClientRedirect(url)
-    return redirect(url)
+    return redirect_to(request, "chat:conversation", conversation.pk)
 
 
 @require_GET
@@ -214,10 +210,7 @@ def conversation_delete(request: HttpRequest, conversation_id: uuid.UUID) -> Htt
     conversation = owned.conversation(request.user, conversation_id)
     history.conversation_remove(conversation=conversation)
     messages.success(request, "Conversation deleted.")
-    url = reverse("chat:index")
-    if request.headers.get("HX-Request"):
-        return HttpResponseClientRedirect(url)
-    return redirect(url)
+    return redirect_to(request, "chat:index")
 
 
 def _toast(text: str) -> HttpResponse:

@@ -13,7 +13,6 @@ from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.http import HttpResponseClientRefresh
 
 from chat import compare, frames, owned, profiles, turns
 from chat.errors import ActionError
@@ -21,12 +20,12 @@ from chat.forms import LaneSettingsForm
 from chat.models import Conversation, Lane, Message, system_prompt_problem
 from chat.params import BY_NAME, ParamError
 from chat.versions import path_of
+from chat.views.htmx import refresh
 
 
 def _refresh(request: HttpRequest, conversation: Conversation) -> HttpResponse:
-    if request.headers.get("HX-Request"):
-        return HttpResponseClientRefresh()
-    return redirect("chat:conversation", conversation_id=conversation.pk)
+    """The conversation's page, reloaded (htmx) or redirected to."""
+    return refresh(request, "chat:conversation", conversation_id=conversation.pk)
 
 
 def _guarded(request: HttpRequest, conversation: Conversation, action) -> HttpResponse:
