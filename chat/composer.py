@@ -20,6 +20,12 @@ from chat.tools import tools_from_form
 NOT_A_LANE = "That lane is not part of this conversation."
 
 
+def panel_values(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameter panel's inputs in a form or a frame (`param:<name>`), by name, as
+    typed: `check_params` cleans them."""
+    return {k[6:]: v for k, v in data.items() if k.startswith("param:")}
+
+
 def lane_named(conversation: Conversation, wanted: Any) -> Lane | None:
     """The conversation's lane a form names by id; None when it names none. A lane it
     names must be one of this conversation's: never a fallback to another."""
@@ -75,7 +81,7 @@ def send_apply(conversation: Conversation, data: Mapping[str, Any]) -> None:
     """Save what a send carries (`data`: the composer's form, with the panel and the
     tools editor). Everything is checked before anything is saved: a refusal
     (ActionError) leaves the conversation as it was."""
-    raw_params = {k[6:]: v for k, v in data.items() if k.startswith("param:")}
+    raw_params = panel_values(data)
     cleaned = None
     if raw_params:
         # The panel's values travel with the message: what is shown is what is sent.

@@ -28,11 +28,9 @@ from chat.compare import turn_rows
 from chat.errors import ActionError
 from chat.forms import NewConversationForm
 from chat.models import Conversation, Message, system_prompt_problem
+from chat.presenters import lane_form, panel_context, tools_context
 from chat.versions import path_of
-from chat.views.compare import lane_form
 from chat.views.htmx import redirect_to
-from chat.views.panel import panel_context
-from chat.views.tools import tools_context
 
 # The part of the side panel a conversation opens at (?open=...), from the New page.
 OPEN = ("params", "tools")

@@ -19,6 +19,7 @@ from chat.errors import ActionError
 from chat.forms import LaneSettingsForm
 from chat.models import Conversation, Lane, Message, system_prompt_problem
 from chat.params import BY_NAME, ParamError
+from chat.presenters import lane_form
 from chat.versions import path_of
 from chat.views.htmx import refresh
 
@@ -127,14 +128,6 @@ def _own_prompt_save(request: HttpRequest, lane: Lane) -> None:
     own = request.POST.get("own_system_prompt")
     if own is not None:
         lane.system_prompt = own if request.POST.get("use_own_prompt") else None
-
-
-def lane_form(request: HttpRequest, lane: Lane) -> LaneSettingsForm:
-    return LaneSettingsForm(
-        owner=request.user,
-        prefix=f"lane{lane.pk}",
-        initial={"profile": lane.profile, "model": lane.model},
-    )
 
 
 @require_http_methods(["GET", "POST"])
