@@ -3,7 +3,11 @@ from __future__ import annotations
 import asyncio
 
 from django.apps import AppConfig
+from django.contrib.auth import get_user_model
+from django.contrib.auth.signals import user_logged_out
+from django.core.signals import request_finished
 from django.db import connections
+from django.db.models.signals import post_save, pre_delete, pre_save
 
 
 def close_request_connections(**kwargs: object) -> None:
@@ -31,11 +35,8 @@ class ChatConfig(AppConfig):
     name = "chat"
 
     def ready(self) -> None:
-        from django.contrib.auth import get_user_model
-        from django.contrib.auth.signals import user_logged_out
-        from django.core.signals import request_finished
-        from django.db.models.signals import post_save, pre_delete, pre_save
-
+        # Late: chat.apps is what builds the app registry that chat.models (imported by
+        # these two) needs; ready() runs once it is built.
         from chat import profiles, wsauth
 
         def give_demo_endpoint(
