@@ -3,7 +3,11 @@ from __future__ import annotations
 import asyncio
 
 from django.apps import AppConfig
+from django.contrib.auth import get_user_model
+from django.contrib.auth.signals import user_logged_out
+from django.core.signals import request_finished
 from django.db import connections
+from django.db.models.signals import post_save, pre_delete, pre_save
 
 
 def close_request_connections(**kwargs: object) -> None:
@@ -31,18 +35,15 @@ class ChatConfig(AppConfig):
     name = "chat"
 
     def ready(self) -> None:
-        from django.contrib.auth import get_user_model
-        from django.contrib.auth.signals import user_logged_out
-        from django.core.signals import request_finished
-        from django.db.models.signals import post_save, pre_delete, pre_save
-
-        from chat import services, wsauth
+        # Late: chat.apps is what builds the app registry that chat.models (imported by
+        # these two) needs; ready() runs once it is built.
+        from chat import profiles, wsauth
 
         def give_demo_endpoint(
             sender: object, instance: object, created: bool, **kwargs: object
         ) -> None:
             if created and not kwargs.get("raw"):
-                services.profile_ensure_demo(owner=instance)
+                profiles.profile_ensure_demo(owner=instance)
 
         request_finished.connect(
             close_request_connections, dispatch_uid="chat.close_request_connections"

@@ -14,9 +14,9 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Max, Q
 
-from chat import exports, imports, services
+from chat import conversations, exports, imports, turns, versions
+from chat.errors import ActionError
 from chat.models import Conversation, Lane, Message
-from chat.services import ActionError
 from chat.versions import Group, Path, Tree, path_of
 
 BRANCH_SUFFIX = " (branch)"
@@ -24,7 +24,7 @@ BUSY = "An answer is still streaming: wait for it or press Stop."
 
 
 def _refuse_if_busy(conversation: Conversation) -> None:
-    services.messages_mark_interrupted(conversation=conversation)
+    conversations.messages_mark_interrupted(conversation=conversation)
     if conversation.messages.live_streaming().exists():
         raise ActionError(BUSY)
 
@@ -114,7 +114,7 @@ def message_edit(
         if message.role != Message.Role.USER:
             raise ActionError("Only your own messages can be edited; regenerate an answer.")
         turn = message.turn
-        last_turn = services.next_turn(conversation=conversation, path=path) - 1
+        last_turn = versions.next_turn(conversation=conversation, path=path) - 1
         group = path.groups.get(turn)
         branch = tree.add(parent=message.branch, turn=turn)
         tree.show(origin=group.origin if group else message.branch, turn=turn, branch=branch)
@@ -128,7 +128,7 @@ def message_edit(
         # Votes are per turn number: the old answers' verdicts do not judge the new ones.
         conversation.votes.filter(turn__gte=turn).delete()
         # turn_save validates the text; an ActionError rolls the whole edit back.
-        user_message, placeholders = services.turn_save(
+        user_message, placeholders = turns.turn_save(
             conversation=conversation, content=content, images=images or None, turn=turn
         )
     return user_message, placeholders, max(last_turn, turn)
@@ -146,7 +146,7 @@ def version_show(*, conversation: Conversation, turn: int, branch: int) -> tuple
         group = path.groups.get(turn)
         if group is None or branch not in group.members:
             raise ActionError("No such version of that question.")
-        last_turn = services.next_turn(conversation=conversation, path=path) - 1
+        last_turn = versions.next_turn(conversation=conversation, path=path) - 1
         tree.show(origin=group.origin, turn=turn, branch=branch)
         conversation.versions = tree.data()
         # Not activity: the conversation keeps its place in the history.
@@ -159,7 +159,7 @@ def _version_delete(
 ) -> tuple[int, int, Path]:
     """One version of an edited question goes, with what followed it in that version;
     the one before it is shown. Returns (turn, last turn shown before, the new path)."""
-    last_turn = services.next_turn(conversation=conversation, path=path) - 1
+    last_turn = versions.next_turn(conversation=conversation, path=path) - 1
     tree = Tree(conversation.versions)
     gone, promoted = tree.remove(group=group, member=member)
     doomed = Q(branch__in=gone)

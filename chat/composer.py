@@ -14,11 +14,16 @@ from django.http import Http404
 from chat import owned
 from chat.errors import ActionError
 from chat.models import Conversation, Lane
-from chat.params import check_params
-from chat.services import lane_params_save
+from chat.params import BY_NAME, check_params
 from chat.tools import tools_from_form
 
 NOT_A_LANE = "That lane is not part of this conversation."
+
+
+def panel_values(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameter panel's inputs in a form or a frame (`param:<name>`), by name, as
+    typed: `check_params` cleans them."""
+    return {k[6:]: v for k, v in data.items() if k.startswith("param:")}
 
 
 def lane_named(conversation: Conversation, wanted: Any) -> Lane | None:
@@ -28,6 +33,21 @@ def lane_named(conversation: Conversation, wanted: Any) -> Lane | None:
         return owned.lane_in(conversation, str(wanted or ""))
     except Http404:
         raise ActionError(NOT_A_LANE) from None
+
+
+def lane_params_save(*, lane: Lane, params: dict[str, Any], mode: str | None = None) -> None:
+    """`params`: the values of `mode`'s parameters (None: of every mode); a lane keeps the
+    values it has for the other mode's, for when the conversation switches back."""
+    if mode is not None:
+        kept = {
+            name: value
+            for name, value in lane.params.items()
+            if name in BY_NAME and mode not in BY_NAME[name].modes
+        }
+        params = {**kept, **params}
+    if params != lane.params:
+        lane.params = params
+        lane.save(update_fields=["params"])
 
 
 def params_save(*, lane: Lane, params: dict[str, Any], sync: bool) -> None:
@@ -61,7 +81,7 @@ def send_apply(conversation: Conversation, data: Mapping[str, Any]) -> None:
     """Save what a send carries (`data`: the composer's form, with the panel and the
     tools editor). Everything is checked before anything is saved: a refusal
     (ActionError) leaves the conversation as it was."""
-    raw_params = {k[6:]: v for k, v in data.items() if k.startswith("param:")}
+    raw_params = panel_values(data)
     cleaned = None
     if raw_params:
         # The panel's values travel with the message: what is shown is what is sent.

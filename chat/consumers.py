@@ -20,7 +20,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.http import Http404
 
-from chat import actions, frames, owned, runs, services
+from chat import actions, conversations, frames, owned, runs
 from chat.actions import Started
 from chat.errors import ActionError
 from chat.models import Conversation, Message
@@ -401,7 +401,7 @@ class ConversationConsumer(SignedInSocket, AsyncWebsocketConsumer):
 
     @database_sync_to_async
     def _render_message(self, message_id: int) -> str:
-        services.messages_mark_interrupted(conversation=self.conversation)
+        conversations.messages_mark_interrupted(conversation=self.conversation)
         message = Message.objects.filter(pk=message_id, conversation=self.conversation).first()
         if message is None:
             return ""

@@ -1,5 +1,6 @@
-"""The one error for a refused action: raised by services, compare and history, caught by
-views and the consumer, whose message is shown to the user as it is."""
+"""The one error for a refused action: raised by turns, branching, compare, history and
+the other actions, caught by views and the consumer, whose message is shown to the user
+as it is."""
 
 from __future__ import annotations
 

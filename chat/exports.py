@@ -34,6 +34,7 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 
@@ -182,8 +183,6 @@ def owner_export_chunks(*, owner: AbstractBaseUser) -> Iterator[str]:
 async def owner_export_stream(*, owner: AbstractBaseUser) -> AsyncIterator[bytes]:
     """``owner_export_chunks`` for an async response: the database work of each chunk in
     a worker thread, so a big export never blocks the event loop."""
-    from asgiref.sync import sync_to_async
-
     chunks = owner_export_chunks(owner=owner)
     sentinel = object()
     while True:

@@ -9,6 +9,7 @@ from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 from django.core.validators import URLValidator
 from django.urls import reverse
 
+from chat import login_throttle
 from chat.models import EndpointProfile, system_prompt_problem
 from chat.quirks import QUIRKS
 
@@ -31,8 +32,6 @@ class ThrottledLoginMixin:
     throttled = False
 
     def clean(self) -> dict[str, Any]:
-        from chat import login_throttle
-
         username = self.cleaned_data.get("username") or ""
         # Recorded as a failure before the password is checked: concurrent attempts count
         # each other, so no more than the limit reach the password check.

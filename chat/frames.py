@@ -18,6 +18,8 @@ from django.template.loader import render_to_string
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
+from chat.compare import summary as compare_summary
+from chat.compare import turn_rows
 from chat.models import Conversation, Lane, Message
 from chat.usage import usage_totals as totals_of
 from chat.versions import path_of
@@ -116,8 +118,6 @@ def turn(
     lanes: list[Lane] | None = None,
 ) -> str:
     """A new turn: the question and each lane's streaming placeholder."""
-    from chat.compare import turn_rows
-
     if lanes is None:
         lanes = list(conversation.lanes.select_related("profile"))
     path = path_of(conversation)
@@ -137,8 +137,6 @@ def turns_deleted(first: int, last: int) -> str:
 def version_shown(conversation: Conversation, turn: int, last_turn: int, path: Any) -> str:
     """Another version of the turns from ``turn`` down: the ones shown (to ``last_turn``)
     are dropped, the version's turns follow, with the conversation's totals."""
-    from chat.compare import turn_rows
-
     lanes = list(conversation.lanes.select_related("profile"))
     history = list(
         conversation.messages.filter(path.q(), turn__gte=turn)
@@ -176,8 +174,6 @@ def conversation_list(context: dict[str, Any]) -> str:
 def cell(lane: Lane, turn: int) -> str:
     """A lane's cell of a turn, re-rendered (after a new attempt or a version switch),
     with the turn's summary."""
-    from chat.compare import turn_rows
-
     conversation = lane.conversation
     lanes = list(conversation.lanes.select_related("profile"))
     branch = path_of(conversation).branch_at(turn)
@@ -196,8 +192,6 @@ def cell(lane: Lane, turn: int) -> str:
 
 def summary(conversation: Any, turn: int) -> str:
     """The turn's comparison summary, refreshed as each lane finishes ("" for one lane)."""
-    from chat.compare import summary as compare_summary
-
     lanes = list(conversation.lanes.all())
     if len(lanes) < 2:
         return ""

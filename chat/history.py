@@ -1,6 +1,6 @@
 """Business actions on a user's conversation history: list, rename, pin, delete, share.
 
-Keyword-only, typed, named `<thing>_<action>` like chat/services.py. Callers pass objects
+Keyword-only, typed, named `<thing>_<action>` like chat/turns.py. Callers pass objects
 already scoped to their owner (a foreign id is a 404 before it gets here).
 """
 

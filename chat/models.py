@@ -321,7 +321,7 @@ class Message(models.Model):
         ordering = ["turn", "id"]
         indexes = [
             models.Index(fields=["conversation", "turn"]),
-            # The per-user answer rate (services.quota_check) reads the last minute.
+            # The per-user answer rate (turns.quota_check) reads the last minute.
             models.Index(fields=["created_at"], name="chat_message_created_idx"),
         ]
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 import os
 import sys
 
+from django.conf import settings
+
 
 def daphne_argv(argv: list[str]) -> list[str]:
     """`argv` with the websocket size options added unless it sets them."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "playground.settings")
-    from django.conf import settings
-
     added = []
     for option, value in (
         ("--websocket-max-message-size", settings.DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE),
@@ -30,6 +30,8 @@ def daphne_argv(argv: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     args = daphne_argv(list(sys.argv[1:] if argv is None else argv))
+    # Late on purpose, not for a cycle: daphne.cli imports daphne.server, which installs
+    # Twisted's asyncio reactor on import; the tests import this module in their process.
     from daphne.cli import CommandLineInterface
 
     CommandLineInterface().run(args)

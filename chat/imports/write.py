@@ -14,6 +14,7 @@ from django.utils.dateparse import parse_datetime
 from chat import history
 from chat.imports.checks import ImportResult, Plan
 from chat.models import Conversation, EndpointProfile, Lane, Message, Vote
+from chat.profiles import profile_default
 from chat.render import render_markdown
 
 
@@ -34,8 +35,6 @@ class _Profiles:
 
     def default(self) -> EndpointProfile | None:
         if self._default is None:
-            from chat.services import profile_default
-
             self._default = profile_default(owner=self.owner)
         return self._default
 

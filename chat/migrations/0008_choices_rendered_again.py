@@ -2,13 +2,13 @@ import json
 
 from django.db import migrations
 
+from chat.render import render_markdown
+
 
 def choices_rendered_again(apps, schema_editor):
     """Imports used to keep a choice as the file had it when its content was not text,
     "html" key included, and the page showed that HTML: render every choice again from
     its text (text that was not text becomes its JSON, shown escaped)."""
-    from chat.render import render_markdown
-
     Message = apps.get_model("chat", "Message")
     changed = []
     rows = Message.objects.filter(choices__isnull=False).select_related("conversation")

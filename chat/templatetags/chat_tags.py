@@ -7,6 +7,11 @@ from django import template
 from django.conf import settings
 from django.utils.safestring import SafeString
 
+from chat import compare
+from chat.models import Lane
+from chat.render import render_logprobs
+from chat.tools import call_check
+
 register = template.Library()
 
 
@@ -43,8 +48,6 @@ def lead_trimmed(text: Any) -> str:
 def logprobs_html(tokens: Any) -> SafeString | str:
     if not tokens:
         return ""
-    from chat.render import render_logprobs
-
     return render_logprobs(tokens)
 
 
@@ -78,8 +81,6 @@ def make_list_words(value: str) -> list[str]:
 def tool_views(message: Any) -> list[dict[str, Any]]:
     """The calls of an answer with the verdict stored on their arguments (checked when
     the answer was saved, never here) and the mock result the user saved for each tool."""
-    from chat.tools import call_check
-
     mocks = {
         (entry.get("tool") or {}).get("function", {}).get("name"): entry.get("mock", "")
         for entry in (message.conversation.tools or [])
@@ -113,9 +114,7 @@ def spread(value: Any, unit: str) -> str:
 
 @register.filter
 def lane_label(position: int) -> str:
-    from chat.compare import label
-
-    return label(position)
+    return compare.label(position)
 
 
 @register.simple_tag(takes_context=True)
@@ -123,19 +122,15 @@ def hides_identity(context: template.Context, message: Any) -> bool:
     """Blind mode and no vote on this message's turn yet: show "Lane A", not the model.
     Pages put the voted turns in the context; a partial sent alone (a socket frame)
     has none, so the vote is looked up."""
-    from chat.compare import identity_hidden
-
     if message.role != "assistant":
         return False
-    return identity_hidden(message.conversation, message.turn, context.get("voted_turns"))
+    return compare.identity_hidden(message.conversation, message.turn, context.get("voted_turns"))
 
 
 @register.filter
 def redacted(text: Any, message: Any) -> str:
     """An upstream text of a blind, unvoted answer without the lane's names in it."""
-    from chat.compare import redact_identity
-
-    return redact_identity(str(text or ""), message.lane, message.model)
+    return compare.redact_identity(str(text or ""), message.lane, message.model)
 
 
 ICONS = frozenset(
@@ -169,8 +164,5 @@ def icon(name: str) -> SafeString:
 @register.simple_tag
 def lane_chips(lane: Any) -> list[dict[str, Any]]:
     """The lane head's parameter chips (chat.compare.lane_chips), against its siblings."""
-    from chat.compare import lane_chips as chips
-    from chat.models import Lane
-
     siblings = list(Lane.objects.filter(conversation_id=lane.conversation_id).only("pk", "params"))
-    return chips(lane, siblings)
+    return compare.lane_chips(lane, siblings)

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
 from .reading import ACCEPT_ENCODING
-
-if TYPE_CHECKING:
-    from .secrets import Secrets
+from .secrets import Secrets
 
 
 @dataclass(frozen=True)
@@ -32,8 +29,6 @@ class Endpoint:
     def secrets(self) -> Secrets:
         """What this endpoint must never be shown echoing (chat.upstream.secrets); built
         once per Endpoint (a frozen dataclass keeps its cached value in ``__dict__``)."""
-        from .secrets import Secrets
-
         return Secrets.of(self)
 
 

@@ -32,6 +32,7 @@ def fake_app() -> FakeUpstream:
 
     Imported here, not at module level: the production client does not load the fake
     until a client (with its in-process ``fake.invalid`` mount) is built."""
+    # Late on purpose, not for a cycle (tests/unit/test_upstream_imports.py checks it).
     from chat import fake_upstream
 
     return fake_upstream.app

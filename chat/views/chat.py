@@ -12,15 +12,25 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from chat import actions, branching, compare, frames, history, owned, runs, services
+from chat import (
+    actions,
+    branching,
+    compare,
+    conversations,
+    frames,
+    history,
+    owned,
+    profiles,
+    runs,
+    usage,
+)
 from chat.compare import turn_rows
 from chat.errors import ActionError
 from chat.forms import NewConversationForm
 from chat.models import Conversation, Message, system_prompt_problem
+from chat.presenters import lane_form, panel_context, tools_context
 from chat.versions import path_of
-from chat.views.compare import lane_form
-from chat.views.panel import panel_context
-from chat.views.tools import tools_context
+from chat.views.htmx import redirect_to
 
 # The part of the side panel a conversation opens at (?open=...), from the New page.
 OPEN = ("params", "tools")
@@ -29,7 +39,7 @@ OPEN = ("params", "tools")
 @require_GET
 def index(request: HttpRequest) -> HttpResponse:
     """A new, not yet saved conversation: pick endpoint and model, type, send."""
-    profile = services.profile_default(owner=request.user)
+    profile = profiles.profile_default(owner=request.user)
     if profile is None:
         messages.info(request, "Add an endpoint first.")
         return redirect("chat:endpoint_new")
@@ -50,7 +60,7 @@ def _create_from_form(request: HttpRequest) -> tuple[NewConversationForm, Conver
     if not form.is_valid():
         return form, None
     data = form.cleaned_data
-    conversation = services.conversation_create(
+    conversation = conversations.conversation_create(
         owner=request.user,
         profile=data["profile"],
         model=data["model"],
@@ -87,9 +97,7 @@ async def conversation_new(request: HttpRequest) -> HttpResponse:
     url = reverse("chat:conversation", args=[conversation.pk])
     if then in ("params", "tools"):
         url += f"?open={then}"
-    if request.headers.get("HX-Request"):
-        return HttpResponseClientRedirect(url)
-    return redirect(url)
+    return redirect_to(request, url)
 
 
 def _draft_key(conversation_id: uuid.UUID | str) -> str:
@@ -113,7 +121,7 @@ def _render_new_with_errors(request: HttpRequest, form: NewConversationForm) -> 
 @require_GET
 def conversation_detail(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
     conversation = owned.conversation(request.user, conversation_id)
-    services.messages_mark_interrupted(conversation=conversation)
+    conversations.messages_mark_interrupted(conversation=conversation)
     lanes = list(conversation.lanes.select_related("profile"))
     path = path_of(conversation)
     # Raw responses are big and only the inspector needs them; other versions wait for ‹ ›.
@@ -137,7 +145,7 @@ def conversation_detail(request: HttpRequest, conversation_id: uuid.UUID) -> Htt
         "chat/conversation.html",
         {
             **context,
-            "totals": services.usage_totals(messages=visible),
+            "totals": usage.usage_totals(messages=visible),
             "conversation": conversation,
             "lanes": lanes,
             "lane_heads": [{"lane": lane, "form": lane_form(request, lane)} for lane in lanes],
@@ -175,24 +183,21 @@ def conversation_mode(request: HttpRequest, conversation_id: uuid.UUID) -> HttpR
     tools all depend on the mode."""
     conversation = owned.conversation(request.user, conversation_id)
     try:
-        if services.conversation_mode_set(
+        if conversations.conversation_mode_set(
             conversation=conversation, mode=request.POST.get("mode", "")
         ):
             label = "Completions" if conversation.mode == "completion" else "Chat"
             messages.success(request, f"{label} mode: new turns use it; earlier ones stay.")
-    except services.ActionError as exc:
+    except ActionError as exc:
         messages.error(request, str(exc))
-    url = reverse("chat:conversation", args=[conversation.pk])
-    if request.headers.get("HX-Request"):
-        return HttpResponseClientRedirect(url)
-    return redirect(url)
+    return redirect_to(request, "chat:conversation", conversation.pk)
 
 
 @require_GET
 def model_options(request: HttpRequest) -> HttpResponse:
     """The model suggestions (and default) for the endpoint picked in a form."""
     profile = owned.profile(request.user, request.GET.get("profile", ""))
-    model = services.model_for_profile(
+    model = profiles.model_for_profile(
         profile=profile, current=request.GET.get("model", "").strip()[:200]
     )
     return render(request, "chat/_model_options.html", {"profile": profile, "model": model})
@@ -203,10 +208,7 @@ def conversation_delete(request: HttpRequest, conversation_id: uuid.UUID) -> Htt
     conversation = owned.conversation(request.user, conversation_id)
     history.conversation_remove(conversation=conversation)
     messages.success(request, "Conversation deleted.")
-    url = reverse("chat:index")
-    if request.headers.get("HX-Request"):
-        return HttpResponseClientRedirect(url)
-    return redirect(url)
+    return redirect_to(request, "chat:index")
 
 
 def _toast(text: str) -> HttpResponse:
@@ -222,7 +224,7 @@ def message_branch(
     message = owned.message_in(conversation, message_id)
     try:
         branch = branching.branch_from(conversation=conversation, message_id=message.pk)
-    except services.ActionError as exc:
+    except ActionError as exc:
         return _toast(str(exc))
     messages.success(request, f"Branched from “{conversation}”.")
     return HttpResponseClientRedirect(reverse("chat:conversation", args=[branch.pk]))
@@ -248,7 +250,7 @@ def version_show(
         last_turn, path = branching.version_show(
             conversation=conversation, turn=turn, branch=branch
         )
-    except services.ActionError as exc:
+    except ActionError as exc:
         return _toast(str(exc))
     _versions_broadcast(conversation, turn, last_turn, path)
     return HttpResponse(status=204)
@@ -262,7 +264,7 @@ def message_delete(
     message = owned.message_in(conversation, message_id)
     try:
         kind, where = branching.message_delete(conversation=conversation, message_id=message.pk)
-    except services.ActionError as exc:
+    except ActionError as exc:
         return _toast(str(exc))
     if kind == "turn":
         return HttpResponse(frames.turns_deleted(where, where))

@@ -13,20 +13,20 @@ from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.http import HttpResponseClientRefresh
 
-from chat import compare, frames, owned, services
+from chat import compare, frames, owned, profiles, turns
 from chat.errors import ActionError
 from chat.forms import LaneSettingsForm
 from chat.models import Conversation, Lane, Message, system_prompt_problem
 from chat.params import BY_NAME, ParamError
+from chat.presenters import lane_form
 from chat.versions import path_of
+from chat.views.htmx import refresh
 
 
 def _refresh(request: HttpRequest, conversation: Conversation) -> HttpResponse:
-    if request.headers.get("HX-Request"):
-        return HttpResponseClientRefresh()
-    return redirect("chat:conversation", conversation_id=conversation.pk)
+    """The conversation's page, reloaded (htmx) or redirected to."""
+    return refresh(request, "chat:conversation", conversation_id=conversation.pk)
 
 
 def _guarded(request: HttpRequest, conversation: Conversation, action) -> HttpResponse:
@@ -92,7 +92,7 @@ def lane_settings(request: HttpRequest, conversation_id: uuid.UUID, lane_id: int
         lane.model = form.cleaned_data["model"]
         if profile_changed and lane.model not in lane.profile.model_names:
             fallback = "" if lane.profile.model_optional else lane.model
-            lane.model = services.model_for_profile(profile=lane.profile) or fallback
+            lane.model = profiles.model_for_profile(profile=lane.profile) or fallback
         _own_prompt_save(request, lane)
         lane.save(update_fields=["profile", "model", "system_prompt"])
         saved = True
@@ -128,14 +128,6 @@ def _own_prompt_save(request: HttpRequest, lane: Lane) -> None:
     own = request.POST.get("own_system_prompt")
     if own is not None:
         lane.system_prompt = own if request.POST.get("use_own_prompt") else None
-
-
-def lane_form(request: HttpRequest, lane: Lane) -> LaneSettingsForm:
-    return LaneSettingsForm(
-        owner=request.user,
-        prefix=f"lane{lane.pk}",
-        initial={"profile": lane.profile, "model": lane.model},
-    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -175,8 +167,8 @@ def attempt_show(
 ):
     lane = owned.lane(request.user, conversation_id, lane_id)
     try:
-        services.attempt_show(lane=lane, turn=turn, attempt=attempt)
-    except services.ActionError as exc:
+        turns.attempt_show(lane=lane, turn=turn, attempt=attempt)
+    except ActionError as exc:
         raise Http404(str(exc)) from None
     return HttpResponse(frames.cell(lane, turn))
 

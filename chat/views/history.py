@@ -10,12 +10,11 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.http import HttpResponseClientRedirect
 
 from chat import exports, history, imports, owned, search
 from chat.errors import ActionError
+from chat.views.htmx import redirect_to
 
 CURRENT = re.compile(r"/c/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})/")
 
@@ -125,8 +124,7 @@ def history_delete(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResp
     if request.htmx and not shown:
         return _sidebar(request, request.POST.get("q", ""))
     messages.success(request, "Conversation deleted.")
-    url = reverse("chat:index")
-    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+    return redirect_to(request, "chat:index")
 
 
 # --------------------------------------------------------------------------- export

@@ -13,12 +13,12 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
-from chat import compare, owned, services
+from chat import compare, composer, owned, request_body
 from chat.codegen import export_request
 from chat.models import Conversation, Lane, Message
 from chat.params import check_params
+from chat.presenters import panel_lane
 from chat.render import render_markdown
-from chat.views.panel import panel_lane, raw_params
 
 
 def _owned_message(request: HttpRequest, conversation_id: uuid.UUID, message_id: int) -> Message:
@@ -111,14 +111,14 @@ def draft_code(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse
     lane = panel_lane(request, conversation_id)
     if lane.conversation.blind:
         return _blind_refusal(request, "The request the composer would send", None)
-    cleaned, errors = check_params(raw_params(request), mode=lane.conversation.mode)
+    cleaned, errors = check_params(composer.panel_values(request.POST), mode=lane.conversation.mode)
     if errors:
         context = {
             "code_error": "Fix the parameters first: " + "; ".join(map(str, errors.values()))
         }
         return render(request, "chat/_code.html", context)
     lane.params = cleaned  # not saved: this is a preview
-    body = services.draft_body_build(lane=lane, content=request.POST.get("content", ""))
+    body = request_body.draft_body_build(lane=lane, content=request.POST.get("content", ""))
     context = _code_context(lane, body, lane.conversation.mode)
     context["title"] = "The request the composer would send"
     return render(request, "chat/_code.html", context)

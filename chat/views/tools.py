@@ -12,51 +12,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from chat import composer, owned
 from chat.models import Conversation, Lane
-from chat.tools import TEMPLATE_MOCKS, TEMPLATES, _values, choice_value, row_errors, tools_from_form
-
-
-def _name_of(text: str) -> str:
-    try:
-        raw = json.loads(text)
-    except ValueError:
-        return ""
-    if isinstance(raw, dict):
-        function = raw.get("function") if isinstance(raw.get("function"), dict) else raw
-        name = function.get("name")
-        return name if isinstance(name, str) else ""
-    return ""
-
-
-def tools_context(
-    conversation: Conversation,
-    *,
-    rows: list[dict[str, Any]] | None = None,
-    choice: str | None = None,
-    lane: Lane | None = None,
-) -> dict[str, Any]:
-    """The editor for the shared tools, or for one lane's own tools (lane given)."""
-    entries = lane.effective_tools if lane is not None else conversation.tools
-    if rows is None:
-        rows = [
-            {
-                "json": json.dumps(entry["tool"], indent=2, ensure_ascii=False),
-                "enabled": entry.get("enabled", True),
-                "mock": entry.get("mock", ""),
-                "error": "",
-            }
-            for entry in entries or []
-        ]
-    for row in rows:
-        row["name"] = _name_of(row["json"])
-    return {
-        "conversation": conversation,
-        "tool_rows": rows,
-        "tool_choice": choice if choice is not None else choice_value(conversation.tool_choice),
-        "tool_names": [r["name"] for r in rows if r["name"] and r["enabled"]],
-        "templates": list(TEMPLATES),
-        "tools_lane": lane,
-        "tool_lanes": list(conversation.lanes.all()),
-    }
+from chat.presenters import tools_context
+from chat.tools import TEMPLATE_MOCKS, TEMPLATES, _values, row_errors, tools_from_form
 
 
 def _tools_lane(request: HttpRequest, conversation: Conversation) -> Lane | None:

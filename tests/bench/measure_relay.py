@@ -357,7 +357,8 @@ def markdown_cost(o: Options) -> dict[str, float]:
     once) next to the final render, per answer: the benchmark's answers, fed in the
     pieces one frame carries at its rate, then a ~100 KB answer in 3,000-token-a-second
     frames. Measured here, not in the app process, so it is this cost alone."""
-    from chat import frames
+
+    from chat import frames as chat_frames
     from chat.fake_upstream import generate_reply, tokenize
     from chat.mdstream import MarkdownStream
     from chat.render import render_markdown
@@ -374,7 +375,9 @@ def markdown_cost(o: Options) -> dict[str, float]:
             commit = pending.render() if pending is not None else None
             streaming += time.process_time() - started
             frame = (
-                frames.block(1, "t", chunk, commit.event()) if commit else frames.delta(1, "t", chunk)
+                chat_frames.block(1, "t", chunk, commit.event())
+                if commit
+                else chat_frames.delta(1, "t", chunk)
             )
             size += len(frame.encode())
             frames += 1

@@ -97,7 +97,7 @@ class Direct:
 
 
 def chat_body(prompt: str) -> dict[str, Any]:
-    """What the app sends for a first turn (see services.request_body_build)."""
+    """What the app sends for a first turn (see request_body.request_body_build)."""
     return {
         "model": "demo",
         "messages": [{"role": "user", "content": prompt}],

@@ -13,7 +13,7 @@ import zlib
 import pytest
 from django.conf import settings
 
-from chat import services
+from chat import conversations
 from chat.models import EndpointProfile, Message
 from tests.bench.wire import session_key_for
 
@@ -42,7 +42,7 @@ def png_of(size: int, seed: int = 0) -> bytes:
 def open_conversation(page, app_server, django_user_model):
     user = django_user_model.objects.create_user("ada", password="a-long-passphrase-42")
     profile = EndpointProfile.objects.get(owner=user, is_demo=True)
-    conversation = services.conversation_create(owner=user, profile=profile, model="demo")
+    conversation = conversations.conversation_create(owner=user, profile=profile, model="demo")
     page.context.add_cookies(
         [{"name": settings.SESSION_COOKIE_NAME, "value": session_key_for(user), "url": app_server}]
     )

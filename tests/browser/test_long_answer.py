@@ -41,7 +41,7 @@ from collections.abc import Iterator
 import pytest
 from django.conf import settings
 
-from chat import services
+from chat import conversations
 from chat.models import EndpointProfile
 from tests.bench import harness
 from tests.bench.wire import session_key_for
@@ -198,7 +198,7 @@ def test_a_100_kb_answer_streams_and_renders(
         default_model="demo",
         models_cache=["demo"],
     )
-    conversation = services.conversation_create(owner=user, profile=profile, model="demo")
+    conversation = conversations.conversation_create(owner=user, profile=profile, model="demo")
     page.context.add_cookies(
         [{"name": settings.SESSION_COOKIE_NAME, "value": session_key_for(user), "url": app_server}]
     )

@@ -11,7 +11,7 @@ from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
-from chat import services
+from chat import conversations
 from chat.models import Conversation, EndpointProfile, Message
 from chat.routing import websocket_urlpatterns
 
@@ -35,7 +35,7 @@ def make_profile(owner, *, base_url: str, name: str = "Faulty", **fields) -> End
 
 @database_sync_to_async
 def make_conversation(owner, profile, model: str = "demo") -> Conversation:
-    return services.conversation_create(owner=owner, profile=profile, model=model)
+    return conversations.conversation_create(owner=owner, profile=profile, model=model)
 
 
 async def connect(user, conversation, app=ws_app) -> WebsocketCommunicator:

@@ -16,7 +16,8 @@ from channels.db import database_sync_to_async
 from django.db import connection
 from django.urls import reverse
 
-from chat import actions, runs, services
+from chat import actions, conversations, runs, turns
+from chat.errors import ActionError
 from chat.models import EndpointProfile, Lane, Message
 from tests.bench.wire import fake_prompt, is_final, send_frame, session_key_for, ws_connect
 from tests.conftest import server_env, start_app_server
@@ -27,7 +28,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def conversation_for(user, lanes: int = 1):
     profile = EndpointProfile.objects.get(owner=user, is_demo=True)
-    conversation = services.conversation_create(owner=user, profile=profile, model="demo")
+    conversation = conversations.conversation_create(owner=user, profile=profile, model="demo")
     for position in range(1, lanes):
         Lane.objects.create(conversation=conversation, position=position, profile=profile,
                             model="demo")  # fmt: skip
@@ -37,18 +38,18 @@ def conversation_for(user, lanes: int = 1):
 def test_too_many_answers_at_once_is_refused_before_saving(owner, settings):
     settings.RUNS_PER_USER_MAX = 4
     first = conversation_for(owner, lanes=3)
-    services.turn_send(conversation=first, content="three lanes")  # 3 streaming
+    turns.turn_save(conversation=first, content="three lanes")  # 3 streaming
     second = conversation_for(owner, lanes=2)
-    with pytest.raises(services.ActionError, match="3 answers streaming .* limit is 4"):
-        services.turn_send(conversation=second, content="two more")
+    with pytest.raises(ActionError, match="3 answers streaming .* limit is 4"):
+        turns.turn_save(conversation=second, content="two more")
     assert not second.messages.exists()  # nothing half-saved
     # another user is not affected by this one's runs
     other = conversation_for(type(owner).objects.create_user("other", password="x" * 12))
-    services.turn_send(conversation=other, content="fine")
+    turns.turn_save(conversation=other, content="fine")
     # stale runs (their process died) do not count
     old = "2000-01-01T00:00:00Z"
     Message.objects.filter(conversation=first).update(heartbeat_at=old, created_at=old)
-    services.turn_send(conversation=second, content="two more")
+    turns.turn_save(conversation=second, content="two more")
 
 
 def test_the_answer_rate_per_minute_is_limited_with_a_retry_hint(owner, settings):
@@ -59,12 +60,12 @@ def test_the_answer_rate_per_minute_is_limited_with_a_retry_hint(owner, settings
         Message.objects.create(conversation=conversation, turn=0, role="assistant",
                                content=f"imported {n}", status="complete")  # fmt: skip
     for n in range(3):
-        _, [answer] = services.turn_send(conversation=conversation, content=f"turn {n}")
+        _, [answer] = turns.turn_save(conversation=conversation, content=f"turn {n}")
         Message.objects.filter(pk=answer.pk).update(status="complete")
-    with pytest.raises(services.ActionError, match=r"limit is 3 a minute. Try again in \d+ s"):
-        services.turn_send(conversation=conversation, content="one too many")
-    with pytest.raises(services.ActionError, match="limit is 3 a minute"):
-        services.answers_regenerate(conversation=conversation)
+    with pytest.raises(ActionError, match=r"limit is 3 a minute. Try again in \d+ s"):
+        turns.turn_save(conversation=conversation, content="one too many")
+    with pytest.raises(ActionError, match="limit is 3 a minute"):
+        turns.answers_regenerate(conversation=conversation)
     assert conversation.messages.filter(role="user").count() == 3
 
 
@@ -112,7 +113,7 @@ def test_a_briefly_locked_sqlite_database_is_waited_for_not_lost(owner):
     holder = threading.Thread(target=hold_the_write_lock)
     holder.start()
     assert locked.wait(60), "the other writer never took the lock"
-    services.turn_send(conversation=conversation, content="written after the lock")
+    turns.turn_save(conversation=conversation, content="written after the lock")
     # The turn could only be written once the other writer let go: it waited, then saved
     # (an order of events, not a duration).
     assert released.is_set()

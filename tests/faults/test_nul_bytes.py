@@ -3,7 +3,7 @@
 Models do emit it now and then (``"\\u0000"`` in a JSON chunk), and a user can paste it.
 SQLite stores it; PostgreSQL refuses it in text and jsonb columns. On every database the
 turn is saved and ends normally, the NUL replaced by U+FFFD at the two boundaries (user
-input in chat/services.py, endpoint output in chat/upstream/client.py and chat/runs/).
+input in chat/turns.py, endpoint output in chat/upstream/client.py and chat/runs/).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from chat import services
+from chat import conversations, profiles
 from chat.models import Conversation, EndpointProfile, Lane, Message, Vote
 from chat.render import render_markdown
 
@@ -193,8 +193,8 @@ def rich_conversation(owner: Any) -> Conversation:
 def chat_with(owner: Any, title: str, *texts: str) -> Conversation:
     """A one-lane conversation on the demo endpoint with the given message texts
     (alternating user / assistant)."""
-    p = services.profile_ensure_demo(owner=owner)
-    conversation = services.conversation_create(owner=owner, profile=p, model="demo")
+    p = profiles.profile_ensure_demo(owner=owner)
+    conversation = conversations.conversation_create(owner=owner, profile=p, model="demo")
     conversation.title = title
     conversation.save()
     lane = conversation.lanes.get()

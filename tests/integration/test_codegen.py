@@ -26,7 +26,7 @@ import httpx
 import pytest
 from channels.db import database_sync_to_async
 
-from chat import codegen, services
+from chat import codegen, conversations
 from chat.codegen import export_request
 from chat.models import Conversation, EndpointProfile
 from tests.integration.test_consumer import messages_of
@@ -235,7 +235,9 @@ async def test_the_export_of_a_saved_tool_results_answer_runs_against_the_fake(
         profile.api_key = "sk-local-fake-key-0001"
         profile.extra_headers = {"X-Org-Id": "org-local-0001"}
         profile.save()
-        conversation = services.conversation_create(owner=owner, profile=profile, model="demo-fast")
+        conversation = conversations.conversation_create(
+            owner=owner, profile=profile, model="demo-fast"
+        )
         conversation.tools = [
             {"tool": WEATHER, "enabled": True, "mock": ""},
             {"tool": CALC, "enabled": True, "mock": ""},

@@ -12,7 +12,7 @@ import pytest
 from channels.db import database_sync_to_async
 from django.urls import reverse
 
-from chat import compare, services
+from chat import compare, conversations, request_body, turns
 from chat.errors import ActionError
 from chat.models import Conversation, EndpointProfile, Lane, Message
 from chat.upstream import fake_app, get_client
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @database_sync_to_async
 def comparison(user, models: list[str]) -> Conversation:
     profile = EndpointProfile.objects.get(owner=user, is_demo=True)
-    conversation = services.conversation_create(owner=user, profile=profile, model=models[0])
+    conversation = conversations.conversation_create(owner=user, profile=profile, model=models[0])
     for position, model in enumerate(models[1:], start=1):
         Lane.objects.create(
             conversation=conversation, position=position, profile=profile, model=model
@@ -183,7 +183,7 @@ async def test_stop_one_lane_leaves_the_others_running(owner):
 
 def test_a_sweep_makes_lanes_that_differ_in_one_parameter(owner):
     profile = EndpointProfile.objects.get(owner=owner, is_demo=True)
-    conversation = services.conversation_create(owner=owner, profile=profile, model="demo")
+    conversation = conversations.conversation_create(owner=owner, profile=profile, model="demo")
     lane = conversation.lanes.get()
     lane.params = {"top_p": 0.9}
     lane.save()
@@ -281,18 +281,18 @@ async def test_regenerate_keeps_the_old_answer_as_a_version(owner, client):
     assert response.status_code == 200 and "1/2" in response.content.decode()
     await run_turn(owner, conversation, {"action": "send", "content": "Two"}, 2)
     lane = await database_sync_to_async(Lane.objects.get)(pk=first[1].lane_id)
-    history = await database_sync_to_async(services.lane_history)(lane=lane, before_turn=2)
+    history = await database_sync_to_async(request_body.lane_history)(lane=lane, before_turn=2)
     assert [m.pk for m in history if m.role == "assistant"] == [first[1].pk]
 
 
 def test_blind_votes_land_in_the_leaderboard(owner, owner_client):
     profile = EndpointProfile.objects.get(owner=owner, is_demo=True)
-    conversation = services.conversation_create(owner=owner, profile=profile, model="demo")
+    conversation = conversations.conversation_create(owner=owner, profile=profile, model="demo")
     Lane.objects.create(conversation=conversation, position=1, profile=profile, model="demo-slow")
     conversation.blind = True
     conversation.save()
     for turn in (1, 2, 3):
-        user, answers = services.turn_send(conversation=conversation, content=f"Q{turn}")
+        user, answers = turns.turn_save(conversation=conversation, content=f"Q{turn}")
         Message.objects.filter(pk__in=[a.pk for a in answers]).update(status="complete")
     page = owner_client.get(reverse("chat:conversation", args=[conversation.pk])).content.decode()
     assert "demo-slow" not in page.split('id="messages"')[1]  # identities hidden in the turns
@@ -326,12 +326,12 @@ def test_word_diff_marks_changes_on_word_boundaries():
 
 def test_a_shared_setup_opens_a_new_comparison_without_history(owner_client, owner, outsider):
     profile = EndpointProfile.objects.get(owner=owner, is_demo=True)
-    conversation = services.conversation_create(owner=owner, profile=profile, model="demo")
+    conversation = conversations.conversation_create(owner=owner, profile=profile, model="demo")
     lane = conversation.lanes.get()
     lane.params = {"temperature": 0.2}
     lane.save()
     Lane.objects.create(conversation=conversation, position=1, profile=profile, model="demo-slow")
-    services.turn_send(conversation=conversation, content="history that must not travel")
+    turns.turn_save(conversation=conversation, content="history that must not travel")
     page = owner_client.get(reverse("chat:setup_link", args=[conversation.pk])).content.decode()
     link = page.split("<pre>")[1].split("</pre>")[0].replace("&amp;", "&")
     path = link.split("testserver")[1]
@@ -350,7 +350,7 @@ def test_a_shared_setup_opens_a_new_comparison_without_history(owner_client, own
 
 def test_lane_management_views(owner_client, owner, outsider, client):
     profile = EndpointProfile.objects.get(owner=owner, is_demo=True)
-    conversation = services.conversation_create(owner=owner, profile=profile, model="demo")
+    conversation = conversations.conversation_create(owner=owner, profile=profile, model="demo")
     owner_client.post(reverse("chat:lane_add", args=[conversation.pk]))
     lanes = list(conversation.lanes.order_by("position"))
     assert len(lanes) == 2
@@ -389,7 +389,7 @@ def test_a_lane_can_have_its_own_tools(owner_client, owner):
     from chat.tools import TEMPLATES
 
     profile = EndpointProfile.objects.get(owner=owner, is_demo=True)
-    conversation = services.conversation_create(owner=owner, profile=profile, model="demo")
+    conversation = conversations.conversation_create(owner=owner, profile=profile, model="demo")
     lane_b = Lane.objects.create(
         conversation=conversation, position=1, profile=profile, model="demo"
     )
@@ -404,11 +404,11 @@ def test_a_lane_can_have_its_own_tools(owner_client, owner):
     )  # fmt: skip
     assert "Saved" in page.content.decode()
     conversation.refresh_from_db()
-    _, (answer_a, answer_b) = services.turn_send(conversation=conversation, content="Hi")
+    _, (answer_a, answer_b) = turns.turn_save(conversation=conversation, content="Hi")
     lane_a = conversation.lanes.get(position=0)
-    body_a = services.request_body_build(lane=lane_a, assistant=answer_a)
+    body_a = request_body.request_body_build(lane=lane_a, assistant=answer_a)
     lane_b.refresh_from_db()
-    body_b = services.request_body_build(lane=lane_b, assistant=answer_b)
+    body_b = request_body.request_body_build(lane=lane_b, assistant=answer_b)
     assert body_a["tools"] == [shared] and body_b["tools"] == [own]
     owner_client.post(
         reverse("chat:tools_shared", args=[conversation.pk]), {"tools_lane": lane_b.pk}
@@ -426,7 +426,7 @@ def test_sync_makes_an_endpoint_or_model_change_apply_to_every_lane(owner_client
     other = EndpointProfile.objects.create(
         owner=owner, name="Second endpoint", base_url="http://fake.invalid/v1"
     )
-    conversation = services.conversation_create(owner=owner, profile=demo, model="demo")
+    conversation = conversations.conversation_create(owner=owner, profile=demo, model="demo")
     a = conversation.lanes.get()
     a.params = {"temperature": 0.1}
     a.save()
@@ -582,11 +582,11 @@ async def test_without_usage_tokens_per_s_is_estimated_and_labelled(owner, clien
 
 def test_the_diff_view_shows_the_shown_answers_word_by_word(owner_client, owner):
     profile = EndpointProfile.objects.get(owner=owner, is_demo=True)
-    conversation = services.conversation_create(owner=owner, profile=profile, model="demo")
+    conversation = conversations.conversation_create(owner=owner, profile=profile, model="demo")
     lane_b = Lane.objects.create(
         conversation=conversation, position=1, profile=profile, model="demo-fast"
     )
-    _, (a, b) = services.turn_send(conversation=conversation, content="Q")
+    _, (a, b) = turns.turn_save(conversation=conversation, content="Q")
     Message.objects.filter(pk=a.pk).update(status="complete", content="the quick <b>brown</b> fox")
     Message.objects.filter(pk=b.pk).update(status="complete", content="an older try", hidden=True)
     Message.objects.create(
@@ -619,7 +619,7 @@ def test_the_diff_view_shows_the_shown_answers_word_by_word(owner_client, owner)
 
 def test_the_sweep_view_makes_lanes_over_http(owner_client, owner):
     profile = EndpointProfile.objects.get(owner=owner, is_demo=True)
-    conversation = services.conversation_create(owner=owner, profile=profile, model="demo")
+    conversation = conversations.conversation_create(owner=owner, profile=profile, model="demo")
     lane = conversation.lanes.get()
     lane.params = {"top_p": 0.8}
     lane.save()
@@ -771,12 +771,12 @@ async def test_chat_to_comparison_and_back_keeps_the_history(owner, client):
 
 def test_an_all_bad_vote_lands_in_the_leaderboard(owner, owner_client):
     profile = EndpointProfile.objects.get(owner=owner, is_demo=True)
-    conversation = services.conversation_create(owner=owner, profile=profile, model="demo")
+    conversation = conversations.conversation_create(owner=owner, profile=profile, model="demo")
     Lane.objects.create(conversation=conversation, position=1, profile=profile, model="demo-slow")
     conversation.blind = True
     conversation.save()
     for turn in (1, 2):
-        _, answers = services.turn_send(conversation=conversation, content=f"Q{turn}")
+        _, answers = turns.turn_save(conversation=conversation, content=f"Q{turn}")
         Message.objects.filter(pk__in=[a.pk for a in answers]).update(status="complete")
     page = owner_client.get(reverse("chat:conversation", args=[conversation.pk])).content.decode()
     assert 'value="all_bad"' in page.split('id="summary-1"')[1]
@@ -802,11 +802,11 @@ def test_a_lane_without_a_model_is_on_the_leaderboard_as_the_endpoint_default(ow
         owner=owner, name="Local", base_url="http://fake.invalid/default-model/v1",
         quirks={"model_optional": True},
     )  # fmt: skip
-    conversation = services.conversation_create(owner=owner, profile=profile, model="")
+    conversation = conversations.conversation_create(owner=owner, profile=profile, model="")
     Lane.objects.create(conversation=conversation, position=1, profile=profile, model="demo")
     conversation.blind = True
     conversation.save()
-    _, answers = services.turn_send(conversation=conversation, content="Q")
+    _, answers = turns.turn_save(conversation=conversation, content="Q")
     Message.objects.filter(pk__in=[a.pk for a in answers]).update(status="complete")
     compare.vote_cast(conversation=conversation, turn=1, verdict="winner", winner=0)
     rows = {r["name"]: r for r in compare.leaderboard(owner=owner)}
@@ -818,7 +818,7 @@ def test_the_summary_marks_only_a_clear_win_from_fixed_metrics(owner):
     """The summary's rule on fixed numbers (no clock): a win by 5 % or less is a tie,
     a win by more is marked, for the lane that has it; speed: bigger wins."""
     profile = EndpointProfile.objects.get(owner=owner, is_demo=True)
-    conversation = services.conversation_create(owner=owner, profile=profile, model="demo")
+    conversation = conversations.conversation_create(owner=owner, profile=profile, model="demo")
     a = conversation.lanes.get()
     b = Lane.objects.create(conversation=conversation, position=1, profile=profile, model="demo")
 

@@ -7,15 +7,16 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from chat import compare, services
+from chat import compare, conversations
 from chat.models import Conversation, EndpointProfile, Lane, Message
+from chat.turns import turn_save
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def two_lanes(owner, *, blind: bool = False) -> Conversation:
     profile = EndpointProfile.objects.get(owner=owner, is_demo=True)
-    conversation = services.conversation_create(owner=owner, profile=profile, model="demo")
+    conversation = conversations.conversation_create(owner=owner, profile=profile, model="demo")
     Lane.objects.create(conversation=conversation, position=1, profile=profile, model="demo-fast")
     conversation.blind = blind
     conversation.save()
@@ -41,7 +42,7 @@ def summary_of(page: str, turn: int) -> str:
 
 def test_a_win_within_five_percent_is_not_marked(owner, owner_client):
     conversation = two_lanes(owner)
-    _, answers = services.turn_send(conversation=conversation, content="Q1")
+    _, answers = turn_save(conversation=conversation, content="Q1")
     finish(answers, [
         {"ttft_ms": 100, "total_ms": 1000, "tokens_per_s": 50.0},
         {"ttft_ms": 103, "total_ms": 1500, "tokens_per_s": 51.0},
@@ -56,7 +57,7 @@ def test_a_win_within_five_percent_is_not_marked(owner, owner_client):
 
 def test_a_lane_added_after_a_turn_shows_no_answer_there_not_an_ellipsis(owner, owner_client):
     conversation = two_lanes(owner, blind=True)
-    _, answers = services.turn_send(conversation=conversation, content="Q1")
+    _, answers = turn_save(conversation=conversation, content="Q1")
     finish(answers, [{"ttft_ms": 100}, {"ttft_ms": 300}])
     profile = EndpointProfile.objects.get(owner=owner, is_demo=True)
     Lane.objects.create(conversation=conversation, position=2, profile=profile, model="demo")
@@ -69,7 +70,7 @@ def test_a_lane_added_after_a_turn_shows_no_answer_there_not_an_ellipsis(owner, 
 
 def test_a_streaming_lane_still_shows_an_ellipsis(owner, owner_client):
     conversation = two_lanes(owner)
-    _, answers = services.turn_send(conversation=conversation, content="Q1")
+    _, answers = turn_save(conversation=conversation, content="Q1")
     finish(answers[:1], [{"ttft_ms": 100}])
     html = summary_of(page_of(owner_client, conversation), 1)
     assert "…" in html
@@ -117,7 +118,7 @@ def test_lane_heads_show_their_parameters_and_mark_what_differs(owner, owner_cli
 
 def test_the_leaderboard_ranks_one_model_under_two_settings_apart(owner, owner_client):
     profile = EndpointProfile.objects.get(owner=owner, is_demo=True)
-    conversation = services.conversation_create(owner=owner, profile=profile, model="demo")
+    conversation = conversations.conversation_create(owner=owner, profile=profile, model="demo")
     Lane.objects.create(
         conversation=conversation, position=1, profile=profile, model="demo",
         params={"temperature": 1.5},
@@ -125,7 +126,7 @@ def test_the_leaderboard_ranks_one_model_under_two_settings_apart(owner, owner_c
     conversation.blind = True
     conversation.save()
     for turn in (1, 2):
-        _, answers = services.turn_send(conversation=conversation, content=f"Q{turn}")
+        _, answers = turn_save(conversation=conversation, content=f"Q{turn}")
         finish(answers, [{}, {}])
         owner_client.post(
             reverse("chat:vote", args=[conversation.pk, turn]), {"verdict": "winner", "winner": "0"}
@@ -144,7 +145,7 @@ def test_blind_mode_hides_speed_usage_and_lane_parameters_until_the_vote(owner, 
     a, b = conversation.lanes.order_by("position")
     a.params = {"temperature": 0.2}
     a.save()
-    _, answers = services.turn_send(conversation=conversation, content="Q1")
+    _, answers = turn_save(conversation=conversation, content="Q1")
     finish(answers, [
         {"ttft_ms": 111, "total_ms": 1234, "tokens_per_s": 55.5},
         {"ttft_ms": 999, "total_ms": 4321, "tokens_per_s": 12.5},

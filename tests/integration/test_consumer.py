@@ -1,4 +1,4 @@
-"""The websocket consumer, end to end in-process: socket -> services -> run -> fake
+"""The websocket consumer, end to end in-process: socket -> turns -> run -> fake
 endpoint (served in-process) -> channel layer -> socket."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
-from chat import runs, services
+from chat import conversations, runs
 from chat.models import Conversation, EndpointProfile, Message
 from chat.routing import websocket_urlpatterns
 from playground.asgi import application
@@ -26,7 +26,7 @@ app = URLRouter(websocket_urlpatterns)
 @database_sync_to_async
 def make_conversation(user, model="demo") -> Conversation:
     profile = EndpointProfile.objects.get(owner=user, is_demo=True)
-    return services.conversation_create(owner=user, profile=profile, model=model)
+    return conversations.conversation_create(owner=user, profile=profile, model=model)
 
 
 async def connect(user, conversation) -> WebsocketCommunicator:

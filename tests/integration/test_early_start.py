@@ -12,8 +12,9 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 
-from chat import services
+from chat import turns
 from chat.compare import lane_add
+from chat.errors import ActionError
 from chat.models import Message
 from chat.request_body import request_body_build
 from chat.upstream import fake_app
@@ -80,7 +81,7 @@ async def test_a_refused_save_takes_the_request_back_and_keeps_the_text(owner, m
 
     def refused(objs, *args, **kwargs):
         assert _wait_for_request(before)  # the request is out: now the save fails
-        raise services.ActionError("Refused at the last moment.")
+        raise ActionError("Refused at the last moment.")
 
     monkeypatch.setattr(Message.objects, "bulk_create", refused)
     await send(comm, 'Keep <i>me</i>\n@fake {"ttft_ms": 400, "tokens": 200, "tps": 20}')
@@ -127,12 +128,12 @@ def test_early_bodies_equal_the_bodies_built_from_the_saved_turn(owner, mode):
     lanes[1].system_prompt = "Be verbose."
     lanes[1].params = {"temperature": 0.3}
     lanes[1].save()
-    first, placeholders = services.turn_send(conversation=conversation, content="One")
+    first, placeholders = turns.turn_save(conversation=conversation, content="One")
     for p in placeholders:
         Message.objects.filter(pk=p.pk).update(status="complete", content=f"Answer {p.lane_id}")
     conversation.refresh_from_db()
     handed = []
-    _, placeholders = services.turn_send(
+    _, placeholders = turns.turn_save(
         conversation=conversation, content="Two, with <b>tags</b>", early=handed.extend
     )
     assert len(handed) == 2
@@ -151,15 +152,15 @@ def test_early_bodies_equal_the_bodies_built_from_the_saved_turn(owner, mode):
 
 def test_no_request_goes_out_for_a_send_that_will_be_refused(owner, settings):
     conversation = async_to_sync(make_conversation)(owner)
-    services.turn_send(conversation=conversation, content="One")  # still streaming
+    turns.turn_save(conversation=conversation, content="One")  # still streaming
     handed = []
-    with pytest.raises(services.ActionError, match="still streaming"):
-        services.turn_send(conversation=conversation, content="Two", early=handed.extend)
+    with pytest.raises(ActionError, match="still streaming"):
+        turns.turn_save(conversation=conversation, content="Two", early=handed.extend)
     assert handed == []
     settings.RUNS_PER_USER_MAX = 1
     other = async_to_sync(make_conversation)(owner)
-    with pytest.raises(services.ActionError, match="limit"):
-        services.turn_send(conversation=other, content="Three", early=handed.extend)
+    with pytest.raises(ActionError, match="limit"):
+        turns.turn_save(conversation=other, content="Three", early=handed.extend)
     assert handed == []
 
 

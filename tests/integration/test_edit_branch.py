@@ -8,7 +8,8 @@ import pytest
 from channels.db import database_sync_to_async
 from django.urls import reverse
 
-from chat import branching, services
+from chat import branching, conversations, turns
+from chat.errors import ActionError
 from chat.models import Conversation, EndpointProfile, Lane, Message
 from chat.versions import path_of
 from tests.integration.test_compare import comparison, run_turn
@@ -20,13 +21,13 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def chat_with_turns(owner, n: int, *, lanes: int = 1) -> Conversation:
     """A conversation with `n` finished turns, written directly (no streaming needed)."""
     profile = EndpointProfile.objects.get(owner=owner, is_demo=True)
-    conversation = services.conversation_create(owner=owner, profile=profile, model="demo")
+    conversation = conversations.conversation_create(owner=owner, profile=profile, model="demo")
     for position in range(1, lanes):
         Lane.objects.create(
             conversation=conversation, position=position, profile=profile, model="demo-fast"
         )
     for turn in range(1, n + 1):
-        _, answers = services.turn_send(conversation=conversation, content=f"Question {turn}")
+        _, answers = turns.turn_save(conversation=conversation, content=f"Question {turn}")
         for answer in answers:
             Message.objects.filter(pk=answer.pk).update(
                 status="complete", content=f"Answer {turn} lane {answer.lane.position}",
@@ -104,12 +105,12 @@ def test_a_bad_edit_changes_nothing(owner):
     conversation = chat_with_turns(owner, 2)
     first = conversation.messages.get(turn=1, role="user")
     before = shown(conversation)
-    with pytest.raises(services.ActionError, match="Type a message"):
+    with pytest.raises(ActionError, match="Type a message"):
         branching.message_edit(conversation=conversation, message_id=first.pk, content="  \n ")
     answer = conversation.messages.get(turn=1, role="assistant")
-    with pytest.raises(services.ActionError, match="Only your own messages"):
+    with pytest.raises(ActionError, match="Only your own messages"):
         branching.message_edit(conversation=conversation, message_id=answer.pk, content="x")
-    with pytest.raises(services.ActionError, match="not part of this conversation"):
+    with pytest.raises(ActionError, match="not part of this conversation"):
         branching.message_edit(conversation=conversation, message_id="nope", content="x")
     assert shown(conversation) == before
     assert Conversation.objects.filter(owner=owner).count() == 1  # no copy left behind
@@ -119,7 +120,7 @@ def test_a_bad_edit_changes_nothing(owner):
 
 def test_editing_the_last_unanswered_message_makes_a_version_at_that_turn(owner):
     conversation = chat_with_turns(owner, 1)
-    user, _ = services.turn_send(conversation=conversation, content="Unanswered")
+    user, _ = turns.turn_save(conversation=conversation, content="Unanswered")
     Message.objects.filter(conversation=conversation, turn=2, role="assistant").delete()
     new, placeholders, _ = branching.message_edit(
         conversation=conversation, message_id=user.pk, content="Answer this"
@@ -130,9 +131,9 @@ def test_editing_the_last_unanswered_message_makes_a_version_at_that_turn(owner)
 
 def test_an_edit_waits_for_the_streaming_answer(owner):
     conversation = chat_with_turns(owner, 1)
-    services.turn_send(conversation=conversation, content="Still streaming")
+    turns.turn_save(conversation=conversation, content="Still streaming")
     first = conversation.messages.get(turn=1, role="user")
-    with pytest.raises(services.ActionError, match="still streaming"):
+    with pytest.raises(ActionError, match="still streaming"):
         branching.message_edit(conversation=conversation, message_id=first.pk, content="x")
 
 
@@ -187,7 +188,7 @@ def test_deleting_the_shown_version_shows_the_newest_other_one(owner, owner_clie
     conversation = chat_with_turns(owner, 1)
     lane = conversation.lanes.get()
     first = conversation.messages.get(turn=1, role="assistant")
-    second = services.answer_attempt_new(lane=lane, turn=1, branch=0)
+    second = turns.answer_attempt_new(lane=lane, turn=1, branch=0)
     Message.objects.filter(pk=second.pk).update(status="complete", content="second try")
     owner_client.post(reverse("chat:message_delete", args=[conversation.pk, second.pk]))
     first.refresh_from_db()
@@ -220,7 +221,7 @@ def test_branch_from_here_copies_up_to_the_message(owner, owner_client, outsider
     owner_client.post(reverse("chat:message_branch", args=[conversation.pk, question.pk]))
     newest = Conversation.objects.filter(owner=owner).order_by("-created_at").first()
     assert shown(newest)[-1] == (3, "user", "Question 3")
-    placeholders = services.answers_regenerate(conversation=newest)
+    placeholders = turns.answers_regenerate(conversation=newest)
     assert len(placeholders) == 2
     # the original is untouched
     assert len(shown(conversation)) == 9

@@ -8,7 +8,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from chat import exports, imports, services
+from chat import exports, imports, profiles, request_body
 from chat.models import Conversation, Lane, Message, Vote
 from tests.integration.history_world import (
     IMAGE_URL,
@@ -170,7 +170,7 @@ def _import(client, payload, *, as_text: bool = False):
 def test_openai_messages_become_a_one_lane_conversation_on_the_default_endpoint(
     owner_client, owner
 ):
-    default = services.profile_default(owner=owner)
+    default = profiles.profile_default(owner=owner)
     messages = [
         {"role": "system", "content": "You are terse."},
         {
@@ -217,7 +217,7 @@ def test_openai_messages_become_a_one_lane_conversation_on_the_default_endpoint(
     assert rows[3].rendered == "<p>It is <strong>18 °C</strong>.</p>\n"
     # It continues like any conversation: the next request carries the whole history.
     placeholder = Message(conversation=conversation, lane=lane, turn=3, role="assistant")
-    body = services.request_body_build(lane=lane, assistant=placeholder)
+    body = request_body.request_body_build(lane=lane, assistant=placeholder)
     assert [m["role"] for m in body["messages"]] == [
         "system", "user", "assistant", "tool", "assistant", "user",
     ]  # fmt: skip

@@ -7,7 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from chat import services
+from chat import conversations, profiles
 from chat.models import Message
 
 pytestmark = pytest.mark.django_db
@@ -26,8 +26,8 @@ ANSWER_KINDS = [
 
 
 def conversation_with(owner, count: int):
-    profile = services.profile_ensure_demo(owner=owner)
-    conversation = services.conversation_create(owner=owner, profile=profile, model="demo")
+    profile = profiles.profile_ensure_demo(owner=owner)
+    conversation = conversations.conversation_create(owner=owner, profile=profile, model="demo")
     lane = conversation.lanes.get()
     messages = []
     for i in range(count):

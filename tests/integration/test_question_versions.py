@@ -13,7 +13,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from chat import branching, exports, frames, imports, services
+from chat import branching, exports, frames, imports, request_body, turns
+from chat.errors import ActionError
 from chat.models import Conversation, Message
 from chat.versions import path_of
 from tests.integration.test_edit_branch import chat_with_turns, edit_frames
@@ -41,7 +42,7 @@ def edit(conversation: Conversation, turn: int, text: str) -> list[Message]:
 
 def send(conversation: Conversation, text: str) -> list[Message]:
     conversation.refresh_from_db()
-    _, placeholders = services.turn_send(conversation=conversation, content=text)
+    _, placeholders = turns.turn_save(conversation=conversation, content=text)
     finish(placeholders, f"A:{text}")
     return placeholders
 
@@ -129,7 +130,7 @@ def test_switching_back_shows_the_old_answers_and_later_turns_and_continues_ther
     # the composer continues the shown version: turn 4 after the old turn 3, and the
     # request holds only that version's turns
     placeholders = send(conversation, "Question 4 in v1")
-    body = services.request_body_build(
+    body = request_body.request_body_build(
         lane=placeholders[0].lane, assistant=Message.objects.get(pk=placeholders[0].pk)
     )
     contents = [m["content"] for m in body["messages"]]
@@ -141,7 +142,7 @@ def test_switching_back_shows_the_old_answers_and_later_turns_and_continues_ther
     switch(owner_client, conversation, 2, 1)
     assert page_texts(conversation) == ["Question 1", "Answer 1 lane 0", "Question 2, v2",
                                         "A:Question 2, v2"]  # fmt: skip
-    draft = services.draft_body_build(lane=conversation.lanes.get(), content="next")
+    draft = request_body.draft_body_build(lane=conversation.lanes.get(), content="next")
     assert [m["content"] for m in draft["messages"]][-2:] == ["A:Question 2, v2", "next"]
 
 
@@ -183,7 +184,7 @@ def test_switching_is_refused_while_streaming_for_unknown_versions_and_strangers
     conversation = chat_with_turns(owner, 2)
     edit(conversation, 1, "Q1 v2")
     conversation.refresh_from_db()
-    services.turn_send(conversation=conversation, content="streaming")  # left streaming
+    turns.turn_save(conversation=conversation, content="streaming")  # left streaming
     response = switch(owner_client, conversation, 1, 0)
     assert "still streaming" in response.text
     assert group_at(conversation, 1).shown == 1
@@ -197,8 +198,8 @@ def test_switching_is_refused_while_streaming_for_unknown_versions_and_strangers
 
 def test_switching_takes_the_same_queries_however_long_the_conversation(owner, owner_client):
     counts = []
-    for turns in (3, 12):
-        conversation = chat_with_turns(owner, turns)
+    for length in (3, 12):
+        conversation = chat_with_turns(owner, length)
         edit(conversation, 1, "edited")
         with CaptureQueriesContext(connection) as queries:
             assert switch(owner_client, conversation, 1, 0).status_code == 204
@@ -210,13 +211,13 @@ def test_answers_and_regenerate_stay_in_their_version(owner, owner_client):
     conversation = chat_with_turns(owner, 2, lanes=2)
     edit(conversation, 2, "Q2 v2")
     # regenerate the latest turn of the shown version: an attempt in version 2 only
-    placeholders = services.answers_regenerate(conversation=conversation, positions=[1])
+    placeholders = turns.answers_regenerate(conversation=conversation, positions=[1])
     finish(placeholders, "second try")
     assert placeholders[0].branch == 1 and placeholders[0].turn == 2
     lane = placeholders[0].lane
     assert Message.objects.filter(lane=lane, turn=2, branch=0, hidden=False).count() == 1
     # the attempt switch of a turn acts on the shown version's answers
-    services.attempt_show(lane=lane, turn=2, attempt=0)
+    turns.attempt_show(lane=lane, turn=2, attempt=0)
     assert Message.objects.get(lane=lane, turn=2, branch=1, attempt=0).hidden is False
     assert Message.objects.get(lane=lane, turn=2, branch=0).hidden is False
     # a cell re-render shows this version's attempts, not the other version's answer
@@ -229,7 +230,7 @@ def test_answers_and_regenerate_stay_in_their_version(owner, owner_client):
     assert conversation.messages.filter(turn=2, branch=0, lane__position=0).exists()
     # a message of a version not shown is not offered to edit
     hidden_question = conversation.messages.get(turn=2, branch=0, role="user")
-    with pytest.raises(services.ActionError, match="version not shown"):
+    with pytest.raises(ActionError, match="version not shown"):
         branching.message_edit(
             conversation=conversation, message_id=hidden_question.pk, content="x"
         )
@@ -384,8 +385,8 @@ def test_tool_results_for_an_answer_of_a_version_not_shown_are_refused(owner):
                           "function": {"name": "f", "arguments": "{}"}}]  # fmt: skip
     caller.save()
     edit(conversation, 1, "Asked differently")
-    with pytest.raises(services.ActionError, match="version not shown"):
-        services.tool_results_submit(
+    with pytest.raises(ActionError, match="version not shown"):
+        turns.tool_results_submit(
             conversation=conversation, assistant_id=caller.pk, results={"call_1": "42"}
         )
     assert not conversation.messages.filter(role="tool").exists()

@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from channels.db import database_sync_to_async
 
-from chat import services
+from chat import conversations
 from chat.fake_upstream import tokenize
 from chat.models import Conversation, EndpointProfile
 from chat.params import PARAMS, params_for
@@ -66,7 +66,7 @@ def conversation_for(user, *, mode="chat", model="demo-fast", quirks=None) -> Co
     if quirks is not None:
         profile.quirks = quirks
         profile.save()
-    return services.conversation_create(owner=user, profile=profile, model=model, mode=mode)
+    return conversations.conversation_create(owner=user, profile=profile, model=model, mode=mode)
 
 
 async def turn(owner, conversation, text="Hello there", **fields):

@@ -10,7 +10,7 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser
 from django.urls import reverse
 
-from chat import history, services
+from chat import conversations, history, turns
 from chat.models import Conversation, EndpointProfile
 from chat.routing import websocket_urlpatterns
 from playground.asgi import application
@@ -30,8 +30,8 @@ async def sidebar(user, query: str = "") -> WebsocketCommunicator:
 @database_sync_to_async
 def new_conversation(user, text: str) -> Conversation:
     profile = EndpointProfile.objects.get(owner=user, is_demo=True)
-    conversation = services.conversation_create(owner=user, profile=profile, model="demo")
-    services.turn_send(conversation=conversation, content=text)
+    conversation = conversations.conversation_create(owner=user, profile=profile, model="demo")
+    turns.turn_save(conversation=conversation, content=text)
     return conversation
 
 

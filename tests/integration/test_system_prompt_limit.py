@@ -14,7 +14,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from chat import services
+from chat import conversations
 from chat.compare import lane_add
 from chat.compare.lanes import conversation_from_setup
 from chat.errors import ActionError
@@ -33,7 +33,7 @@ def shown(response) -> str:
 @pytest.fixture
 def conversation(owner):
     profile = EndpointProfile.objects.get(owner=owner, is_demo=True)
-    return services.conversation_create(
+    return conversations.conversation_create(
         owner=owner, profile=profile, model="demo", system_prompt="Be brief."
     )
 

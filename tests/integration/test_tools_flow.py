@@ -9,7 +9,7 @@ import re
 import pytest
 from channels.db import database_sync_to_async
 
-from chat import services
+from chat import conversations
 from chat.models import Conversation, EndpointProfile
 from chat.tools import TEMPLATES
 from chat.upstream import fake_app
@@ -28,7 +28,7 @@ CALLS = [
 @database_sync_to_async
 def conversation_with_tools(user) -> Conversation:
     profile = EndpointProfile.objects.get(owner=user, is_demo=True)
-    conversation = services.conversation_create(owner=user, profile=profile, model="demo-fast")
+    conversation = conversations.conversation_create(owner=user, profile=profile, model="demo-fast")
     conversation.tools = [
         {"tool": WEATHER, "enabled": True, "mock": '{"temp": 18}'},
         {"tool": CALC, "enabled": True, "mock": "14"},

@@ -12,7 +12,7 @@ import json
 import pytest
 from channels.db import database_sync_to_async
 
-from chat import services
+from chat import conversations
 from chat.models import EndpointProfile, Message
 from tests.bench.wire import session_key_for, ws_connect
 from tests.faults.runner import connect
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def test_a_text_frame_over_1_mib_gets_an_answer_not_a_dropped_socket(app_server, django_user_model):
     user = django_user_model.objects.create_user("bo", password="a-long-passphrase-42")
     profile = EndpointProfile.objects.get(owner=user, is_demo=True)
-    conversation = services.conversation_create(owner=user, profile=profile, model="demo")
+    conversation = conversations.conversation_create(owner=user, profile=profile, model="demo")
     session = session_key_for(user)
 
     async def exchange() -> list[str]:
@@ -68,7 +68,7 @@ async def test_a_refused_oversized_message_is_not_echoed_back(django_user_model)
     def setup():
         user = django_user_model.objects.create_user("cy", password="a-long-passphrase-42")
         profile = EndpointProfile.objects.get(owner=user, is_demo=True)
-        return user, services.conversation_create(owner=user, profile=profile, model="demo")
+        return user, conversations.conversation_create(owner=user, profile=profile, model="demo")
 
     user, conversation = await setup()
     comm = await connect(user, conversation)

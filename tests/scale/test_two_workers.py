@@ -17,7 +17,7 @@ import httpx
 import pytest
 from channels.db import database_sync_to_async
 
-from chat import services
+from chat import conversations
 from chat.fake_upstream import tokenize
 from chat.models import EndpointProfile, Message
 from tests.bench.wire import (
@@ -43,7 +43,7 @@ def chat(django_user_model, fake_upstream_url) -> SimpleNamespace:
     profile = EndpointProfile.objects.create(
         owner=user, name="Local fake", base_url=fake_upstream_url, default_model="demo"
     )
-    conversation = services.conversation_create(owner=user, profile=profile, model="demo")
+    conversation = conversations.conversation_create(owner=user, profile=profile, model="demo")
     return SimpleNamespace(
         conversation=conversation, session=session_key_for(user), fake=fake_upstream_url
     )

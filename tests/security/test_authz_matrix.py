@@ -26,7 +26,7 @@ from django.db import transaction
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from chat import runs, services
+from chat import conversations, runs
 from chat.consumers import ConversationConsumer
 from chat.models import Conversation, EndpointProfile, Lane, Message, Preset
 
@@ -186,7 +186,7 @@ def make_side(django_user_model, name: str, mark: str) -> Side:
     )
     profile.api_key = f"sk-{name}-secret-key-0000"
     profile.save()
-    conversation = services.conversation_create(owner=user, profile=profile, model="demo")
+    conversation = conversations.conversation_create(owner=user, profile=profile, model="demo")
     conversation.title = f"{mark}-CONVERSATION"
     conversation.save()
     lane = Lane.objects.get(conversation=conversation)
@@ -210,7 +210,7 @@ def make_side(django_user_model, name: str, mark: str) -> Side:
         ]
     message.save()
     preset = Preset.objects.create(owner=user, name=f"{mark}-PRESET", params={"temperature": 1})
-    tools = services.conversation_create(owner=user, profile=profile, model="demo")
+    tools = conversations.conversation_create(owner=user, profile=profile, model="demo")
     Message.objects.create(conversation=tools, turn=1, role="user", content="weather?")
     function = {"name": f"{mark}_TOOL", "arguments": "{}"}
     call = {"id": "call_0", "type": "function", "function": function}

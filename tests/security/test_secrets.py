@@ -199,9 +199,9 @@ async def turn(owner, conversation, text: str, capture: Capture) -> Message:
 
 @database_sync_to_async
 def make_conversation(owner, profile):
-    from chat import services
+    from chat import conversations
 
-    return services.conversation_create(owner=owner, profile=profile, model="m1")
+    return conversations.conversation_create(owner=owner, profile=profile, model="m1")
 
 
 @database_sync_to_async

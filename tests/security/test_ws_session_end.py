@@ -13,7 +13,7 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from chat import services, wsauth
+from chat import conversations, wsauth
 from chat.models import Conversation, EndpointProfile, Message
 from playground.asgi import application
 
@@ -27,7 +27,7 @@ NEW_PASSWORD = "another-long-passphrase-43"
 def make_user(name: str = "ann"):
     user = get_user_model().objects.create_user(name, password=PASSWORD)
     profile = EndpointProfile.objects.get(owner=user, is_demo=True)
-    conversation = services.conversation_create(owner=user, profile=profile, model="demo")
+    conversation = conversations.conversation_create(owner=user, profile=profile, model="demo")
     return user, conversation
 
 

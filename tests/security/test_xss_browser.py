@@ -16,7 +16,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from chat import services
+from chat import turns
+from chat.conversations import conversation_create
 from chat.models import Conversation, EndpointProfile, Message
 from chat.render import render_markdown
 
@@ -149,8 +150,8 @@ def make_world():
     demo = EndpointProfile.objects.get(owner=owner, is_demo=True)
     conversations = []
     for payload in PAYLOADS:
-        conversation = services.conversation_create(owner=owner, profile=demo, model="demo")
-        conversation.title = services.title_from(payload)
+        conversation = conversation_create(owner=owner, profile=demo, model="demo")
+        conversation.title = turns.title_from(payload)
         conversation.save()
         Message.objects.create(conversation=conversation, turn=1, role="user", content=payload)
         lane = conversation.lanes.get()
@@ -208,7 +209,7 @@ def make_world():
         profile.models_cache = [payload, "demo"]
         profile.save()
         profiles.append(profile)
-    stream_here = services.conversation_create(owner=owner, profile=demo, model="demo")
+    stream_here = conversation_create(owner=owner, profile=demo, model="demo")
     Message.objects.create(conversation=stream_here, turn=1, role="user", content="start")
     stream_here.title = "Streaming checks"
     stream_here.save()

@@ -80,12 +80,12 @@ def test_pages_carry_a_strict_content_security_policy(client, owner):
 def test_every_kind_of_app_page_carries_the_same_strict_policy(client, owner):
     """The policy the pages are built for, on each kind of page (and on errors), so no
     page can quietly depend on inline script: a page that needed it would not work."""
-    from chat import history, services
+    from chat import conversations, history
     from chat.middleware import CSP
     from chat.models import EndpointProfile
 
     profile = EndpointProfile.objects.get(owner=owner, is_demo=True)
-    conversation = services.conversation_create(owner=owner, profile=profile, model="demo")
+    conversation = conversations.conversation_create(owner=owner, profile=profile, model="demo")
     token = history.share_create(conversation=conversation)
     anonymous = [reverse("login"), reverse("chat:shared", args=[token]), "/no-such-page/"]
     for url in anonymous:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from chat import services
+from chat import composer, conversations, request_body, turns
+from chat.errors import ActionError
 from chat.models import EndpointProfile, Message
 
 pytestmark = pytest.mark.django_db
@@ -15,41 +16,41 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def conversation(owner):
     profile = EndpointProfile.objects.create(owner=owner, name="P", base_url="https://x.test/v1")
-    return services.conversation_create(owner=owner, profile=profile, model="m")
+    return conversations.conversation_create(owner=owner, profile=profile, model="m")
 
 
 def test_earlier_messages_keep_their_mode_and_new_turns_use_the_new_one(conversation):
-    first, (first_answer,) = services.turn_send(conversation=conversation, content="Chat turn")
+    first, (first_answer,) = turns.turn_save(conversation=conversation, content="Chat turn")
     Message.objects.filter(pk=first_answer.pk).update(status=Message.Status.COMPLETE)
-    assert services.conversation_mode_set(conversation=conversation, mode="completion")
-    second, (second_answer,) = services.turn_send(conversation=conversation, content="Once")
+    assert conversations.conversation_mode_set(conversation=conversation, mode="completion")
+    second, (second_answer,) = turns.turn_save(conversation=conversation, content="Once")
     shown = {m.content or m.pk: m.shown_mode for m in conversation.messages.all()}
     assert shown[first_answer.pk] == "chat" and shown["Chat turn"] == "chat"
     assert shown["Once"] == "completion"
     lane = conversation.lanes.get()
-    body = services.request_body_build(lane=lane, assistant=second_answer)
+    body = request_body.request_body_build(lane=lane, assistant=second_answer)
     assert body["prompt"] == "Once" and "messages" not in body
     # And back: the completion turn stays one; the chat history includes both turns.
     Message.objects.filter(pk=second_answer.pk).update(
         content=" upon a time", status=Message.Status.COMPLETE
     )
-    assert services.conversation_mode_set(conversation=conversation, mode="chat")
+    assert conversations.conversation_mode_set(conversation=conversation, mode="chat")
     assert Message.objects.get(pk=second.pk).shown_mode == "completion"
-    assert not services.conversation_mode_set(conversation=conversation, mode="chat")
-    with pytest.raises(services.ActionError):
-        services.conversation_mode_set(conversation=conversation, mode="images")
+    assert not conversations.conversation_mode_set(conversation=conversation, mode="chat")
+    with pytest.raises(ActionError):
+        conversations.conversation_mode_set(conversation=conversation, mode="images")
 
 
 def test_a_lane_keeps_the_other_modes_values_when_the_panel_saves(conversation):
     lane = conversation.lanes.get()
-    services.lane_params_save(lane=lane, params={"completion_max_tokens": 40, "echo": True})
-    services.lane_params_save(lane=lane, params={"temperature": 0.3, "logprobs": True}, mode="chat")
+    composer.lane_params_save(lane=lane, params={"completion_max_tokens": 40, "echo": True})
+    composer.lane_params_save(lane=lane, params={"temperature": 0.3, "logprobs": True}, mode="chat")
     assert lane.params == {
         "completion_max_tokens": 40, "echo": True, "temperature": 0.3, "logprobs": True
     }  # fmt: skip
     # Back in completions: its own values are what the panel sent (max tokens cleared),
     # the chat-only ones stay for later.
-    services.lane_params_save(
+    composer.lane_params_save(
         lane=lane, params={"echo": False, "temperature": 0.3}, mode="completion"
     )
     assert lane.params == {"logprobs": True, "echo": False, "temperature": 0.3}

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from chat import branching, compare, services
+from chat import branching, compare, conversations
 from chat.errors import ActionError
 from chat.models import EndpointProfile, Lane, Message
 
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def two_lanes(owner):
     profile = EndpointProfile.objects.get(owner=owner, is_demo=True)
-    conversation = services.conversation_create(owner=owner, profile=profile, model="demo")
+    conversation = conversations.conversation_create(owner=owner, profile=profile, model="demo")
     first = conversation.lanes.get()
     second = Lane.objects.create(conversation=conversation, position=1, profile=profile)
     Message.objects.create(conversation=conversation, turn=1, role="user", content="Hi")

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from chat import services
+from chat import conversations, request_body, turns
 from chat.compare import lane_add
 from chat.models import EndpointProfile, Message, Preset
 from chat.tools import TEMPLATES
@@ -14,15 +14,15 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def conversation(owner):
     profile = EndpointProfile.objects.get(owner=owner, is_demo=True)
-    return services.conversation_create(owner=owner, profile=profile, model="demo")
+    return conversations.conversation_create(owner=owner, profile=profile, model="demo")
 
 
 @pytest.fixture
 def answer(conversation):
-    user, (answer,) = services.turn_send(conversation=conversation, content="Hi")
+    user, (answer,) = turns.turn_save(conversation=conversation, content="Hi")
     lane = conversation.lanes.get()
     lane.params = {"temperature": 0.2}
-    body = services.request_body_build(lane=lane, assistant=answer)
+    body = request_body.request_body_build(lane=lane, assistant=answer)
     Message.objects.filter(pk=answer.pk).update(
         status="complete",
         content="Hello!",
@@ -71,7 +71,7 @@ def test_presets_save_apply_update_and_delete(owner_client, owner, conversation)
     preset.refresh_from_db()
     assert preset.params == {"temperature": 0.3} and Preset.objects.count() == 1
     # apply to another conversation
-    other = services.conversation_create(
+    other = conversations.conversation_create(
         owner=owner, profile=conversation.lanes.get().profile, model="demo"
     )
     owner_client.post(reverse("chat:preset_apply", args=[other.pk]), {"preset": preset.pk})
@@ -98,7 +98,7 @@ def test_a_preset_saved_with_the_tools_restores_them_and_the_tool_choice(
     preset = Preset.objects.get(owner=owner, name="Weather")
     assert preset.tools == [WEATHER, CALC] and preset.tool_choice == NAMED
 
-    other = services.conversation_create(
+    other = conversations.conversation_create(
         owner=owner, profile=conversation.lanes.get().profile, model="demo"
     )
     page = owner_client.post(
@@ -113,7 +113,7 @@ def test_a_preset_saved_with_the_tools_restores_them_and_the_tool_choice(
     # ... and they are what the next request sends: the enabled one, with its choice.
     lane = other.lanes.get()
     draft = Message(conversation=other, lane=lane, turn=1, role=Message.Role.ASSISTANT)
-    body = services.request_body_build(lane=lane, assistant=draft)
+    body = request_body.request_body_build(lane=lane, assistant=draft)
     assert body["tools"] == [TEMPLATES["weather"]] and body["tool_choice"] == NAMED
 
     # Updating the preset with other tools replaces them; without the box, they go.
@@ -135,7 +135,7 @@ def test_a_preset_without_tools_leaves_the_tools_alone(owner_client, owner, conv
     )
     preset = Preset.objects.get(owner=owner, name="Sampling")
     assert preset.tools is None
-    other = services.conversation_create(
+    other = conversations.conversation_create(
         owner=owner, profile=conversation.lanes.get().profile, model="demo"
     )
     other.tools, other.tool_choice = [WEATHER], "auto"
@@ -155,7 +155,7 @@ def test_a_preset_with_no_tools_clears_them(owner_client, owner, conversation):
     )
     preset = Preset.objects.get(owner=owner, name="Bare")
     assert preset.tools == [] and preset.tool_choice is None
-    other = services.conversation_create(
+    other = conversations.conversation_create(
         owner=owner, profile=conversation.lanes.get().profile, model="demo"
     )
     other.tools, other.tool_choice = [WEATHER], NAMED
@@ -205,7 +205,7 @@ def test_a_preset_with_invalid_values_is_not_saved(owner_client, conversation):
 def test_another_users_preset_cannot_be_applied_or_deleted(client, outsider, owner, conversation):
     preset = Preset.objects.create(owner=owner, name="Mine", params={"seed": 1})
     client.force_login(outsider)
-    theirs = services.conversation_create(
+    theirs = conversations.conversation_create(
         owner=outsider, profile=EndpointProfile.objects.get(owner=outsider), model="demo"
     )
     for name in ("preset_apply", "preset_delete"):

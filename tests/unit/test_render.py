@@ -9,6 +9,7 @@ from django.utils.safestring import SafeString
 
 from chat import render
 from chat.render import render_logprobs, render_markdown, render_plain
+from chat.turns import title_from
 
 # What the sanitiser may let through; anything else in the output is a regression.
 ALLOWED_ATTRS: dict[str, set[str]] = {
@@ -429,8 +430,6 @@ def test_plain_text_keeps_the_words_and_drops_markdown_and_scripting_lines():
 
 
 def test_a_title_is_the_first_question_as_words():
-    from chat.services import title_from
-
     assert title_from('**Why** is `WAL` faster?\n@fake {"tokens": 5}') == "Why is WAL faster?"
     long = title_from("word " * 30)
     assert len(long) == 81 and long.endswith("…") and long.startswith("word word")

@@ -4,7 +4,8 @@ import re
 
 import pytest
 
-from chat import services
+from chat import conversations, request_body, turns
+from chat.errors import ActionError
 from chat.models import EndpointProfile, Message
 from chat.params import check_params
 
@@ -12,7 +13,7 @@ from chat.params import check_params
 @pytest.fixture
 def lane(owner):
     profile = EndpointProfile.objects.create(owner=owner, name="P", base_url="https://x.test/v1")
-    conversation = services.conversation_create(
+    conversation = conversations.conversation_create(
         owner=owner, profile=profile, model="gpt-x", system_prompt="Be brief."
     )
     return conversation.lanes.get()
@@ -22,8 +23,8 @@ pytestmark = pytest.mark.django_db
 
 
 def test_it_sends_only_what_the_user_set(lane):
-    _, (answer,) = services.turn_send(conversation=lane.conversation, content="Hi")
-    body = services.request_body_build(lane=lane, assistant=answer)
+    _, (answer,) = turns.turn_save(conversation=lane.conversation, content="Hi")
+    body = request_body.request_body_build(lane=lane, assistant=answer)
     assert body == {
         "model": "gpt-x",
         "messages": [
@@ -45,8 +46,8 @@ def test_set_params_and_endpoint_quirks_shape_the_body(lane):
         "drop_params": ["temperature"],
     }
     lane.profile.save()
-    _, (answer,) = services.turn_send(conversation=lane.conversation, content="Hi")
-    body = services.request_body_build(lane=lane, assistant=answer)
+    _, (answer,) = turns.turn_save(conversation=lane.conversation, content="Hi")
+    body = request_body.request_body_build(lane=lane, assistant=answer)
     assert body["messages"][0] == {"role": "developer", "content": "Be brief."}
     assert body["max_completion_tokens"] == 50
     assert "max_tokens" not in body and "temperature" not in body
@@ -55,39 +56,39 @@ def test_set_params_and_endpoint_quirks_shape_the_body(lane):
 
 
 def test_history_is_the_shared_turns_plus_this_lanes_answers(lane):
-    _, (first,) = services.turn_send(conversation=lane.conversation, content="One")
+    _, (first,) = turns.turn_save(conversation=lane.conversation, content="One")
     Message.objects.filter(pk=first.pk).update(content="Answer one", status=Message.Status.COMPLETE)
-    _, (second,) = services.turn_send(conversation=lane.conversation, content="Two")
-    body = services.request_body_build(lane=lane, assistant=second)
+    _, (second,) = turns.turn_save(conversation=lane.conversation, content="Two")
+    body = request_body.request_body_build(lane=lane, assistant=second)
     assert [m["content"] for m in body["messages"]] == ["Be brief.", "One", "Answer one", "Two"]
 
 
 def test_an_error_answer_without_text_is_left_out_of_the_context(lane):
-    _, (first,) = services.turn_send(conversation=lane.conversation, content="One")
+    _, (first,) = turns.turn_save(conversation=lane.conversation, content="One")
     Message.objects.filter(pk=first.pk).update(status=Message.Status.ERROR)
-    _, (second,) = services.turn_send(conversation=lane.conversation, content="Two")
-    body = services.request_body_build(lane=lane, assistant=second)
+    _, (second,) = turns.turn_save(conversation=lane.conversation, content="Two")
+    body = request_body.request_body_build(lane=lane, assistant=second)
     assert [m["role"] for m in body["messages"]] == ["system", "user", "user"]
 
 
 def test_a_send_while_streaming_is_refused_and_saves_nothing(lane):
-    services.turn_send(conversation=lane.conversation, content="One")
-    with pytest.raises(services.ActionError, match="still streaming"):
-        services.turn_send(conversation=lane.conversation, content="Two")
+    turns.turn_save(conversation=lane.conversation, content="One")
+    with pytest.raises(ActionError, match="still streaming"):
+        turns.turn_save(conversation=lane.conversation, content="Two")
     assert lane.conversation.messages.filter(role="user").count() == 1
 
 
 def test_an_empty_or_oversized_message_is_refused(lane, settings):
     settings.MAX_MESSAGE_CHARS = 10
-    with pytest.raises(services.ActionError, match="Type a message"):
-        services.turn_send(conversation=lane.conversation, content="  \n ")
-    with pytest.raises(services.ActionError, match="limit is 10"):
-        services.turn_send(conversation=lane.conversation, content="x" * 11)
+    with pytest.raises(ActionError, match="Type a message"):
+        turns.turn_save(conversation=lane.conversation, content="  \n ")
+    with pytest.raises(ActionError, match="limit is 10"):
+        turns.turn_save(conversation=lane.conversation, content="x" * 11)
     assert not lane.conversation.messages.exists()
 
 
 def test_the_first_message_titles_the_conversation(lane):
-    services.turn_send(conversation=lane.conversation, content="Explain   WAL mode\nin SQLite")
+    turns.turn_save(conversation=lane.conversation, content="Explain   WAL mode\nin SQLite")
     lane.conversation.refresh_from_db()
     assert lane.conversation.title == "Explain WAL mode in SQLite"
 
@@ -120,17 +121,17 @@ def test_param_cleaning_drops_unset_values():
 def test_a_blank_model_is_left_out_only_where_the_endpoint_has_a_default(lane):
     lane.model = ""
     lane.save()
-    with pytest.raises(services.ActionError, match="pick a model"):
-        services.turn_send(conversation=lane.conversation, content="Hi")
+    with pytest.raises(ActionError, match="pick a model"):
+        turns.turn_save(conversation=lane.conversation, content="Hi")
     lane.profile.quirks = {"model_optional": True}
     lane.profile.save()
     lane.refresh_from_db()
-    _, (answer,) = services.turn_send(conversation=lane.conversation, content="Hi")
-    body = services.request_body_build(lane=lane, assistant=answer)
+    _, (answer,) = turns.turn_save(conversation=lane.conversation, content="Hi")
+    body = request_body.request_body_build(lane=lane, assistant=answer)
     assert "model" not in body
     assert body["messages"][-1] == {"role": "user", "content": "Hi"}
     lane.conversation.mode = "completion"
-    assert "model" not in services.completion_body_build(lane=lane, prompt="Once")
+    assert "model" not in request_body.completion_body_build(lane=lane, prompt="Once")
 
 
 def test_the_new_conversation_form_refuses_a_blank_model_an_endpoint_needs(owner, lane):
