@@ -24,6 +24,7 @@ from chat import actions, conversations, frames, owned, runs
 from chat.actions import Started
 from chat.errors import ActionError
 from chat.models import Conversation, Message
+from chat.shown import GAP, Shown
 from chat.versions import path_of
 from chat.wsauth import SignedInSocket
 from chat.wsinput import BIG_ID, BIG_TURN, MAX_SYNC_IDS, BadFrame, repeat_count, whole
@@ -72,12 +73,7 @@ class ConversationConsumer(SignedInSocket, AsyncWebsocketConsumer):
             await self.close(code=4404)
             return
         self.group = self.conversation.group_name
-        # Characters of each (message, field) this browser already shows.
-        self.sent: dict[tuple[int, str], int] = {}
-        # Characters of each markdown field it shows as rendered blocks.
-        self.committed: dict[tuple[int, str], int] = {}
-        # Deltas that arrive while we wait for a remote run's snapshot.
-        self.waiting: dict[int, list[dict[str, Any]]] = {}
+        self.shown = Shown()  # what this page shows of the answers streaming
         if not await self.join():  # counted, and closed with its session or user
             return
         await self.channel_layer.group_add(self.group, self.channel_name)
@@ -236,108 +232,53 @@ class ConversationConsumer(SignedInSocket, AsyncWebsocketConsumer):
         await self.send(text_data=event["html"])
 
     async def run_delta(self, event: dict[str, Any]) -> None:
-        message_id = event["message_id"]
-        if message_id in self.waiting:
-            self.waiting[message_id].append(event)
-            return
-        await self._forward(event)
+        if not self.shown.hold(event):
+            await self._forward(event)
 
     async def run_toolcall(self, event: dict[str, Any]) -> None:
-        message_id = event["message_id"]
-        if message_id in self.waiting:
-            self.waiting[message_id].append(event)
-            return
-        key = (message_id, f"call{event['slot']}")
-        if key in self.sent:
-            return
-        self.sent[key] = 1
-        await self.send(text_data=frames.tool_calls(message_id, [event]))
+        if not self.shown.hold(event):
+            await self._send(self.shown.toolcall(event))
 
     async def run_snapshot(self, event: dict[str, Any]) -> None:
         message_id = event["message_id"]
-        buffered = self.waiting.pop(message_id, None)
-        if buffered is None:
+        held = self.shown.release(message_id)
+        if held is None:
             return  # already served (a late or duplicate reply)
         await self._apply_snapshot(message_id, event)
-        for delta in buffered:
-            if delta["type"] == "run.toolcall":
-                await self.run_toolcall(delta)
+        for frame in held:
+            if frame["type"] == "run.toolcall":
+                await self._send(self.shown.toolcall(frame))
             else:
-                await self._forward(delta)
+                await self._forward(frame)
 
     async def run_done(self, event: dict[str, Any]) -> None:
-        message_id = event["message_id"]
-        self.waiting.pop(message_id, None)
-        for key in [k for k in self.sent if k[0] == message_id]:
-            del self.sent[key]
-        for key in [k for k in self.committed if k[0] == message_id]:
-            del self.committed[key]
+        self.shown.done(event["message_id"])
         await self.send(text_data=event["html"])
 
     # --- helpers ----------------------------------------------------------------------
+    async def _send(self, frame: str | None) -> None:
+        if frame:
+            await self.send(text_data=frame)
+
     async def _forward(self, event: dict[str, Any]) -> None:
-        key = (event["message_id"], event["field"])
-        have = self.sent.get(key)
-        if have is None:
-            # A run this tab has not seen start (e.g. sent from another tab): from 0.
-            have = 0
-        offset, text = event["offset"], event["text"]
-        if offset > have:
-            # A gap: something was missed; ask for the whole text again.
+        frame = self.shown.delta(event)
+        if frame is GAP:
+            # Something was missed: ask for the whole text again.
             await self._snapshot(event["message_id"])
-            return
-        text = text[have - offset :]
-        block = event.get("block")
-        if block is not None:
-            done = self.committed.get(key, 0)
-            if block["end"] <= done:
-                block = None  # this page has these blocks already (from a snapshot)
-            elif block["start"] != done:
-                await self._snapshot(event["message_id"])  # it missed some
-                return
-            else:
-                self.committed[key] = block["end"]
-        if text:
-            self.sent[key] = have + len(text)
-        if block is not None:
-            await self.send(
-                text_data=frames.block(event["message_id"], event["field"], text, block)
-            )
-        elif text:
-            await self.send(text_data=frames.delta(event["message_id"], event["field"], text))
+        else:
+            await self._send(frame)
 
     async def _apply_snapshot(self, message_id: int, snapshot: dict[str, Any]) -> None:
-        shown = []
-        calls = snapshot.get("calls") or []
-        for call in calls:
-            self.sent[(message_id, f"call{call['slot']}")] = 1
-        if calls:
-            shown.append(frames.tool_calls(message_id, calls, replace=True))
-        blocks = snapshot.get("blocks") or {}
-        markdown = []  # each a message of its own: the page applies it whole (app.js)
-        for field, text in snapshot["fields"].items():
-            self.sent[(message_id, field)] = len(text)
-            if field in blocks:
-                self.committed[(message_id, field)] = blocks[field]["end"]
-                markdown.append(
-                    frames.block(message_id, field, text, {**blocks[field], "replace": True})
-                )
-            else:
-                shown.append(frames.delta(message_id, field, text, replace=True))
-        for frame in markdown:
+        for frame in self.shown.snapshot(message_id, snapshot):
             await self.send(text_data=frame)
-        if shown:
-            await self.send(text_data="".join(shown))
 
     async def _snapshot(self, message_id: int) -> None:
         run = runs.local_run(message_id)
         if run is not None:
             await self._apply_snapshot(message_id, run.snapshot())
             return
-        if message_id in self.waiting:
-            return
-        self.waiting[message_id] = []
-        await self._ask_snapshot(message_id)
+        if self.shown.wait(message_id):
+            await self._ask_snapshot(message_id)
 
     async def _ask_snapshot(self, message_id: int) -> None:
         """Ask the run's owner for its snapshot; check again after SNAPSHOT_TIMEOUT."""
@@ -347,7 +288,7 @@ class ConversationConsumer(SignedInSocket, AsyncWebsocketConsumer):
         )
 
     async def _snapshot_timeout(self, message_id: int) -> None:
-        if message_id not in self.waiting:
+        if not self.shown.is_waiting(message_id):
             return
         if await self._run_alive(message_id):
             # Its owner is alive (a fresh heartbeat) but did not answer: busy, or the run
@@ -355,8 +296,7 @@ class ConversationConsumer(SignedInSocket, AsyncWebsocketConsumer):
             # the request was dropped). Ask again rather than drop the deltas held here.
             await self._ask_snapshot(message_id)
             return
-        buffered = self.waiting.pop(message_id, None)
-        if buffered is None:
+        if self.shown.release(message_id) is None:
             return
         # No process owns this run any more: show what the last heartbeat saved.
         html = await self._render_message(message_id)

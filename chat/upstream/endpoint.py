@@ -29,7 +29,7 @@ class Endpoint:
     def secrets(self) -> Secrets:
         """What this endpoint must never be shown echoing (chat.upstream.secrets); built
         once per Endpoint (a frozen dataclass keeps its cached value in ``__dict__``)."""
-        return Secrets.of(self)
+        return Secrets([self.api_key, *self.headers.values()])
 
 
 REASONING_FIELDS = ("reasoning_content", "reasoning")

@@ -25,12 +25,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from .events import Event, Finish, ReasoningDelta, TextDelta, ToolCallDelta, UpstreamError, Usage
-
-if TYPE_CHECKING:
-    from .endpoint import Endpoint
 
 REDACTED = "[redacted]"
 MIN_LENGTH = 4
@@ -56,10 +53,6 @@ class Secrets:
         # without them and without a secret as such is passed as it is, undecoded.
         chars = set("".join(self.values))
         self._escapes = ("\\u", *(f"\\{c}" for c in '/"\\' if c in chars))
-
-    @classmethod
-    def of(cls, endpoint: Endpoint) -> Secrets:
-        return cls([endpoint.api_key, *endpoint.headers.values()])
 
     def __bool__(self) -> bool:
         return bool(self.values)
