@@ -37,7 +37,8 @@ class ChatConfig(AppConfig):
     def ready(self) -> None:
         # Late: chat.apps is what builds the app registry that chat.models (imported by
         # these two) needs; ready() runs once it is built.
-        from chat import profiles, wsauth
+        from chat import profiles
+        from chat.sockets import auth as wsauth
 
         def give_demo_endpoint(
             sender: object, instance: object, created: bool, **kwargs: object
@@ -54,7 +55,7 @@ class ChatConfig(AppConfig):
             dispatch_uid="chat.demo_endpoint",
             weak=False,
         )
-        # Open sockets end with their session or user (chat/wsauth.py).
+        # Open sockets end with their session or user (chat/sockets/auth.py).
         user_model = get_user_model()
         user_logged_out.connect(wsauth.on_logged_out, dispatch_uid="chat.ws_logged_out")
         pre_save.connect(wsauth.on_user_pre_save, sender=user_model, dispatch_uid="chat.ws_pre")

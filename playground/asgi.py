@@ -11,8 +11,8 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-from chat.routing import websocket_urlpatterns  # noqa: E402
-from chat.wsorigin import OriginValidator  # noqa: E402
+from chat.sockets.origin import OriginValidator  # noqa: E402
+from chat.sockets.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {

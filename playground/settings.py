@@ -241,8 +241,8 @@ if REDIS_URL:
         }
     }
 else:
-    # Channels' in-memory layer with its per-message costs made constant (see chat.layers).
-    CHANNEL_LAYERS = {"default": {"BACKEND": "chat.layers.InMemoryChannelLayer"}}
+    # Channels' in-memory layer with its per-message costs made constant (see chat.sockets.layer).
+    CHANNEL_LAYERS = {"default": {"BACKEND": "chat.sockets.layer.InMemoryChannelLayer"}}
 
 # --- Auth -----------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -325,7 +325,7 @@ DAPHNE_WEBSOCKET_MAX_FRAME_SIZE = DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE
 RUNS_PER_USER_MAX = envint("RUNS_PER_USER_MAX", 24)
 ANSWERS_PER_MINUTE = envint("ANSWERS_PER_MINUTE", 60)
 # Open websockets per user, across workers (each page opens two: its conversation's and
-# the sidebar's); one more is closed with code 4429 (chat/wsauth.py). 0 = no limit.
+# the sidebar's); one more is closed with code 4429 (chat/sockets/auth.py). 0 = no limit.
 WS_MAX_PER_USER = envint("WS_MAX_PER_USER", 50)
 # An answer (text, reasoning and tool arguments together) is cut past this many characters.
 ANSWER_MAX_CHARS = envint("ANSWER_MAX_CHARS", 2_000_000, minimum=1)

@@ -514,7 +514,7 @@
     var text = form.querySelector("textarea");
     if (text) { text.setAttribute("aria-invalid", "true"); text.setAttribute("aria-describedby", "composer-error"); }
   });
-  // Why the socket closed (codes from chat/wsauth.py and the consumers), and whether the
+  // Why the socket closed (codes from chat/sockets/auth.py and the consumers), and whether the
   // ws extension reconnects by itself (it does only after 1006, 1011, 1012 and 1013).
   var CLOSED = {
     1009: "The last message was too large for the server; reconnecting…",
@@ -894,7 +894,7 @@
   document.addEventListener("htmx:wsAfterMessage", syncSendKey);
   document.addEventListener("DOMContentLoaded", syncSendKey);
 
-  // The sidebar's own socket (chat/sidebar.py) refreshes the history list when another
+  // The sidebar's own socket (chat/sockets/sidebar.py) refreshes the history list when another
   // tab changes it. Its events are not the conversation's (busy state, socket status,
   // composer focus), and it leaves the list alone while a search or a rename is typed.
   var sidebarSocket = document.querySelector("[data-sidebar-socket]");

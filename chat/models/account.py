@@ -59,7 +59,7 @@ class LoginFailure(models.Model):
 
 class LiveSocket(models.Model):
     """One open websocket, so the sockets per user can be capped across workers
-    (chat/wsauth.py). Deleted when the socket closes; a worker that dies leaves its rows,
+    (chat/sockets/auth.py). Deleted when the socket closes; a worker that dies leaves its rows,
     which stop counting once the worker's heartbeat (``seen_at``, refreshed for all of
     its rows at once) is stale."""
 

@@ -12,8 +12,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
-from chat import wsauth
 from chat.forms import FirstAccountForm, ThrottledAuthenticationForm
+from chat.sockets import auth as wsauth
 
 
 def no_users_yet() -> bool:

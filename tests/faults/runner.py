@@ -13,7 +13,7 @@ from channels.testing import WebsocketCommunicator
 
 from chat import conversations
 from chat.models import Conversation, EndpointProfile, Message
-from chat.routing import websocket_urlpatterns
+from chat.sockets.routing import websocket_urlpatterns
 
 DELTA = re.compile(r'<span id="(t|r)-(\d+)" hx-swap-oob="(beforeend|innerHTML)">(.*?)</span>', re.S)
 ws_app = URLRouter(websocket_urlpatterns)

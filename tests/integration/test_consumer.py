@@ -14,7 +14,7 @@ from channels.testing import WebsocketCommunicator
 
 from chat import conversations, runs
 from chat.models import Conversation, EndpointProfile, Message
-from chat.routing import websocket_urlpatterns
+from chat.sockets.routing import websocket_urlpatterns
 from playground.asgi import application
 from tests.bench.wire import DELTA, streamed_text
 
@@ -129,7 +129,7 @@ async def test_group_events_do_not_wait_for_the_database_thread(owner, monkeypat
     handler; the group events' handlers never touch the database, so they skip it."""
     import channels.consumer
 
-    from chat.consumers import DB_FREE_EVENTS, ConversationConsumer
+    from chat.sockets.consumers import DB_FREE_EVENTS, ConversationConsumer
 
     assert all(callable(getattr(ConversationConsumer, n, None)) for n in DB_FREE_EVENTS.values())
     hops: list[int] = []
@@ -299,7 +299,7 @@ async def test_stop_reaches_a_run_through_the_channel_layer(owner, monkeypatch):
 
 
 async def test_an_oversized_frame_is_refused_with_a_clear_message(owner, monkeypatch):
-    from chat import consumers
+    from chat.sockets import consumers
 
     monkeypatch.setattr(consumers, "MAX_FRAME_BYTES", 1_000)
     conversation = await make_conversation(owner)

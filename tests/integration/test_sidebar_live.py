@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from chat import conversations, history, turns
 from chat.models import Conversation, EndpointProfile
-from chat.routing import websocket_urlpatterns
+from chat.sockets.routing import websocket_urlpatterns
 from playground.asgi import application
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -14,8 +14,9 @@ import pytest
 from channels.db import database_sync_to_async
 from django.utils import timezone
 
-from chat import consumers, runs
+from chat import runs
 from chat.models import Message
+from chat.sockets import consumers
 from tests.integration.test_consumer import connect, make_conversation
 
 pytestmark = pytest.mark.django_db(transaction=True)

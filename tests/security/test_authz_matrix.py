@@ -27,8 +27,8 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from chat import conversations, runs
-from chat.consumers import ConversationConsumer
 from chat.models import Conversation, EndpointProfile, Lane, Message, Preset
+from chat.sockets.consumers import ConversationConsumer
 
 pytestmark = pytest.mark.django_db
 

@@ -81,7 +81,7 @@ async def test_a_repeat_sent_as_the_form_sends_it_still_works(owner):
 async def test_an_unexpected_error_in_a_frame_is_reported_and_the_socket_stays_open(
     owner, monkeypatch, caplog
 ):
-    from chat.consumers import ConversationConsumer
+    from chat.sockets.consumers import ConversationConsumer
 
     conversation = await make_conversation(owner)
     comm = await connect(owner, conversation)

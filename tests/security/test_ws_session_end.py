@@ -1,4 +1,4 @@
-"""An open socket ends with its session and its user (chat/wsauth.py).
+"""An open socket ends with its session and its user (chat/sockets/auth.py).
 
 Before: after a log-out, a password change or a deactivation, a socket opened earlier
 still saved messages and started answers."""
@@ -13,8 +13,9 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from chat import conversations, wsauth
+from chat import conversations
 from chat.models import Conversation, EndpointProfile, Message
+from chat.sockets import auth as wsauth
 from playground.asgi import application
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -13,8 +13,9 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from chat import history, wsauth
+from chat import history
 from chat.models import LiveSocket
+from chat.sockets import auth as wsauth
 from tests.faults.runner import ws_app
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -1,12 +1,12 @@
 """The two pure parts of streaming an answer, without an event loop or a socket: what a
 run's upstream events add up to (chat.runs.answer.Answer), and which frames one page
-needs to show a run exactly once (chat.shown.Shown)."""
+needs to show a run exactly once (chat.sockets.shown.Shown)."""
 
 from __future__ import annotations
 
 from chat import frames, upstream
 from chat.runs.answer import CONTENT, REASONING, Answer
-from chat.shown import GAP, Shown
+from chat.sockets.shown import GAP, Shown
 from chat.upstream.secrets import Secrets
 
 KEY = "sk-test-0123456789abcdef"

@@ -1,7 +1,7 @@
 """The map of chat/ holds: no import circle, and no import from a lower layer to a higher
 one. The layers, top to bottom (README, "Architecture"):
 
-    entry    sockets, views, URLs, admin, management commands, template tags
+    entry    chat.sockets, views, URLs, admin, management commands, template tags
     runs     chat.runs: starting, streaming and saving answers
     actions  chat.actions: what a user does that starts answers
     domain   everything else: turns, versions, comparisons, rendering, imports, ...
@@ -21,7 +21,7 @@ from pathlib import Path
 CHAT = Path(__file__).resolve().parents[2] / "chat"
 
 ENTRY = (
-    "chat.consumers", "chat.routing", "chat.sidebar", "chat.urls", "chat.account_urls",
+    "chat.sockets", "chat.urls", "chat.account_urls",
     "chat.history_urls", "chat.views", "chat.management", "chat.admin", "chat.apps",
     "chat.serve", "chat.middleware", "chat.context_processors", "chat.templatetags",
 )  # fmt: skip
@@ -119,7 +119,7 @@ def test_the_reader_sees_the_imports_it_must_judge():
     # Known edges of each kind: module level, relative, late (inside a function).
     assert "chat.runs.control" in graph["chat.runs.run"]  # from chat.runs import control
     assert "chat.upstream.secrets" in graph["chat.upstream.endpoint"]  # from .secrets import
-    assert "chat.actions" in graph["chat.consumers"]
+    assert "chat.actions" in graph["chat.sockets.consumers"]
     assert layer("chat.views.chat") == 0 and layer("chat.runs.store") == 1
     assert layer("chat.turns") == 3 and layer("chat.models.message") == 4
     assert layer("chat.upstream.client") == 5

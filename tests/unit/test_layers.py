@@ -1,4 +1,4 @@
-"""chat.layers: Channels' in-memory layer with constant per-message costs, same behaviour."""
+"""chat.sockets.layer: Channels' in-memory layer with constant per-message costs, same behaviour."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 import pytest
 from channels.exceptions import ChannelFull
 
-from chat.layers import InMemoryChannelLayer
+from chat.sockets.layer import InMemoryChannelLayer
 
 
 async def test_a_group_send_reaches_every_member_in_order_as_copies():

@@ -16,7 +16,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from chat import frames, history
-from chat.wsauth import SignedInSocket
+from chat.sockets.auth import SignedInSocket
 
 
 class SidebarConsumer(SignedInSocket, AsyncWebsocketConsumer):

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
-from chat.codegen_literals import literal, str_literal
+from chat.codegen.literals import literal, str_literal
 from chat.upstream.client import api_url
 
 __all__ = ["export_request"]

@@ -24,10 +24,10 @@ from chat import actions, conversations, frames, owned, runs
 from chat.actions import Started
 from chat.errors import ActionError
 from chat.models import Conversation, Message
-from chat.shown import GAP, Shown
+from chat.sockets.auth import SignedInSocket
+from chat.sockets.incoming import BIG_ID, BIG_TURN, MAX_SYNC_IDS, BadFrame, repeat_count, whole
+from chat.sockets.shown import GAP, Shown
 from chat.versions import path_of
-from chat.wsauth import SignedInSocket
-from chat.wsinput import BIG_ID, BIG_TURN, MAX_SYNC_IDS, BadFrame, repeat_count, whole
 
 log = logging.getLogger(__name__)
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from django.urls import path
 
-from chat.consumers import ConversationConsumer
-from chat.sidebar import SidebarConsumer
+from chat.sockets.consumers import ConversationConsumer
+from chat.sockets.sidebar import SidebarConsumer
 
 websocket_urlpatterns = [
     path("ws/c/<str:uuid>/", ConversationConsumer.as_asgi()),
