@@ -207,8 +207,8 @@ def tool_results_submit(
 
 def placeholders_ready(placeholders: list[Message]) -> list[Message]:
     """Build and save each placeholder's exact request body (set on the object too), so
-    a service returns placeholders that a Run is built from as they are
-    (``runs.run_for``), and that render with their fields set."""
+    an action returns placeholders that a Run is built from as they are (``runs.start``),
+    and that render with their fields set."""
     for message in placeholders:
         body = request_body_build(lane=message.lane, assistant=message)
         Message.objects.filter(pk=message.pk).update(request_body=body)
