@@ -75,7 +75,8 @@ class EndpointProfileForm(forms.ModelForm):
         required=False,
         strip=True,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
-        help_text="Leave blank to keep the current key.",
+        help_text="Stored encrypted and never shown again. Leave blank if the endpoint needs "
+        "no key (a local server).",
     )
     base_url = forms.URLField(
         label="Base URL",
@@ -92,8 +93,7 @@ class EndpointProfileForm(forms.ModelForm):
         widget=WriteOnlyTextarea(
             attrs={"rows": 3, "placeholder": "X-Org-Id: 1234\nX-Title: Playground"}
         ),
-        help_text="One `Name: value` per line, sent with every request. Stored encrypted; "
-        "leave blank to keep the current ones.",
+        help_text="One `Name: value` per line, sent with every request. Stored encrypted.",
     )
     clear_extra_headers = forms.BooleanField(label="Remove the stored headers", required=False)
     models_text = forms.CharField(
@@ -147,6 +147,14 @@ class EndpointProfileForm(forms.ModelForm):
             self.fields[q.field_name] = q.form_field()
             self.initial.setdefault(q.field_name, q.form_initial(self.instance.quirk(q.name)))
         self.order_fields(self.field_order)
+        # "Blank keeps" is only said where there is something stored to keep.
+        if self.instance.pk and self.instance.api_key_encrypted:
+            self.fields["api_key"].help_text = "Leave blank to keep the current key."
+        if self.instance.pk and self.instance.extra_headers_encrypted:
+            self.fields["extra_headers"].help_text = (
+                "One `Name: value` per line, sent with every request. Stored encrypted; "
+                "leave blank to keep the current ones."
+            )
         if self.is_bound and self.data.get("extra_headers"):
             self.fields[
                 "extra_headers"

@@ -165,7 +165,9 @@
     app.toggleAttribute("data-drawer-open", open);
     var button = app.querySelector(".topbar [data-drawer-toggle]");
     if (button) button.setAttribute("aria-expanded", String(open));
-    var target = open ? document.getElementById("conv-search-q") : button;
+    // Focus moves into the drawer, to its Close button: not to the search box, whose
+    // on-screen keyboard would cover the drawer on a phone.
+    var target = open ? app.querySelector(".sidebar .drawer-close") : button;
     if (target) target.focus();
   }
   document.addEventListener("keydown", function (e) {

@@ -94,15 +94,26 @@ def tool_views(message: Any) -> list[dict[str, Any]]:
     return views
 
 
+def _figure(x: float) -> str:
+    return f"{x:,.0f}" if abs(x) >= 100 or float(x).is_integer() else f"{x:,.1f}"
+
+
+@register.filter
+def num(value: Any) -> Any:
+    """A duration, a token count or a speed as the app writes every figure: a thousands
+    separator, whole above 100, one decimal below ("1,546", "59.5"); anything else as is."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value
+    return _figure(value)
+
+
 @register.simple_tag
 def spread(value: Any, unit: str) -> str:
     """A figure, or min / median / max over repeated runs."""
     if not value:
         return "—"
 
-    def fmt(x: float) -> str:
-        return f"{x:,.0f}" if abs(x) >= 100 or float(x).is_integer() else f"{x:,.1f}"
-
+    fmt = _figure
     suffix = f" {unit}" if unit else ""
     if value["n"] == 1:
         return f"{fmt(value['median'])}{suffix}"

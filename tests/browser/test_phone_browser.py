@@ -3,16 +3,21 @@ parameter panel as a sheet; and the composer that does not move while an answer 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from django.contrib.auth import get_user_model
 
 from tests.browser.conftest import ARTIFACTS
 from tests.browser.gates import Gate, use_local_fake
 from tests.browser.screenshots import send_and_wait
 from tests.browser.test_chat_flow import answers, create_first_account
+from tests.integration.history_world import chat_with
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 PHONE = {"width": 390, "height": 844}
+SHOTS = Path("/tmp/ui1-shots")
 
 
 def slid_in(page, element_id: str) -> None:
@@ -52,7 +57,11 @@ def test_the_drawer_reaches_history_search_and_every_page(app_server, page):
         assert on_screen_and_clickable(page, sidebar.get_by_role("link", name=name)), name
     assert on_screen_and_clickable(page, sidebar.get_by_role("button", name="Log out ada"))
     search = sidebar.get_by_role("searchbox", name="Search conversations")
-    assert search.evaluate("el => el === document.activeElement")  # focus moved in
+    # Focus moved in, to the Close button: not to the search box, whose on-screen keyboard
+    # would cover the drawer.
+    close = sidebar.get_by_role("button", name="Close menu")
+    assert close.evaluate("el => el === document.activeElement")
+    assert not search.evaluate("el => el === document.activeElement")
     conversation = sidebar.locator(".conv-link").first
     assert on_screen_and_clickable(page, conversation)
     page.screenshot(path=str(ARTIFACTS / "phone-drawer.png"))
@@ -172,4 +181,33 @@ def test_send_and_stop_share_one_place_and_nothing_moves(
     after = send.bounding_box()
     for key in ("x", "y", "width", "height"):
         assert abs(after[key] - before[key]) <= 1, (key, before, after)
+    assert not page.problems, page.problems
+
+
+def test_a_long_title_ends_in_an_ellipsis_in_the_top_bar(app_server, page):
+    page.set_viewport_size(PHONE)
+    create_first_account(page, app_server)
+    ada = get_user_model().objects.get(username="ada")
+    title = "How do I read a very large CSV file lazily in Python without pandas"
+    conversation = chat_with(ada, title, "Question", "Answer")
+    page.goto(f"{app_server}/c/{conversation.pk}/")
+    heading = page.locator(".conv-title")
+    assert heading.inner_text() == title
+    # Too long for the bar: cut short, left of "+ New".
+    assert heading.evaluate("el => el.scrollWidth > el.clientWidth")
+    new = page.locator(".topbar").get_by_role("button", name="+ New").bounding_box()
+    box = heading.bounding_box()
+    assert box["x"] + box["width"] <= new["x"], (box, new)
+    # The cut ends in an ellipsis: the bar as shown differs from the same title merely
+    # clipped (in a flex box, text-overflow had no effect and the last letter was cut).
+    shown = heading.screenshot()
+    heading.evaluate("el => { el.style.textOverflow = 'clip'; }")
+    clipped = heading.screenshot()
+    heading.evaluate("el => { el.style.textOverflow = ''; }")
+    assert shown != clipped, "the title is clipped, with no ellipsis"
+    SHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SHOTS / "phone-long-title.png"))
+    page.locator(".topbar").get_by_role("button", name="Open the menu").click()
+    slid_in(page, "sidebar")
+    page.screenshot(path=str(SHOTS / "phone-drawer-open.png"))
     assert not page.problems, page.problems

@@ -15,6 +15,7 @@ from django.urls import reverse
 from chat import compare, conversations, request_body, turns
 from chat.errors import ActionError
 from chat.models import Conversation, EndpointProfile, Lane, Message
+from chat.templatetags.chat_tags import num
 from chat.upstream import fake_app, get_client
 from tests.integration.test_consumer import connect, messages_of
 
@@ -572,12 +573,12 @@ async def test_without_usage_tokens_per_s_is_estimated_and_labelled(owner, clien
     turn_1, turn_2 = page.split('id="turn-1"')[1].split('id="turn-2"')
     for answer in estimated:  # each answer's metrics say it is an estimate
         article = turn_1.split(f'id="m-{answer.pk}"')[1].split("</article>")[0]
-        assert f"≈ {answer.metrics['tokens_per_s']} tok/s" in article
+        assert f"≈ {num(answer.metrics['tokens_per_s'])} tok/s" in article
         assert "estimated from the text length" in article
     summary_speed = turn_1.split('<th scope="row">Speed</th>')[1].split("</tr>")[0]
     assert summary_speed.count("≈") == 2  # and so does the summary, per lane
     assert "≈" not in turn_2
-    assert f"{counted[0].metrics['tokens_per_s']} tok/s" in turn_2
+    assert f"{num(counted[0].metrics['tokens_per_s'])} tok/s" in turn_2
 
 
 def test_the_diff_view_shows_the_shown_answers_word_by_word(owner_client, owner):

@@ -123,7 +123,7 @@ async def probe_stream(ctx: Context) -> Outcome:
         problems.append("no [DONE] at the end")
     detail = _plural(sum(1 for c in chunks if choice_of(c).get("delta")), "chunk")
     if result.ttft_ms is not None:
-        detail += f", first token after {result.ttft_ms} ms"
+        detail += f", first token after {result.ttft_ms:,} ms"
     if problems:
         return Outcome(DIFFERENT, f"Streamed ({detail}) but " + ", ".join(problems), 200,
                        None, snippet, result.sent, facts)  # fmt: skip
