@@ -47,9 +47,11 @@ def sidebar_changed(*, owner_id: Any) -> None:
 
 
 def sidebar_conversations(*, owner: AbstractBaseUser) -> QuerySet[Conversation]:
-    """The sidebar's order: pinned first, then the most recently active."""
+    """The sidebar's order: pinned first, then the most recently active; only those with
+    a message (``ConversationQuerySet.listed``)."""
     return (
         Conversation.objects.filter(owner=owner)
+        .listed()
         .order_by("-pinned", "-updated_at")
         .only("id", "title", "pinned", "updated_at", "share_token")
     )

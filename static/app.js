@@ -601,6 +601,17 @@
     });
   });
 
+  // "Saved" fades by itself (app.css); an edit in the same form clears it at once, as
+  // what it said is no longer the whole story. An error ("Not saved…") stays.
+  document.addEventListener("input", function (e) {
+    var form = e.target && e.target.form;
+    if (!form) return;
+    form.querySelectorAll(".save-state.saved").forEach(function (badge) {
+      badge.classList.remove("saved");
+      badge.textContent = "";
+    });
+  });
+
   // What the user types while a request is out is theirs: an answer swapped into a
   // [data-keep-typed] target (the Model field after an endpoint is picked, a lane's head)
   // keeps every text field edited since the request left, caret included, instead of
@@ -932,6 +943,13 @@
     else heading.prepend(document.createTextNode(detail.title));
     heading.setAttribute("title", detail.title);
     document.title = detail.title + " · Playground";
+  });
+  // The heading comes with each new turn (titled by the first question): so does the tab's.
+  document.addEventListener("htmx:oobAfterSwap", function (e) {
+    var heading = e.target;
+    if (heading && heading.id === "conv-title" && heading.isConnected) {
+      document.title = heading.getAttribute("title") + " · Playground";
+    }
   });
   document.addEventListener("htmx:afterSettle", function (e) {
     var input = e.target && e.target.querySelector && e.target.querySelector("[data-rename-input]");

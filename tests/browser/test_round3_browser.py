@@ -92,3 +92,136 @@ def test_a_lane_model_typed_while_its_endpoint_saves_is_kept_and_saved(app_serve
     assert (lane.profile.name, lane.model) == ("Second", "typed-model")
     page.screenshot(path=f"{SHOTS}/3-lane-model-kept.png")
     assert not page.problems, page.problems
+
+
+def exported_titles(page, base: str) -> list[str]:
+    response = page.request.get(base + "/export/")
+    assert response.ok
+    return [c["title"] for c in response.json()["conversations"]]
+
+
+def test_a_conversation_opened_to_set_up_is_listed_and_titled_from_its_first_message(
+    app_server, page
+):
+    """Item 4 (a, d): Parameters from the New page opens a conversation that no history
+    lists (sidebar, Export all) while it has no message; the first message titles its
+    heading and its tab live, and lists it."""
+    create_first_account(page, app_server)
+    page.get_by_role("button", name="Parameters").click()
+    page.wait_for_url("**/c/*/?open=params")
+    heading = page.locator("h1.conv-title")
+    expect(heading).to_have_text("Untitled")
+    hint = page.get_by_text("Send a message to start.")
+    expect(hint).to_be_visible()
+    conv_list = page.locator("#conv-list")
+    expect(conv_list.locator(".conv-item")).to_have_count(0)
+    expect(conv_list).to_contain_text("No conversations yet.")
+    assert exported_titles(page, app_server) == []
+
+    page.get_by_label("Message").fill('Hello there\n@fake {"tokens": 3}')
+    page.get_by_role("button", name="Send", exact=True).click()
+    expect(heading).to_have_text("Hello there")
+    expect(heading).to_have_attribute("title", "Hello there")
+    expect(page).to_have_title("Hello there · Playground")
+    item = conv_list.locator(".conv-item")
+    expect(item).to_have_count(1)
+    expect(item).to_have_class("conv-item active")
+    expect(item.locator(".conv-link")).to_have_text("Hello there")
+    page.locator('[data-role="assistant"][data-status="complete"]').wait_for()
+    expect(hint).to_be_hidden()
+    page.screenshot(path=f"{SHOTS}/4a-titled-live.png")
+    assert exported_titles(page, app_server) == ["Hello there"]
+    # As it stays after a reload.
+    page.reload()
+    expect(heading).to_have_text("Hello there")
+    assert not page.problems, page.problems
+
+
+def tool_json(page, index: int):
+    return page.locator(f"#tool-json-{index}")
+
+
+def test_a_tools_name_and_the_tool_choice_follow_its_json(app_server, page):
+    """Item 4 (b): renaming a tool in its JSON renames its row and its tool_choice option
+    at the autosave; a choice that no longer names a tool stays shown, with why it is
+    not saved."""
+    create_first_account(page, app_server)
+    page.get_by_role("button", name="Tools").click()
+    page.wait_for_url("**/c/*/?open=tools")
+    page.get_by_role("button", name="Blank").click()
+    expect(page.locator("#tool-name-0")).to_have_text("tool_1")
+    choice = page.locator("#tool-choice")
+    expect(choice.locator("option")).to_have_text(
+        ["— not sent (auto)", "auto", "none", "required", "call tool_1"]
+    )
+
+    def rename(old: str, new: str) -> None:
+        box = tool_json(page, 0)
+        box.fill(box.input_value().replace(f'"{old}"', f'"{new}"'))
+        with page.expect_response(lambda r: r.url.endswith("/tools/") and r.ok):
+            box.press("Tab")
+
+    rename("tool_1", "lookup")
+    expect(page.locator("#tool-name-0")).to_have_text("lookup")
+    expect(choice.locator("option")).to_have_text(
+        ["— not sent (auto)", "auto", "none", "required", "call lookup"]
+    )
+    expect(choice).to_have_value("")  # the choice made (none yet) stays
+    with page.expect_response(lambda r: r.url.endswith("/tools/") and r.ok):
+        choice.select_option(label="call lookup")
+    expect(page.locator("#tools-status")).to_have_text("Saved")
+
+    rename("lookup", "find")
+    expect(page.locator("#tool-name-0")).to_have_text("find")
+    expect(choice.locator("option")).to_have_text(
+        [
+            "— not sent (auto)", "auto", "none", "required", "call find",
+            "call lookup (not an enabled tool)",
+        ]
+    )  # fmt: skip
+    expect(choice).to_have_value("function:lookup")
+    expect(page.locator("#tool-choice-error")).to_contain_text("lookup")
+    expect(page.locator("#tools-status")).to_contain_text("Not saved")
+    page.locator("#tools-panel").screenshot(path=f"{SHOTS}/4b-tool-renamed.png")
+
+    with page.expect_response(lambda r: r.url.endswith("/tools/") and r.ok):
+        choice.select_option(label="call find")
+    expect(page.locator("#tools-status")).to_have_text("Saved")
+    expect(choice.locator("option")).to_have_count(5)
+    assert not page.problems, page.problems
+
+
+FADED = """badge => new Promise(done => {
+  const faded = () => getComputedStyle(badge).opacity === "0";
+  if (faded()) return done(true);
+  badge.addEventListener("animationend", () => done(faded()), { once: true });
+})"""
+
+
+def test_saved_fades_and_an_edit_clears_it(app_server, page):
+    """Item 4 (c): "Saved" fades out by itself (its animation ends at opacity 0), and the
+    next edit clears it at once, before that edit's save answers."""
+    create_first_account(page, app_server)
+    page.get_by_role("button", name="Parameters").click()
+    page.wait_for_url("**/c/*/?open=params")
+    status = page.locator("#params-status")
+    temperature = page.locator("#param-temperature")
+    with page.expect_response(lambda r: r.url.endswith("/params/") and r.ok):
+        temperature.fill("0.3")
+        temperature.press("Tab")
+    expect(status).to_have_text("Saved")
+    expect(status).to_have_class("save-state saved")
+    page.locator("#params-panel").screenshot(path=f"{SHOTS}/4c-saved-shown.png")
+    assert status.evaluate(FADED) is True
+    page.locator("#params-panel").screenshot(path=f"{SHOTS}/4c-saved-faded.png")
+
+    # The next edit: the badge goes while its save is still held.
+    held = Held(page, "**/params/")
+    temperature.fill("0.5")
+    expect(status).to_have_text("")
+    expect(status).not_to_have_class("save-state saved")
+    temperature.press("Tab")
+    held.release()
+    expect(status).to_have_text("Saved")
+    expect(status).to_have_class("save-state saved")
+    assert not page.problems, page.problems
