@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 from playwright.sync_api import expect
 
-from chat.models import EndpointProfile, Lane
+from chat.models import Conversation, EndpointProfile, Lane, Message
 from tests.browser.test_chat_flow import create_first_account
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -224,4 +227,32 @@ def test_saved_fades_and_an_edit_clears_it(app_server, page):
     held.release()
     expect(status).to_have_text("Saved")
     expect(status).to_have_class("save-state saved")
+    assert not page.problems, page.problems
+
+
+def test_the_sidebar_groups_the_history_by_date(app_server, page):
+    """Item 17: the sidebar lists the history under date headings (the dates are set)."""
+    create_first_account(page, app_server)
+    owner = get_user_model().objects.get()
+    now = timezone.now()
+    for title, days, pinned in [
+        ("Pinned plan", 90, True), ("This morning", 0, False), ("Last night", 1, False),
+        ("Tuesday's notes", 4, False), ("Two weeks ago", 14, False),
+        ("Spring cleaning", 45, False), ("Old draft", 75, False),
+    ]:  # fmt: skip
+        conversation = Conversation.objects.create(owner=owner, title=title)
+        Message.objects.create(conversation=conversation, turn=1, role="user", content="hi")
+        Conversation.objects.filter(pk=conversation.pk).update(
+            updated_at=now - timedelta(days=days), pinned=pinned
+        )
+    page.reload()
+    headings = page.locator("#conv-list .conv-group")
+    months = [(timezone.localtime(now) - timedelta(days=d)).strftime("%B %Y") for d in (45, 75)]
+    expect(headings).to_have_text(
+        ["Pinned", "Today", "Yesterday", "Previous 7 days", "Previous 30 days", *months]
+    )
+    assert page.locator("#conv-list h2.conv-group").first.evaluate(
+        "h => h.nextElementSibling.textContent.includes('Pinned plan')"
+    )
+    page.locator("#sidebar").screenshot(path=f"{SHOTS}/17-history-by-date.png")
     assert not page.problems, page.problems
