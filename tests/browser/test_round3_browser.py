@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -255,4 +256,23 @@ def test_the_sidebar_groups_the_history_by_date(app_server, page):
         "h => h.nextElementSibling.textContent.includes('Pinned plan')"
     )
     page.locator("#sidebar").screenshot(path=f"{SHOTS}/17-history-by-date.png")
+    assert not page.problems, page.problems
+
+
+def test_pages_arrive_gzipped_and_export_all_still_downloads(app_server, page):
+    """Item 19 in Chromium: the chat page comes gzip-encoded and works; Export all (a
+    stream, left uncompressed) downloads whole."""
+    create_first_account(page, app_server)
+    page.get_by_label("Message").fill('Compress me\n@fake {"tokens": 40}')
+    page.get_by_role("button", name="Send", exact=True).click()
+    page.locator('[data-role="assistant"][data-status="complete"]').wait_for()
+    response = page.reload()
+    assert response.headers.get("content-encoding") == "gzip"
+    expect(page.locator("h1.conv-title")).to_have_text("Compress me")
+    expect(page.locator('[data-role="assistant"][data-status="complete"]')).to_have_count(1)
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Export all (JSON)").click()
+    with open(download.value.path(), encoding="utf-8") as exported:
+        data = json.load(exported)
+    assert [c["title"] for c in data["conversations"]] == ["Compress me"]
     assert not page.problems, page.problems
