@@ -157,6 +157,7 @@ def dumps(data: Any) -> str:
 def _owner_batches(owner: AbstractBaseUser) -> Iterator[list[Conversation]]:
     ids = list(
         Conversation.objects.filter(owner=owner)
+        .listed()
         .order_by("-pinned", "-updated_at")
         .values_list("pk", flat=True)
     )
@@ -167,8 +168,9 @@ def _owner_batches(owner: AbstractBaseUser) -> Iterator[list[Conversation]]:
 
 
 def owner_export_chunks(*, owner: AbstractBaseUser) -> Iterator[str]:
-    """Every conversation of ``owner`` as one JSON document, written a batch at a time so
-    memory stays bounded whatever the history's size."""
+    """Every listed conversation of ``owner`` (those with a message, as the sidebar) as
+    one JSON document, written a batch at a time so memory stays bounded whatever the
+    history's size."""
     head = dumps(document([]))
     opening, closing = head.rsplit('"conversations": []', 1)
     yield opening + '"conversations": ['

@@ -117,13 +117,15 @@ def turn(
     placeholders: list[Message],
     lanes: list[Lane] | None = None,
 ) -> str:
-    """A new turn: the question and each lane's streaming placeholder."""
+    """A new turn: the question and each lane's streaming placeholder, and the heading
+    (a conversation opened untitled takes its title from its first question)."""
     if lanes is None:
         lanes = list(conversation.lanes.select_related("profile"))
     path = path_of(conversation)
     row = turn_rows(conversation, lanes, [user_message, *placeholders], path=path)[0]
-    return render_to_string(
-        "chat/_turn.html", {"row": row, "conversation": conversation, "lanes": lanes, "oob": True}
+    context = {"row": row, "conversation": conversation, "lanes": lanes, "oob": True}
+    return render_to_string("chat/_turn.html", context) + render_to_string(
+        "chat/_conv_title.html", context
     )
 
 

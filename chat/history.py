@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from datetime import date, datetime
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -16,6 +17,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.formats import date_format
 
 from chat.errors import ActionError
 from chat.models import Conversation
@@ -47,18 +49,48 @@ def sidebar_changed(*, owner_id: Any) -> None:
 
 
 def sidebar_conversations(*, owner: AbstractBaseUser) -> QuerySet[Conversation]:
-    """The sidebar's order: pinned first, then the most recently active."""
+    """The sidebar's order: pinned first, then the most recently active; only those with
+    a message (``ConversationQuerySet.listed``)."""
     return (
         Conversation.objects.filter(owner=owner)
+        .listed()
         .order_by("-pinned", "-updated_at")
         .only("id", "title", "pinned", "updated_at", "share_token")
     )
 
 
+def date_group(when: datetime, today: date) -> str:
+    """The heading a conversation last active at ``when`` goes under, as Open WebUI and
+    ChatGPT group their histories: Today, Yesterday, Previous 7 days, Previous 30 days,
+    then by month ("March 2026"). Days are the server's (settings.TIME_ZONE)."""
+    day = timezone.localtime(when).date()
+    age = (today - day).days
+    if age <= 0:
+        return "Today"
+    if age == 1:
+        return "Yesterday"
+    if age <= 7:
+        return "Previous 7 days"
+    if age <= 30:
+        return "Previous 30 days"
+    return date_format(day, "F Y")
+
+
 def sidebar_page(*, owner: AbstractBaseUser, offset: int = 0) -> dict[str, Any]:
-    """One page of the sidebar and where the next one starts (None at the end)."""
+    """One page of the sidebar and where the next one starts (None at the end). Each
+    conversation has its ``group`` (Pinned, or its ``date_group``) and ``group_starts``
+    when it is the first of its group, counting the page before (a page loaded by "Older
+    conversations…" does not repeat the heading it continues)."""
     offset = max(0, offset)
-    rows = list(sidebar_conversations(owner=owner)[offset : offset + SIDEBAR_PAGE + 1])
+    start = max(0, offset - 1)
+    rows = list(sidebar_conversations(owner=owner)[start : offset + SIDEBAR_PAGE + 1])
+    today = timezone.localdate()
+    previous = None
+    for row in rows:
+        row.group = "Pinned" if row.pinned else date_group(row.updated_at, today)
+        row.group_starts = row.group != previous
+        previous = row.group
+    rows = rows[offset - start :]
     more = len(rows) > SIDEBAR_PAGE
     return {
         "conversations": rows[:SIDEBAR_PAGE],

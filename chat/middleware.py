@@ -4,6 +4,7 @@ from collections.abc import Callable
 
 from asgiref.sync import iscoroutinefunction
 from django.http import HttpRequest, HttpResponse
+from django.middleware.gzip import GZipMiddleware
 from django.utils.cache import add_never_cache_headers
 from django.utils.decorators import sync_and_async_middleware
 
@@ -51,3 +52,22 @@ def SecurityHeadersMiddleware(get_response: Callable) -> Callable:  # noqa: N802
             return _add_headers(request, get_response(request))
 
     return middleware
+
+
+class GZipPagesMiddleware(GZipMiddleware):
+    """Pages and fragments gzip-compressed for a browser that accepts it (a chat page is
+    57-102 KB of HTML); static files come compressed from whitenoise already.
+
+    BREACH: Django's compressor (4.2+) pads each response with a random-length gzip
+    filename ("Heal the Breach"), and the one secret every page carries, the CSRF token,
+    is masked afresh for each response; no page reflects a secret next to text an
+    attacker controls (endpoint keys are never sent back to the page).
+
+    Streaming responses (Export all) are left as they are: Django compresses each chunk
+    of an async stream as a gzip member of its own, which not every client reads (httpx
+    keeps the first member only, silently truncating the file)."""
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        if response.streaming:
+            return response
+        return super().process_response(request, response)

@@ -86,6 +86,29 @@ def _name_of(text: str) -> str:
     return ""
 
 
+def tool_rows_named(rows: list[dict[str, Any]], choice: str) -> dict[str, Any]:
+    """The editor's rows, each named as its JSON (as typed) names its function, and the
+    tool_choice options they make: the enabled tools, and ``choice`` kept even when no
+    enabled tool has its name any more (the save then says why it is refused), so that
+    the select never silently falls back to another choice."""
+    for row in rows:
+        row["name"] = _name_of(row["json"])
+    names = list(dict.fromkeys(r["name"] for r in rows if r["name"] and r["enabled"]))
+    options = [("", "— not sent (auto)"), *((c, c) for c in ("auto", "none", "required"))]
+    options += [(f"function:{name}", f"call {name}") for name in names]
+    if choice and choice not in {value for value, _ in options}:
+        missing = choice.removeprefix("function:")
+        options.append((choice, f"call {missing} (not an enabled tool)"))
+    return {
+        "tool_rows": rows,
+        "tool_choice": choice,
+        "tool_choice_options": [
+            {"value": value, "label": label, "selected": value == choice}
+            for value, label in options
+        ],
+    }
+
+
 def tools_context(
     conversation: Conversation,
     *,
@@ -105,13 +128,10 @@ def tools_context(
             }
             for entry in entries or []
         ]
-    for row in rows:
-        row["name"] = _name_of(row["json"])
+    choice = choice if choice is not None else choice_value(conversation.tool_choice)
     return {
         "conversation": conversation,
-        "tool_rows": rows,
-        "tool_choice": choice if choice is not None else choice_value(conversation.tool_choice),
-        "tool_names": [r["name"] for r in rows if r["name"] and r["enabled"]],
+        **tool_rows_named(rows, choice),
         "templates": list(TEMPLATES),
         "tools_lane": lane,
         "tool_lanes": list(conversation.lanes.all()),

@@ -162,6 +162,8 @@ def _ranked_fts5(terms: list[str], owner_id: Any, limit: int) -> list[tuple[uuid
         f"JOIN chat_message m ON m.id = f.rowid WHERE f.{FTS_TABLE} MATCH %s "
         f"GROUP BY m.conversation_id) fm ON fm.cid = c.id "
         f"WHERE c.owner_id = %s AND (({titles}) OR fm.first IS NOT NULL) "
+        # Listed only (ConversationQuerySet.listed): with a message.
+        "AND EXISTS (SELECT 1 FROM chat_message l WHERE l.conversation_id = c.id) "
         f"ORDER BY c.pinned DESC, c.updated_at DESC LIMIT %s"
     )
     params = [_fts5_query(terms), owner_id, *(f"%{term}%" for term in terms), limit]
@@ -183,6 +185,7 @@ def _ranked_postgresql(
     )
     ids = list(
         Conversation.objects.filter(owner=owner)
+        .listed()
         .filter(_scan_condition(terms, "title") | Q(pk__in=match))
         .order_by("-pinned", "-updated_at")
         .values_list("id", flat=True)[:limit]
@@ -203,6 +206,7 @@ def _ranked_scan(terms: list[str], owner: Any, limit: int) -> list[tuple[uuid.UU
     matching = Message.objects.filter(_scan_condition(terms))
     ids = list(
         Conversation.objects.filter(owner=owner)
+        .listed()
         .filter(_scan_condition(terms, "title") | Q(pk__in=matching.values("conversation_id")))
         .order_by("-pinned", "-updated_at")
         .values_list("id", flat=True)[:limit]

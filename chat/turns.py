@@ -146,9 +146,10 @@ def turn_save(
             )
         if early is not None:
             early([(p.lane, p.request_body) for p in placeholders])
-        if not conversation.title:
-            conversation.title = title_from(content)
-            # A new conversation (or one that was untitled) shows up in every open page.
+        if not conversation.title or not last_turn:
+            conversation.title = conversation.title or title_from(content)
+            # A new conversation (or one that was untitled) shows up in every open page:
+            # the history lists a conversation from its first message on.
             sidebar_changed(owner_id=conversation.owner_id)
         conversation.save(update_fields=["title", "updated_at"])
         # One INSERT for the question and the placeholders (ids come back from it).

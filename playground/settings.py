@@ -138,6 +138,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Compresses what the others wrote, so first in (last out); see its docstring.
+    "chat.middleware.GZipPagesMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "chat.middleware.SecurityHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

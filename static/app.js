@@ -603,6 +603,65 @@
     });
   });
 
+  // "Saved" fades by itself (app.css); an edit in the same form clears it at once, as
+  // what it said is no longer the whole story. An error ("Not saved…") stays.
+  document.addEventListener("input", function (e) {
+    var form = e.target && e.target.form;
+    if (!form) return;
+    form.querySelectorAll(".save-state.saved").forEach(function (badge) {
+      badge.classList.remove("saved");
+      badge.textContent = "";
+    });
+  });
+
+  // What the user types while a request is out is theirs: an answer swapped into a
+  // [data-keep-typed] target (the Model field after an endpoint is picked, a lane's head)
+  // keeps every text field edited since the request left, caret included, instead of
+  // overwriting it. The kept value then counts as a change (saved by a lane's head): at
+  // once if the field is no longer focused, else when it loses focus.
+  var TYPED = "input[id]:not([type=hidden]):not([type=checkbox]):not([type=radio]), textarea[id]";
+  var keptTyped = [];
+  document.addEventListener("htmx:beforeRequest", function (e) {
+    var target = e.detail && e.detail.target;
+    if (!target || !target.matches || !target.matches("[data-keep-typed]")) return;
+    var sent = {};
+    target.querySelectorAll(TYPED).forEach(function (f) { sent[f.id] = f.value; });
+    target.typedWhenSent = sent;
+  });
+  document.addEventListener("htmx:beforeSwap", function (e) {
+    var target = e.detail && e.detail.target;
+    var sent = target && target.typedWhenSent;
+    if (!sent) return;
+    target.typedWhenSent = null;
+    keptTyped = [];
+    target.querySelectorAll(TYPED).forEach(function (f) {
+      if (f.id in sent && f.value !== sent[f.id]) {
+        keptTyped.push({ id: f.id, value: f.value, start: f.selectionStart, end: f.selectionEnd });
+      }
+    });
+  });
+  document.addEventListener("htmx:afterSwap", function () {
+    var kept = keptTyped;
+    keptTyped = [];
+    kept.forEach(function (k) {
+      var f = document.getElementById(k.id);
+      if (!f || f.value === k.value) return;
+      f.value = k.value;
+      f.setAttribute("data-kept-typed", "");
+      if (document.activeElement !== f) {
+        f.dispatchEvent(new Event("change", { bubbles: true }));
+        return;
+      }
+      try { f.setSelectionRange(k.start, k.end); } catch (err) { /* not a text input */ }
+      // A value set by script fires no change on blur unless typed in again.
+      var pending = true;
+      f.addEventListener("change", function () { pending = false; }, { once: true });
+      f.addEventListener("blur", function () {
+        if (pending) f.dispatchEvent(new Event("change", { bubbles: true }));
+      }, { once: true });
+    });
+  });
+
   // Modal: htmx loads a partial into #modal-body; show it as a dialog. Emptied on close
   // so stale content never shows while the next one loads.
   // The close event comes a task after close(): by then the next dialog's content may
@@ -886,6 +945,13 @@
     else heading.prepend(document.createTextNode(detail.title));
     heading.setAttribute("title", detail.title);
     document.title = detail.title + " · Playground";
+  });
+  // The heading comes with each new turn (titled by the first question): so does the tab's.
+  document.addEventListener("htmx:oobAfterSwap", function (e) {
+    var heading = e.target;
+    if (heading && heading.id === "conv-title" && heading.isConnected) {
+      document.title = heading.getAttribute("title") + " · Playground";
+    }
   });
   document.addEventListener("htmx:afterSettle", function (e) {
     var input = e.target && e.target.querySelector && e.target.querySelector("[data-rename-input]");

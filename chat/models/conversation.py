@@ -25,6 +25,16 @@ def system_prompt_problem(text: str | None) -> str | None:
     return None
 
 
+class ConversationQuerySet(models.QuerySet):
+    def listed(self) -> ConversationQuerySet:
+        """The conversations a history shows (the sidebar, its search, Export all): those
+        with at least one message. One opened from the New page only to set parameters,
+        tools or lanes first is listed once its first message is sent; if it never is,
+        it was only looked at, and no history shows an empty "Untitled" for it."""
+        messages = self.model._meta.get_field("messages").related_model.objects
+        return self.filter(models.Exists(messages.filter(conversation=models.OuterRef("pk"))))
+
+
 class Conversation(models.Model):
     class Mode(models.TextChoices):
         CHAT = "chat"
@@ -49,6 +59,8 @@ class Conversation(models.Model):
     versions = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ConversationQuerySet.as_manager()
 
     class Meta:
         ordering = ["-updated_at"]

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from chat import composer, owned
 from chat.models import Conversation, Lane
-from chat.presenters import tools_context
+from chat.presenters import tool_rows_named, tools_context
 from chat.tools import TEMPLATE_MOCKS, TEMPLATES, _values, row_errors, tools_from_form
 
 
@@ -66,11 +66,9 @@ def tools_save(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse
         composer.tools_save(conversation=conversation, lane=lane, tools=tools, choice=choice)
     rows = _posted_rows(request)
     choice_error = errors[-1] if errors and not any(r["error"] for r in rows) else ""
-    return render(
-        request,
-        "chat/_tools_status.html",
-        {"tool_rows": rows, "saved": not errors, "choice_error": choice_error},
-    )
+    raw_choice = (_values(request.POST, "tool_choice") or [""])[0]
+    context = {**tool_rows_named(rows, raw_choice), "saved": not errors}
+    return render(request, "chat/_tools_status.html", {**context, "choice_error": choice_error})
 
 
 @require_POST

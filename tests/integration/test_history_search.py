@@ -208,3 +208,15 @@ def test_the_search_shows_only_the_users_own_conversations(owner_client, outside
         reverse("chat:history_search"), {"q": "secret"}, headers={"HX-Request": "true"}
     )
     assert b"Secret plans" not in response.content and b"Nothing matches" in response.content
+
+
+@pytest.mark.parametrize("backend", ["", "scan"])
+def test_a_conversation_without_messages_is_not_found_by_its_title(owner, backend):
+    """As the sidebar and Export all: one opened only to set it up is listed nowhere."""
+    chat_with(owner, "Setup notes")
+    chat_with(owner, "Setup talk", "hello")
+    search.forced_backend = backend
+    try:
+        assert titles(search.conversations_search(owner=owner, query="setup")) == ["Setup talk"]
+    finally:
+        search.forced_backend = ""
