@@ -32,17 +32,31 @@ def _own_layer_prefix() -> None:
 _own_layer_prefix()
 
 
-# Under pytest-xdist (make test: -n 2 --dist loadgroup) each of these folders runs in one
-# worker: the peer tests share real servers started once per session, and each scale test
-# starts two app workers of its own (two such tests at once would be four daphnes).
-ONE_WORKER = ("peers", "scale")
+# Under pytest-xdist (make test: -n 2 --dist loadgroup) some tests must share one worker:
+# the peer tests on a real server share it, started once per session in that worker (one
+# group per server, so LiteLLM's tests and llama-server's run side by side), and each scale
+# test starts two app workers of its own (two such tests at once would be four daphnes).
+PEER_SERVERS = ("llama", "litellm")  # the session fixtures of tests/peers/conftest.py
 
 
+def xdist_group(item: pytest.Item) -> str | None:
+    parts = item.path.relative_to(ROOT).parts
+    if parts[:2] == ("tests", "scale"):
+        return "scale"
+    if parts[:2] == ("tests", "peers"):
+        fixtures = getattr(item, "fixturenames", ())
+        return next((f"peers-{name}" for name in PEER_SERVERS if name in fixtures), "peers")
+    return None
+
+
+# tryfirst: xdist's own hook reads the xdist_group marks in this same hook, and a mark
+# added after it has run does nothing (every peer test then started its own servers in
+# whichever worker it landed on).
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        parts = item.path.relative_to(ROOT).parts
-        if len(parts) > 1 and parts[0] == "tests" and parts[1] in ONE_WORKER:
-            item.add_marker(pytest.mark.xdist_group(parts[1]))
+        if (group := xdist_group(item)) is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture

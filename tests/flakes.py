@@ -89,18 +89,23 @@ class Round:
     tests: int = 0
     failures: dict[str, str] = field(default_factory=dict)
     skipped: int = 0
+    seconds_by_dir: dict[str, float] = field(default_factory=dict)
 
 
-def read_junit(path: Path) -> tuple[int, int, dict[str, str]]:
-    """(tests run, skipped, {test id: failure text}) from pytest's JUnit XML."""
+def read_junit(path: Path) -> tuple[int, int, dict[str, str], dict[str, float]]:
+    """(tests run, skipped, {test id: failure text}, {test directory: seconds spent in its
+    tests, summed over the workers}) from pytest's JUnit XML."""
     if not path.exists():
-        return 0, 0, {}
+        return 0, 0, {}, {}
     root = ET.parse(path).getroot()
     run = skipped = 0
     failures: dict[str, str] = {}
+    seconds: dict[str, float] = defaultdict(float)
     for case in root.iter("testcase"):
         run += 1
         name = f"{case.get('classname', '')}::{case.get('name', '')}"
+        directory = ".".join(case.get("classname", "").split(".")[:2])
+        seconds[directory] += float(case.get("time") or 0)
         if case.find("skipped") is not None:
             skipped += 1
         for kind in ("failure", "error"):
@@ -108,7 +113,7 @@ def read_junit(path: Path) -> tuple[int, int, dict[str, str]]:
             if problem is not None:
                 text = (problem.get("message") or "") + "\n" + (problem.text or "")
                 failures[name] = failures.get(name, "") + f"[{kind}] {text.strip()}\n"
-    return run, skipped, failures
+    return run, skipped, failures, dict(seconds)
 
 
 def run_round(number: int, paths: list[str], pytest_args: list[str], workdir: Path) -> Round:
@@ -121,7 +126,7 @@ def run_round(number: int, paths: list[str], pytest_args: list[str], workdir: Pa
     started = time.monotonic()
     proc = subprocess.run(cmd, cwd=ROOT)
     result = Round(number, proc.returncode, time.monotonic() - started)
-    result.tests, result.skipped, result.failures = read_junit(junit)
+    result.tests, result.skipped, result.failures, result.seconds_by_dir = read_junit(junit)
     return result
 
 
@@ -137,6 +142,9 @@ def report(rounds: list[Round]) -> int:
             f"round {r.number}: {r.tests} tests, {len(r.failures)} failed, "
             f"{r.skipped} skipped, {r.seconds:.0f} s (pytest exit {r.returncode})"
         )
+        spent = ", ".join(f"{d} {s:.0f} s" for d, s in sorted(r.seconds_by_dir.items()))
+        if spent:
+            print(f"  time in tests (summed over workers): {spent}")
     for name, hits in sorted(failed.items()):
         print(f"\nFAILED {len(hits)}/{len(rounds)}: {name}")
         for number, text in hits:
@@ -164,7 +172,11 @@ def main(argv: list[str] | None = None) -> int:
         help="busy cores while the tests run (default: all of them; 0 for none)",
     )
     parser.add_argument(
-        "--pytest", default="", help='further pytest arguments, e.g. --pytest="-k lane -x"'
+        "--pytest",
+        action="append",
+        default=[],
+        help='further pytest arguments, e.g. --pytest="-k lane -x" (repeatable: the Makefile '
+        "gives the xdist options, FLAKES_ARGS='--pytest=\"--durations=40\"' adds to them)",
     )
     args = parser.parse_args(argv)
     paths = args.paths or DEFAULT_PATHS
@@ -172,7 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="flakes-") as tmp, cpu_load(args.load) as what:
         print(f"== load: {what}; {args.rounds} round(s) of {' '.join(paths)}", flush=True)
         for number in range(1, args.rounds + 1):
-            rounds.append(run_round(number, paths, args.pytest.split(), Path(tmp)))
+            pytest_args = [arg for chunk in args.pytest for arg in chunk.split()]
+            rounds.append(run_round(number, paths, pytest_args, Path(tmp)))
     return report(rounds)
 
 

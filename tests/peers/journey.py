@@ -31,7 +31,7 @@ def add_endpoint(page: Page, base: str, *, name: str, url: str, api_key: str = "
 def fetch_models(page: Page, models: list[str]) -> None:
     page.get_by_role("button", name="Fetch models").click()
     result = page.locator("#endpoint-result")
-    result.get_by_text(f"{len(models)} model").wait_for(timeout=30_000)
+    result.get_by_text(f"{len(models)} model").wait_for()
     shown = result.inner_text()
     assert all(m in shown for m in models), shown
 
@@ -45,8 +45,8 @@ def open_new_conversation(page: Page, base: str, endpoint: str) -> None:
 
 def model_follows(page: Page, model: str, others: list[str]) -> None:
     """After picking the endpoint, the Model field holds its model and suggests its list
-    (issue 12, defect 1)."""
-    expect(page.get_by_label("Model")).to_have_value(model, timeout=10_000)
+    (issue 12, defect 1); within the suite's standard wait, WAIT_MS, like every expect()."""
+    expect(page.get_by_label("Model")).to_have_value(model)
     suggested = page.locator("#model-list option").evaluate_all("os => os.map(o => o.value)")
     assert set(others) <= set(suggested), suggested
 

@@ -44,7 +44,7 @@ def test_chat_stop_and_compare_on_litellm(app_server, page, litellm):
     page.get_by_label("Message").fill('A long one\n@fake {"tokens": 400, "tps": 15}')
     page.get_by_role("button", name="Send", exact=True).click()
     fourth = answers(page).nth(3)
-    fourth.and_(page.locator('[data-status="streaming"]')).wait_for(timeout=30_000)
+    fourth.and_(page.locator('[data-status="streaming"]')).wait_for()
     page.wait_for_function(
         "el => el.innerText.split(/\\s+/).length > 5", arg=fourth.element_handle()
     )
@@ -62,7 +62,7 @@ def test_chat_stop_and_compare_on_litellm(app_server, page, litellm):
     page.get_by_role("button", name="Send", exact=True).click()
     cells = page.locator("#turn-5 .lane-cell")
     for index in (0, 1):
-        cells.nth(index).locator('[data-status="complete"]').wait_for(timeout=60_000)
+        cells.nth(index).locator('[data-status="complete"]').wait_for()
     assert cells.nth(0).locator(".msg-body").inner_text().strip() == MOCK_TEXT
     assert "Compare, please" in cells.nth(1).locator(".msg-body").inner_text()  # the fake
     assert "tokens" in cells.nth(1).locator(".metrics").inner_text()

@@ -62,8 +62,10 @@ def test_chat_stop_and_compare_on_llama_cpp(app_server, page, llama):
         journey.usage_of(page, 1)[0] < journey.usage_of(page, 2)[0] < journey.usage_of(page, 3)[0]
     )
 
-    # Stop while it writes (up to 128 tokens again: time enough to press Stop).
-    journey.set_max_tokens(page, 128)
+    # Stop while it writes: room for 512 tokens (a request's max_tokens overrides the
+    # server's -n 128), so the answer is still being written when Stop is pressed on a
+    # fast machine too.
+    journey.set_max_tokens(page, 512)
     page.get_by_label("Message").fill("Write a long story about the sea.")
     page.get_by_role("button", name="Send", exact=True).click()
     fourth = answers(page).nth(3)
