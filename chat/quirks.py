@@ -7,7 +7,7 @@ read QUIRKS; adding a quirk is one row. Read a value with ``quirk(quirks, name)`
 table's default, which is written nowhere else.
 
 One quirk is also learned while answering: a run whose ``stream_options`` is refused
-asks again without it and saves ``include_usage: false`` (``chat.runs.persist``).
+asks again without it and saves ``include_usage: false`` (``chat.runs.store``).
 
 A low layer: it imports nothing of the app.
 """

@@ -28,8 +28,8 @@ from chat.runs.control import announce, local_ids, snapshot_request, stop
 from chat.runs.run import MAX_ATTEMPTS, Run
 
 __all__ = [
-    "MAX_ATTEMPTS", "Run", "announce", "local_ids", "local_run", "snapshot_request",
-    "start", "stop",
+    "MAX_ATTEMPTS", "NotStarted", "Run", "announce", "local_ids", "local_run",
+    "snapshot_request", "start", "stop",
 ]  # fmt: skip
 
 # An action of chat.actions with its arguments bound (functools.partial): called on the
@@ -96,10 +96,28 @@ async def start(action: Action, *, early: bool = False, repeats: int = 0) -> lis
         for run in early_runs:
             loop.call_soon(run.abandon)
         raise
-    await announce(started.group, started.html)
+    try:
+        await announce(started.group, started.html)
+    except BaseException as exc:
+        # Saved, but the pages cannot be told (the channel layer failed): the answers do
+        # not start (their frames would go the same way), and the requests sent early are
+        # cancelled. Their placeholders show as interrupted once their heartbeat is stale.
+        for run in early_runs:
+            run.abandon()
+        if isinstance(exc, Exception):
+            raise NotStarted(started) from exc
+        raise
     for run in launched:
         _launch(run, repeats=repeats)
     return launched
+
+
+class NotStarted(Exception):
+    """The action's changes are saved, but its answers could not start."""
+
+    def __init__(self, started: Started) -> None:
+        super().__init__("Saved, but the answers could not start.")
+        self.started = started
 
 
 # Repeat series under way (see _launch).

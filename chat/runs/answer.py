@@ -135,13 +135,13 @@ class Answer:
         it brought something the pages should see (text, or a tool call)."""
         line = len(self.raw) - 1
         if isinstance(event, upstream.TextDelta | upstream.ReasoningDelta):
+            self._first(at)  # any choice's text or reasoning is the first token
             if isinstance(event, upstream.ReasoningDelta):
                 if event.choice != 0:
                     return False  # only the continuing choice's reasoning is kept
                 name = REASONING
             else:
                 name = text_field(event.choice)
-            self._first(at)
             self._stream(name).append(event.text, line)
             self.size += len(event.text)
             return True

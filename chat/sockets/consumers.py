@@ -147,6 +147,13 @@ class ConversationConsumer(SignedInSocket, AsyncWebsocketConsumer):
             # The composer is left as it is: nothing the user typed is lost.
             await self._composer(error=str(exc), text=text)
             return
+        except runs.NotStarted:
+            log.exception("a saved turn's answers could not start")
+            await self._composer()  # saved: sending it again would ask twice
+            await self._toast(
+                "Your message is saved, but its answers could not start: reload the page."
+            )
+            return
         except Exception:
             log.exception("saving a turn failed")
             await self._composer(

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 import uuid
 from functools import partial
 
@@ -33,6 +34,8 @@ from chat.versions import path_of
 from chat.views.htmx import redirect_to
 
 # The part of the side panel a conversation opens at (?open=...), from the New page.
+log = logging.getLogger(__name__)
+
 OPEN = ("params", "tools")
 
 
@@ -94,6 +97,11 @@ async def conversation_new(request: HttpRequest) -> HttpResponse:
             await sync_to_async(conversation.delete)()
             form.add_error("content", str(exc))
             return await sync_to_async(_render_new_with_errors)(request, form)
+        except runs.NotStarted:
+            log.exception("a new conversation's first answer could not start")
+            await sync_to_async(messages.error)(
+                request, "Your message is saved, but its answer could not start."
+            )
     url = reverse("chat:conversation", args=[conversation.pk])
     if then in ("params", "tools"):
         url += f"?open={then}"

@@ -12,7 +12,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 
-from chat import turns
+from chat import runs, turns
 from chat.compare import lane_add
 from chat.errors import ActionError
 from chat.models import Message
@@ -193,4 +193,30 @@ async def test_a_quiet_stream_still_saves_its_heartbeat_about_every_interval(own
     assert len(seen) >= 5, f"only {len(seen)} heartbeats while the endpoint was silent"
     await comm.send_to(text_data=json.dumps({"action": "stop"}))
     await until_done(comm, timeout=60)
+    await comm.disconnect()
+
+
+async def test_a_saved_turn_whose_announcement_fails_clears_the_composer_and_says_so(
+    owner, monkeypatch
+):
+    """Saved, then the channel layer fails: the page must not offer the text for sending
+    again (that would ask twice), and the request sent early is cancelled."""
+    conversation = await make_conversation(owner)
+    comm = await connect(owner, conversation)
+
+    async def layer_down(group, html):
+        raise ConnectionError("the channel layer is down")
+
+    monkeypatch.setattr(runs, "announce", layer_down)
+    await send(comm, 'Saved\n@fake {"ttft_ms": 400, "tokens": 200, "tps": 20}')
+    composer = await comm.receive_from(timeout=60)
+    toast = await comm.receive_from(timeout=60)
+    assert 'id="composer"' in composer and "@fake" not in composer  # emptied
+    assert "Your message is saved, but its answers could not start" in toast
+    assert await _early_tasks_done()
+    question, answer = await database_sync_to_async(
+        lambda: list(conversation.messages.order_by("turn", "id"))
+    )()
+    assert question.content.startswith("Saved") and answer.status == "streaming"
+    assert runs.local_run(answer.pk) is None  # never launched
     await comm.disconnect()

@@ -103,3 +103,10 @@ def test_a_tool_call_element_is_sent_once():
     call = {"message_id": 2, "slot": 0, "name": "f", "id": "c"}
     assert shown.toolcall(call) == frames.tool_calls(2, [call])
     assert shown.toolcall(call) is None
+
+
+def test_any_choices_first_text_or_reasoning_is_the_first_token():
+    answer = Answer()
+    assert not answer.add(upstream.ReasoningDelta(text="x", choice=1), at=2.0)  # not kept
+    answer.add(upstream.TextDelta(text="y"), at=3.0)
+    assert answer.first_token_at == 2.0 and answer.text(REASONING) == ""
