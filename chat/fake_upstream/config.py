@@ -33,6 +33,13 @@ class FakeConfig:
     # The model that answers a request without ``model`` (None: such a request is refused,
     # as OpenAI does; a llama.cpp server or a gateway with a default route answers it).
     default_model: str | None = None
+    # The Responses API (responses_api.py): served at all; "store" (previous_response_id
+    # served from what was stored), "stateless" (refused with a 400: Ollama, OpenRouter)
+    # or "ignore_store" (store accepted, nothing kept: vLLM unless configured); whether
+    # events carry sequence_number and output_index (llama.cpp's leave them out).
+    responses: bool = True
+    responses_state: str = "store"
+    responses_sequence: bool = True
 
 
 # The servers the fake can imitate, each under ``/<name>/v1``.
@@ -55,5 +62,9 @@ PERSONALITIES: dict[str, FakeConfig] = {
     "tool-index-missing": FakeConfig(tool_style="no_index"),
     "tool-index-reused": FakeConfig(tool_style="reuse_index"),
     "default-model": FakeConfig(default_model="demo-fast"),
+    "no-responses": FakeConfig(responses=False),
+    "responses-stateless": FakeConfig(responses_state="stateless"),
+    "responses-ignore-store": FakeConfig(responses_state="ignore_store"),
+    "responses-no-sequence": FakeConfig(responses_sequence=False),
 }
 _PERSONALITY_PATH = re.compile(r"^/([a-z0-9-]+)(/v1(?:/.*)?)$")

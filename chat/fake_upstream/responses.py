@@ -46,14 +46,17 @@ def error_reply(fail: _Fail, error_shape: str) -> _Reply:
     return reply
 
 
-def stream_reply(plan: _Plan) -> _Reply:
-    headers = [
+def stream_headers() -> list[tuple[bytes, bytes]]:
+    return [
         (b"content-type", b"text/event-stream; charset=utf-8"),
         (b"cache-control", b"no-cache"),
     ]
+
+
+def stream_reply(plan: _Plan) -> _Reply:
     d = plan.directives
     hold = d.hold_after if d.gate is not None else None
-    return _Reply(200, headers, stream=_sse_script(plan), hold_after=hold, gate=d.gate)
+    return _Reply(200, stream_headers(), stream=_sse_script(plan), hold_after=hold, gate=d.gate)
 
 
 # ----------------------------------------------------------------- whole answers

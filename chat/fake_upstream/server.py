@@ -13,10 +13,12 @@ from .config import _PERSONALITY_PATH, MAX_LOGGED_REQUESTS, PERSONALITIES, FakeC
 from .errors import _Fail
 from .plan import plan_answer
 from .responses import _json_reply, _Reply, error_reply, full_reply, stream_reply
+from .responses_api import ResponseStore, responses_reply, stored_reply
 
 # The package's name, as the log lines have always been recorded under it.
 logger = logging.getLogger("chat.fake_upstream")
 GATE_PATH = re.compile(r"/v1/fake/gates/([A-Za-z0-9_-]{1,64})/?")
+STORED_PATH = re.compile(r"/v1/responses/([A-Za-z0-9_-]{1,200})/?")
 
 
 @dataclass
@@ -74,6 +76,7 @@ class FakeUpstream:
         self.config = config or FakeConfig()
         self.requests = RequestLog()
         self.gates = Gates()
+        self.responses = ResponseStore()
         # /<personality>/v1/... is served by a sub-app with that config (same request log).
         self._personalities: dict[str, FakeUpstream] | None = {} if personalities else None
 
@@ -141,12 +144,16 @@ class FakeUpstream:
             "/v1/models": ("GET", None),
             "/v1/chat/completions": ("POST", "chat"),
             "/v1/completions": ("POST", "completion"),
+            "/v1/responses": ("POST", "responses"),
         }
         route = routes.get(path.rstrip("/") if path != "/" else path)
         gate = GATE_PATH.fullmatch(path)
         if gate is not None and method == "POST":
             self.gates.open(gate[1])
             return _json_reply(200, {"gate": gate[1], "open": True})
+        stored = STORED_PATH.fullmatch(path)
+        if stored is not None and method == "GET":
+            return stored_reply(self.config, self.responses, stored[1])
         if route is None:
             raise _Fail(404, f"Invalid URL ({method} {path})")
         expected, kind = route
@@ -166,6 +173,8 @@ class FakeUpstream:
             )
         if not isinstance(body, dict):
             raise _Fail(400, "The request body must be a JSON object.")
+        if kind == "responses":
+            return responses_reply(self.config, self.responses, body, headers)
         answer = plan_answer(self.config, kind, body, headers)
         if answer.stream:
             return stream_reply(answer)
