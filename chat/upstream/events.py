@@ -93,13 +93,28 @@ class UpstreamError:
         }
 
 
-Event = TextDelta | ReasoningDelta | ToolCallDelta | Logprobs | Usage | Finish | UpstreamError
+@dataclass(slots=True)
+class ResponseDone:
+    """The end of a Responses API answer: its id (for ``previous_response_id``) and its
+    output items as the server finished them (reasoning items, with ``encrypted_content``
+    when asked for, are sent back in the next turn's ``input``)."""
+
+    id: str | None
+    output: list[dict[str, Any]]
+    status: str = ""
+
+
+Event = (
+    TextDelta | ReasoningDelta | ToolCallDelta | Logprobs | Usage | Finish | UpstreamError
+    | ResponseDone
+)  # fmt: skip
 
 __all__ = [
     "Event",
     "Finish",
     "Logprobs",
     "ReasoningDelta",
+    "ResponseDone",
     "TextDelta",
     "ToolCallDelta",
     "UpstreamError",

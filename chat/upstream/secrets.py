@@ -27,7 +27,16 @@ import json
 from collections.abc import Iterable
 from typing import Any, TypeVar
 
-from .events import Event, Finish, ReasoningDelta, TextDelta, ToolCallDelta, UpstreamError, Usage
+from .events import (
+    Event,
+    Finish,
+    ReasoningDelta,
+    ResponseDone,
+    TextDelta,
+    ToolCallDelta,
+    UpstreamError,
+    Usage,
+)
 
 REDACTED = "[redacted]"
 MIN_LENGTH = 4
@@ -100,6 +109,9 @@ class Secrets:
             event.raw = self.value(event.raw)
         elif isinstance(event, UpstreamError):
             self.error(event)
+        elif isinstance(event, ResponseDone):
+            event.id = self.text(event.id)
+            event.output = self.value(event.output)
         return event
 
     # --- pieces --------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,6 +17,7 @@ from .events import Event, UpstreamError
 from .parse import _chunk_events, _completion_events, _is_stream, _progress
 from .pool import _stream
 from .reading import BodyRefused, EventReader
+from .responses_api import RESPONSES_PATH, ResponsesEvents, whole_response_events
 from .usage import _UsagePerChoice
 
 
@@ -63,6 +65,7 @@ async def _whole_answer_events(
     endpoint: Endpoint,
     record: Recorder | None,
     deadline: asyncio.Timeout,
+    responses: bool = False,
 ) -> list[Event] | None:
     """The events of an answer that is not an event stream, read whole (an error status,
     a JSON completion, anything else), with the deadline lifted; None for a stream."""
@@ -85,7 +88,30 @@ async def _whole_answer_events(
             body=_snippet(_decode(content, response), media),
         )
         return [error]
+    if responses:
+        return _whole_response(content, response)
     return _completion_events(content, response, endpoint.reasoning_field)
+
+
+def _whole_response(raw: bytes, response: httpx.Response) -> list[Event]:
+    """A Responses API answer read whole (not streamed)."""
+    text = _decode(raw, response)
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        obj = None
+    if isinstance(obj, dict) and isinstance(obj.get("error"), dict):
+        return _completion_events(raw, response)  # the error, as for chat
+    events = whole_response_events(obj)
+    if events is None:
+        return [
+            UpstreamError(
+                message="The endpoint answered with JSON that is not a Responses object",
+                status=response.status_code,
+                body=_snippet(text),
+            )
+        ]
+    return events
 
 
 def _stream_failure(
@@ -117,12 +143,13 @@ async def _stream_events(
     read is bounded (``reading``)."""
     record = _recorder(raw, endpoint.secrets)
     url = api_url(endpoint.base_url, path)
+    responses = path == RESPONSES_PATH
     loop = asyncio.get_running_loop()
     got_event = False  # any progress of the answer
     deadline = asyncio.timeout(endpoint.first_byte_timeout)
     try:
         async with deadline, _post_for_events(endpoint, url, body) as response:
-            whole = await _whole_answer_events(response, endpoint, record, deadline)
+            whole = await _whole_answer_events(response, endpoint, record, deadline, responses)
             if whole is not None:
                 for event in whole:
                     yield endpoint.secrets.event(event)
@@ -130,11 +157,15 @@ async def _stream_events(
             watch = None
             usage = _UsagePerChoice()
             reader = EventReader(response)
+            typed = ResponsesEvents() if responses else None
             try:
                 async for sse in reader.events():
                     if record is not None:
                         record(sse.data)
-                    events, done = _chunk_events(sse.data, sse.event, endpoint.reasoning_field)
+                    if typed is not None:
+                        events, done = typed.chunk(sse.data, sse.event)
+                    else:
+                        events, done = _chunk_events(sse.data, sse.event, endpoint.reasoning_field)
                     # Only progress moves the idle timer and the reader's no-progress count.
                     progress = _progress(events)
                     if progress:
