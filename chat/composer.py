@@ -14,7 +14,7 @@ from django.http import Http404
 from chat import owned
 from chat.errors import ActionError
 from chat.models import Conversation, Lane
-from chat.params import BY_NAME, check_params
+from chat.params import BY_NAME, CHAT_API, check_params, params_for
 from chat.tools import tools_from_form
 
 NOT_A_LANE = "That lane is not part of this conversation."
@@ -35,14 +35,18 @@ def lane_named(conversation: Conversation, wanted: Any) -> Lane | None:
         raise ActionError(NOT_A_LANE) from None
 
 
-def lane_params_save(*, lane: Lane, params: dict[str, Any], mode: str | None = None) -> None:
-    """`params`: the values of `mode`'s parameters (None: of every mode); a lane keeps the
-    values it has for the other mode's, for when the conversation switches back."""
+def lane_params_save(
+    *, lane: Lane, params: dict[str, Any], mode: str | None = None, api: str | None = None
+) -> None:
+    """`params`: the values of the parameters a panel shows for `mode` on `api` (mode
+    None: every parameter); a lane keeps its values of the others (the other mode's, or
+    the chat-only ones while it speaks the Responses API), for when it switches back."""
     if mode is not None:
+        shown = {p.name for p in params_for(mode, api or CHAT_API)}
         kept = {
             name: value
             for name, value in lane.params.items()
-            if name in BY_NAME and mode not in BY_NAME[name].modes
+            if name in BY_NAME and name not in shown
         }
         params = {**kept, **params}
     if params != lane.params:
@@ -52,11 +56,12 @@ def lane_params_save(*, lane: Lane, params: dict[str, Any], mode: str | None = N
 
 def params_save(*, lane: Lane, params: dict[str, Any], sync: bool) -> None:
     """The panel's values, to its lane, or to every lane when `sync` ("apply to all
-    lanes") is on. Only `mode`'s parameters change: a lane keeps the other mode's."""
+    lanes") is on. Only the parameters the panel shows change: a lane keeps the others."""
     conversation = lane.conversation
     mode = conversation.mode
+    api = lane.wire_api
     for target in conversation.lanes.all() if sync else [lane]:
-        lane_params_save(lane=target, params=params, mode=mode)
+        lane_params_save(lane=target, params=params, mode=mode, api=api)
 
 
 def tools_save(

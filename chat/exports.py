@@ -7,17 +7,20 @@ The JSON format (``"format": "playground.conversations"``, ``"version": 1``)::
         "id", "title", "mode", "system_prompt", "tools", "tool_choice", "pinned", "blind",
         "created_at", "updated_at",
         "lanes": [{"position", "profile": {"name", "base_url"} | null, "model", "params",
-                   "system_prompt", "tools"}],
+                   "system_prompt", "tools", "api"}],
         "messages": [{"lane": <lane position> | null, "turn", "role", "model", "content",
                       "content_parts", "reasoning", "tool_calls", "choices", "chosen",
                       "logprobs", "raw_response", "tool_call_id", "name", "status",
                       "finish_reason", "usage", "metrics", "request_body", "error",
-                      "attempt", "hidden", "branch", "created_at"}],
+                      "attempt", "hidden", "branch", "api", "response_id",
+                      "output_items", "created_at"}],
         "votes": [{"turn", "verdict", "winner_position", "lanes", "created_at"}],
         "versions": {"branches": {"<id>": [<parent>, <turn>]}, "shown": {...}}}]}
 
 ``branch`` and ``versions`` (optional: a file without them has one version of each
-question) carry the edited questions' versions, see chat/versions.py.
+question) carry the edited questions' versions, see chat/versions.py. ``api`` (a lane's
+wire API, "" for its endpoint's default; an answer's, "responses" or ""), ``response_id``
+and ``output_items`` (a Responses API answer's id and items) are optional too.
 
 An endpoint is named by its name and base URL, never by its key or headers. Left out on
 purpose: the share token (a capability, not content), heartbeats, and HTML rendered from
@@ -49,9 +52,9 @@ MESSAGE_FIELDS = (
     "turn", "role", "model", "content", "content_parts", "reasoning", "tool_calls",
     "choices", "chosen", "logprobs", "raw_response", "tool_call_id", "name", "status",
     "finish_reason", "usage", "metrics", "request_body", "error", "attempt", "hidden",
-    "branch",
+    "branch", "api", "response_id", "output_items",
 )  # fmt: skip
-LANE_FIELDS = ("position", "model", "params", "system_prompt", "tools")
+LANE_FIELDS = ("position", "model", "params", "system_prompt", "tools", "api")
 
 
 def _iso(value: datetime | None) -> str | None:

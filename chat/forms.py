@@ -260,6 +260,16 @@ class LaneSettingsForm(forms.Form):
     profile = forms.ModelChoiceField(queryset=EndpointProfile.objects.none(), label="Endpoint")
     # Blank only where the endpoint has a default model (see clean).
     model = forms.CharField(label="Model", max_length=200, required=False)
+    # The lane's wire API (Lane.api): blank follows the endpoint's default.
+    api = forms.ChoiceField(
+        label="API",
+        required=False,
+        choices=[
+            ("", "Endpoint's default"),
+            ("chat", "Chat Completions"),
+            ("responses", "Responses"),
+        ],
+    )
     system_prompt = forms.CharField(
         label="System prompt", required=False, widget=forms.Textarea(attrs={"rows": 2})
     )
@@ -289,6 +299,12 @@ class LaneSettingsForm(forms.Form):
                 "model",
                 "This endpoint needs a model id. (If it has a default model, tick “Requests "
                 "may omit the model” in its settings: then a blank Model sends none.)",
+            )
+        if cleaned.get("api") == "responses" and profile and not profile.quirk("responses"):
+            self.add_error(
+                "api",
+                f"{profile.name} is set as not serving the Responses API (its settings: "
+                "“Serves the Responses API”). Switch that on to use it here.",
             )
         return cleaned
 

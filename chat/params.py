@@ -21,6 +21,10 @@ CHAT = ("chat",)
 COMPLETION = ("completion",)
 BOTH = ("chat", "completion")
 
+# The wire APIs of a chat lane (chat.models.Lane.API): which of them sends a parameter.
+CHAT_API, RESPONSES_API = "chat", "responses"
+APIS = (CHAT_API, RESPONSES_API)
+
 # Keys the extra body may not carry: they have their own controls or are the request.
 RESERVED = {"model", "messages", "prompt", "stream", "stream_options"}
 
@@ -40,6 +44,10 @@ class Param:
     choices: tuple[str, ...] = ()
     group: str = "sampling"
     short: str = ""  # the lane head's chip, when shorter than the label
+    # The wire APIs that send it (a chat lane's; completion mode has one), and its place
+    # in a Responses body when that differs from ``wire`` ("a.b": the key b of object a).
+    apis: tuple[str, ...] = APIS
+    responses_field: str = ""
 
     @property
     def chip(self) -> str:
@@ -62,23 +70,28 @@ PARAMS: tuple[Param, ...] = (
           help="Nucleus sampling: only the tokens within this probability mass.", short="top_p"),
     Param("max_tokens", "int", "Max tokens", None, 1, 10_000_000, 1, modes=CHAT,
           help="Upper bound on generated tokens (sent as max_tokens or "
-               "max_completion_tokens, as the endpoint wants).", short="max"),
+               "max_completion_tokens, as the endpoint wants; max_output_tokens on the "
+               "Responses API).", short="max", responses_field="max_output_tokens"),
     Param("completion_max_tokens", "int", "Max tokens", 16, 1, 10_000_000, 1, modes=COMPLETION,
           field="max_tokens", help="Upper bound on generated tokens (the API's default is 16).",
           short="max"),
     Param("presence_penalty", "float", "Presence penalty", 0.0, -2, 2, 0.01,
-          help="Positive values favour tokens not yet used: new topics.", short="presence"),
+          help="Positive values favour tokens not yet used: new topics.", short="presence",
+          apis=(CHAT_API,)),
     Param("frequency_penalty", "float", "Frequency penalty", 0.0, -2, 2, 0.01,
           help="Positive values penalise tokens by how often they appeared: less repetition.",
-          short="frequency"),
+          short="frequency", apis=(CHAT_API,)),
     Param("n", "int", "Choices (n)", 1, 1, 8, 1, help="How many answers to generate at once.",
-          short="n"),
+          short="n", apis=(CHAT_API,)),
     Param("stop", "stops", "Stop sequences", None, group="output",
-          help="Up to 4 sequences, one per line; generation stops before them.", short="stop"),
+          help="Up to 4 sequences, one per line; generation stops before them.", short="stop",
+          apis=(CHAT_API,)),
     Param("seed", "int", "Seed", None, -(2**63), 2**63 - 1, 1, group="output",
-          help="Best-effort determinism where the endpoint supports it.", short="seed"),
+          help="Best-effort determinism where the endpoint supports it.", short="seed",
+          apis=(CHAT_API,)),
     Param("logit_bias", "logit_bias", "Logit bias", None, group="output",
-          help='JSON object of token id → bias from -100 to 100, e.g. {"50256": -100}.'),
+          help='JSON object of token id → bias from -100 to 100, e.g. {"50256": -100}.',
+          apis=(CHAT_API,)),
     Param("response_format", "choice", "Response format", "text", modes=CHAT, group="output",
           choices=("text", "json_object", "json_schema"),
           help="json_object asks for valid JSON; json_schema for JSON matching a schema.",
@@ -98,6 +111,25 @@ PARAMS: tuple[Param, ...] = (
           help="Return the prompt in front of the completion."),
     Param("parallel_tool_calls", "bool", "Parallel tool calls", True, modes=CHAT, group="output",
           help="Let the model call several tools in one answer (needs tools)."),
+    Param("reasoning_effort", "choice", "Reasoning effort", None, modes=CHAT, group="output",
+          choices=("minimal", "low", "medium", "high"), short="effort",
+          responses_field="reasoning.effort",
+          help="How long a reasoning model thinks before answering."),
+    Param("reasoning_summary", "choice", "Reasoning summary", None, modes=CHAT,
+          group="output", choices=("auto", "concise", "detailed"), apis=(RESPONSES_API,),
+          responses_field="reasoning.summary", short="summary",
+          help="Ask for a summary of the model's reasoning (Responses API)."),
+    Param("encrypted_reasoning", "bool", "Keep encrypted reasoning", False, modes=CHAT,
+          group="output", apis=(RESPONSES_API,), short="encrypted",
+          help="include: reasoning.encrypted_content, so each turn sends the reasoning "
+               "back without the server storing it (Responses API)."),
+    Param("store", "bool", "Store", None, modes=CHAT, group="output", apis=(RESPONSES_API,),
+          help="Whether the server keeps the response (Responses API; the API's default "
+               "is true)."),
+    Param("truncation", "choice", "Truncation", "disabled", modes=CHAT, group="output",
+          choices=("auto", "disabled"), apis=(RESPONSES_API,),
+          help="auto lets the server drop the oldest input when the context is full "
+               "(Responses API)."),
     Param("user", "str", "User", None, group="output",
           help="An end-user id passed to the endpoint."),
     Param("extra_body", "json", "Extra body", None, group="output",
@@ -115,8 +147,9 @@ class ParamError(ValueError):
         self.message = message
 
 
-def params_for(mode: str) -> list[Param]:
-    return [p for p in PARAMS if mode in p.modes]
+def params_for(mode: str, api: str = CHAT_API) -> list[Param]:
+    """The parameters a lane in ``mode`` sends on ``api`` (completion mode has one API)."""
+    return [p for p in PARAMS if mode in p.modes and (mode != "chat" or api in p.apis)]
 
 
 def _json(param: Param, raw: Any) -> Any:
@@ -231,7 +264,9 @@ def _extra_json(param: Param, raw: Any) -> dict[str, Any] | None:
     clash = sorted(RESERVED & value.keys())
     if clash:
         raise ParamError(param.name, f"cannot set {', '.join(clash)} (part of the request)")
-    own = sorted(k for k in value if k in {p.wire for p in PARAMS} and k != "extra_body")
+    # A Responses-only parameter's name stays free for a chat lane's extra body.
+    wires = {p.wire for p in PARAMS if CHAT_API in p.apis}
+    own = sorted(k for k in value if k in wires and k != "extra_body")
     if own:
         raise ParamError(param.name, f"{', '.join(own)} has its own control in the panel")
     return value or None
@@ -312,8 +347,50 @@ def request_params(values: dict[str, Any], *, mode: str, quirks: dict[str, Any])
                 body["response_format"] = {"type": value}
         elif param.name == "json_schema":
             continue  # carried by response_format
+        elif param.apis == (RESPONSES_API,):
+            continue
         elif param.name == "extra_body":
             body.update({k: v for k, v in value.items() if k not in dropped})
         else:
             body[param.wire] = value
+    return body
+
+
+# Not sent from the extra body of a Responses request: the request itself.
+RESPONSES_RESERVED = {"model", "input", "instructions", "stream"}
+
+
+def responses_params(values: dict[str, Any], *, quirks: dict[str, Any]) -> dict[str, Any]:
+    """The Responses API body fields for the values a chat lane has set: the same table,
+    each parameter where this API wants it; those it lacks (``apis``) are not sent."""
+    body: dict[str, Any] = {}
+    dropped = set(quirk(quirks, "drop_params"))
+    for param in params_for("chat", RESPONSES_API):
+        value = values.get(param.name)
+        if value is None or param.wire in dropped or param.name in dropped:
+            continue
+        if param.name == "response_format":
+            if value == "json_schema":
+                if "json_schema" in values:
+                    body.setdefault("text", {})["format"] = {
+                        "type": "json_schema",
+                        **values["json_schema"],
+                    }
+            else:
+                body.setdefault("text", {})["format"] = {"type": value}
+        elif param.name == "json_schema":
+            continue
+        elif param.name == "logprobs":
+            if value:
+                body.setdefault("include", []).append("message.output_text.logprobs")
+        elif param.name == "encrypted_reasoning":
+            if value:
+                body.setdefault("include", []).append("reasoning.encrypted_content")
+        elif param.name == "extra_body":
+            body.update({k: v for k, v in value.items() if k not in dropped | RESPONSES_RESERVED})
+        elif "." in (param.responses_field or ""):
+            outer, inner = param.responses_field.split(".", 1)
+            body.setdefault(outer, {})[inner] = value
+        else:
+            body[param.responses_field or param.wire] = value
     return body

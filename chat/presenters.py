@@ -58,7 +58,7 @@ def panel_context(lane: Lane, *, values: dict[str, str] | None = None, errors=No
     errors = errors or {}
     rows = [
         {"param": p, "value": values.get(p.name, ""), "error": errors.get(p.name)}
-        for p in params_for(conversation.mode)
+        for p in params_for(conversation.mode, lane.wire_api)
     ]
     return {
         "conversation": conversation,
@@ -146,5 +146,5 @@ def lane_form(request: HttpRequest, lane: Lane) -> LaneSettingsForm:
     return LaneSettingsForm(
         owner=request.user,
         prefix=f"lane{lane.pk}",
-        initial={"profile": lane.profile, "model": lane.model},
+        initial={"profile": lane.profile, "model": lane.model, "api": lane.api},
     )

@@ -123,6 +123,17 @@ QUIRKS: tuple[Quirk, ...] = (
           choices=(("auto", "either (reasoning_content, else reasoning)"),
                    ("reasoning_content", "reasoning_content only (e.g. DeepSeek)"),
                    ("reasoning", "reasoning only (e.g. OpenRouter)"))),
+    Quirk("default_api", CHOICE, "chat", "New lanes use",
+          "The wire API a new lane on this endpoint speaks; each lane can switch.",
+          choices=(("chat", "Chat Completions (/chat/completions)"),
+                   ("responses", "Responses (/responses)"))),
+    Quirk("responses", BOOL, True, "Serves the Responses API (/responses)",
+          "Off for an endpoint that answers only Chat Completions: its lanes cannot be "
+          "switched to Responses.", short="Responses API served"),
+    Quirk("responses_system", CHOICE, "instructions", "Responses: system prompt as",
+          "Where a Responses request carries the system prompt.",
+          choices=(("instructions", "instructions"),
+                   ("message", "a system/developer message in input (System prompt role)"))),
 )  # fmt: skip
 
 BY_NAME = {q.name: q for q in QUIRKS}

@@ -9,7 +9,7 @@ from typing import Any
 from django.db.models import Q
 
 from chat.models import Conversation, Lane, Message
-from chat.params import request_params
+from chat.params import request_params, responses_params
 from chat.quirks import quirk
 from chat.tools import enabled_tools
 from chat.versions import Tree, next_turn, path_of
@@ -29,7 +29,7 @@ def _with_model(lane: Lane) -> dict[str, Any]:
 # cost the square of the conversation), nor the fields that only cost decoding.
 HISTORY_FIELDS = (
     "id", "conversation_id", "lane_id", "turn", "role", "content", "content_parts",
-    "tool_calls", "tool_call_id", "name", "finish_reason",
+    "tool_calls", "tool_call_id", "name", "finish_reason", "output_items",
 )  # fmt: skip
 
 
@@ -105,6 +105,10 @@ def request_body_build(
                 .first()
             )
         return completion_body_build(lane=lane, prompt=prompt or "", stream=stream)
+    if lane.wire_api == "responses":
+        return responses_body_build(
+            lane=lane, assistant=assistant, stream=stream, question=question
+        )
     quirks = lane.profile.quirks if lane.profile else {}
     system_prompt = lane.effective_system_prompt
     messages: list[dict[str, Any]] = []
@@ -148,5 +152,141 @@ def draft_body_build(*, lane: Lane, content: str) -> dict[str, Any]:
     )
     body = request_body_build(lane=lane, assistant=draft)
     if content.strip():
-        body["messages"].append({"role": "user", "content": content})
+        if "input" in body:
+            body["input"].append(_user_item({"role": "user", "content": content}))
+        else:
+            body["messages"].append({"role": "user", "content": content})
+    return body
+
+
+# --- the Responses API ---------------------------------------------------------------
+
+
+def _input_parts(content: Any) -> list[dict[str, Any]]:
+    """Chat content (a string or parts) as Responses input content parts."""
+    if isinstance(content, str):
+        return [{"type": "input_text", "text": content}]
+    parts: list[dict[str, Any]] = []
+    for part in content if isinstance(content, list) else []:
+        if not isinstance(part, dict):
+            continue
+        if part.get("type") == "text":
+            parts.append({"type": "input_text", "text": part.get("text", "")})
+        elif part.get("type") == "image_url":
+            image = part.get("image_url") or {}
+            item = {"type": "input_image", "image_url": image.get("url", "")}
+            if image.get("detail"):
+                item["detail"] = image["detail"]
+            parts.append(item)
+    return parts
+
+
+def _user_item(payload: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "message", "role": payload["role"], "content": _input_parts(payload["content"])}
+
+
+def _replayable(item: Any) -> bool:
+    """A reasoning item worth sending back: one the server can read without having
+    stored it (encrypted content), or whose text it sent (llama.cpp, vLLM)."""
+    if not isinstance(item, dict) or item.get("type") != "reasoning":
+        return False
+    content = item.get("content")
+    return bool(item.get("encrypted_content")) or bool(
+        isinstance(content, list) and content and isinstance(content[0], dict)
+        and isinstance(content[0].get("text"), str)
+    )  # fmt: skip
+
+
+def _reasoning_input(item: dict[str, Any]) -> dict[str, Any]:
+    keep = ("type", "id", "summary", "content", "encrypted_content")
+    out = {k: item[k] for k in keep if k in item}
+    out.setdefault("summary", [])
+    if not out.get("encrypted_content"):
+        out.pop("encrypted_content", None)
+    return out
+
+
+def message_items(message: Message) -> list[dict[str, Any]]:
+    """One saved message as Responses input items (stateless: the whole history is sent).
+    An answer is sent as shown (edits included): its reasoning items when the server can
+    read them back, its text as an assistant message, its calls as function_call items;
+    a tool result as a function_call_output."""
+    if message.role == Message.Role.ASSISTANT:
+        items = [_reasoning_input(i) for i in message.output_items or [] if _replayable(i)]
+        if message.content:
+            items.append(
+                {
+                    "type": "message",
+                    "role": "assistant",
+                    "content": [{"type": "output_text", "text": message.content}],
+                }
+            )
+        for call in message.tool_calls or []:
+            fn = call.get("function") or {}
+            items.append(
+                {
+                    "type": "function_call",
+                    "call_id": call.get("id") or "",
+                    "name": fn.get("name") or "",
+                    "arguments": fn.get("arguments") or "",
+                }
+            )
+        return items
+    if message.role == Message.Role.TOOL:
+        return [
+            {"type": "function_call_output", "call_id": message.tool_call_id,
+             "output": message.content}
+        ]  # fmt: skip
+    payload = message_payload(message)
+    return [_user_item(payload)] if payload is not None else []
+
+
+def responses_tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Chat tools (``{"type": "function", "function": {...}}``) in the Responses shape:
+    flat function tools."""
+    out = []
+    for tool in tools:
+        fn = tool.get("function") if isinstance(tool.get("function"), dict) else None
+        out.append({"type": "function", **fn} if fn is not None else tool)
+    return out
+
+
+def responses_tool_choice(choice: Any) -> Any:
+    if isinstance(choice, dict) and isinstance(choice.get("function"), dict):
+        return {"type": "function", "name": choice["function"].get("name")}
+    return choice
+
+
+def responses_body_build(
+    *, lane: Lane, assistant: Message, stream: bool = True, question: Message | None = None
+) -> dict[str, Any]:
+    """A Responses API body for ``assistant``: the same history, system prompt, tools and
+    parameters as a chat body, in this API's shape."""
+    quirks = lane.profile.quirks if lane.profile else {}
+    items: list[dict[str, Any]] = []
+    system_prompt = lane.effective_system_prompt
+    body: dict[str, Any] = {**_with_model(lane)}
+    if system_prompt:
+        if quirk(quirks, "responses_system") == "instructions":
+            body["instructions"] = system_prompt
+        else:
+            role = quirk(quirks, "system_role")
+            items.append(_user_item({"role": role, "content": system_prompt}))
+    for message in lane_history(lane=lane, before_turn=assistant.turn + 1, branch=assistant.branch):
+        if message.pk != assistant.pk:
+            items.extend(message_items(message))
+    if question is not None:
+        items.extend(message_items(question))
+    body["input"] = items
+    tools = enabled_tools(lane.effective_tools)
+    if tools:
+        body["tools"] = responses_tools(tools)
+        if lane.conversation.tool_choice is not None:
+            body["tool_choice"] = responses_tool_choice(lane.conversation.tool_choice)
+    params = responses_params(lane.params, quirks=quirks)
+    if not tools:
+        params.pop("parallel_tool_calls", None)
+    body.update(params)
+    if stream:
+        body["stream"] = True
     return body

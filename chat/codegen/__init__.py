@@ -28,10 +28,13 @@ __all__ = ["export_request"]
 _KINDS = {
     "chat/completions": ("chat.completions", "message.content", "delta.content", "delta?.content"),
     "completions": ("completions", "text", "text", "text"),
+    # The Responses API: typed events, no choices (see _python_output, _javascript_stream).
+    "responses": ("responses", "output_text", "delta", "delta"),
 }
 _SDK_CLASSES = {
     "chat/completions": ("openai.resources.chat.completions", "Completions"),
     "completions": ("openai.resources.completions", "Completions"),
+    "responses": ("openai.resources.responses", "Responses"),
 }
 # The SDK's own controls; a body key with one of these names is a provider parameter and
 # must go through extra_body.
@@ -55,6 +58,12 @@ _STANDARD_PARAMS = {
         "model prompt best_of echo frequency_penalty logit_bias logprobs max_tokens n "
         "presence_penalty seed stop stream stream_options suffix temperature top_p user"
     ),
+    "responses": _names(
+        "background conversation include input instructions max_output_tokens max_tool_calls "
+        "metadata model parallel_tool_calls previous_response_id prompt prompt_cache_key "
+        "reasoning safety_identifier service_tier store stream stream_options temperature "
+        "text tool_choice tools top_logprobs top_p truncation user"
+    ),
 }
 
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -75,7 +84,8 @@ def export_request(
 ) -> dict[str, str]:
     """``{"curl": ..., "python": ..., "javascript": ...}`` sending ``body`` to ``path``.
 
-    ``path`` is ``chat/completions`` or ``completions`` (what the run used); ``header_names``
+    ``path`` is ``chat/completions``, ``responses`` or ``completions`` (what the run used);
+    ``header_names``
     are the endpoint's extra headers, whose values are secrets and come from environment
     variables.  Raises ``ValueError`` for another path, a name that cannot be an environment
     variable or a header.
@@ -187,7 +197,11 @@ def _python(
         f"response = client.{method}.create(",
         *(f"{_INDENT}{arg}," for arg in args),
         ")",
-        *_python_output(body, message_text, delta_text),
+        *(
+            _python_responses_output(body)
+            if kind == "responses"
+            else _python_output(body, message_text, delta_text)
+        ),
     ]
     return "\n".join(out) + "\n"
 
@@ -248,6 +262,20 @@ def _python_output(body: dict[str, Any], message_text: str, delta_text: str) -> 
     return [f"print(response.choices[0].{message_text})"]
 
 
+def _python_responses_output(body: dict[str, Any]) -> list[str]:
+    """The Responses API: the text deltas among the typed events, or the whole text."""
+    if body.get("stream") is True:
+        return [
+            "for event in response:",
+            f'{_INDENT}if event.type == "response.output_text.delta":',
+            f'{_INDENT * 2}print(event.delta, end="", flush=True)',
+            f'{_INDENT}elif event.type in ("error", "response.failed"):',
+            f"{_INDENT * 2}raise RuntimeError(event)",
+            "print()",
+        ]
+    return ["print(response.output_text)"]
+
+
 # --------------------------------------------------------------------------- JavaScript
 
 
@@ -261,7 +289,18 @@ def _javascript(
     _, message_text, _, delta_text = _KINDS[kind]
     i1 = _JS_INDENT
     if body.get("stream") is True:
-        output = _javascript_stream(delta_text)
+        output = _javascript_stream(delta_text, responses=kind == "responses")
+    elif kind == "responses":
+        output = [
+            f"{i1}const completion = await response.json();",
+            f"{i1}const text = completion.output",
+            f'{i1}{i1}.filter((item) => item.type === "message")',
+            f"{i1}{i1}.flatMap((item) => item.content)",
+            f'{i1}{i1}.filter((part) => part.type === "output_text")',
+            f"{i1}{i1}.map((part) => part.text)",
+            f'{i1}{i1}.join("");',
+            f"{i1}console.log(text);",
+        ]
     else:
         output = [
             f"{i1}const completion = await response.json();",
@@ -305,9 +344,28 @@ def _javascript_fetch(url: str, headers: list[tuple[str, str]], key_env: str) ->
     ]
 
 
-def _javascript_stream(delta_text: str) -> list[str]:
-    """Reading server-sent events and printing the first choice's deltas as they come."""
+def _javascript_stream(delta_text: str, *, responses: bool = False) -> list[str]:
+    """Reading server-sent events and printing the first choice's deltas as they come
+    (the Responses API: the text deltas among its typed events)."""
     i1, i2, i3 = _JS_INDENT, _JS_INDENT * 2, _JS_INDENT * 3
+    if responses:
+        handle = [
+            f'{i2}if (chunk.type === "error" || chunk.type === "response.failed") {{',
+            f"{i3}throw new Error(JSON.stringify(chunk));",
+            f"{i2}}}",
+            f'{i2}if (chunk.type === "response.output_text.delta") {{',
+            f"{i3}process.stdout.write(chunk.delta);",
+            f"{i2}}}",
+        ]
+    else:
+        handle = [
+            f"{i2}if (chunk.error) throw new Error(JSON.stringify(chunk.error));",
+            f"{i2}for (const choice of chunk.choices ?? []) {{",
+            f"{i3}if (choice.index === 0 && choice.{delta_text}) {{",
+            f"{i3}{i1}process.stdout.write(choice.{delta_text});",
+            f"{i3}}}",
+            f"{i2}}}",
+        ]
     return [
         f"{i1}// Server-sent events: data lines, an empty line ends each event.",
         f"{i1}const reader = response.body.getReader();",
@@ -319,12 +377,7 @@ def _javascript_stream(delta_text: str) -> list[str]:
         f"{i2}data = [];",
         f'{i2}if (!payload || payload === "[DONE]") return;',
         f"{i2}const chunk = JSON.parse(payload);",
-        f"{i2}if (chunk.error) throw new Error(JSON.stringify(chunk.error));",
-        f"{i2}for (const choice of chunk.choices ?? []) {{",
-        f"{i3}if (choice.index === 0 && choice.{delta_text}) {{",
-        f"{i3}{i1}process.stdout.write(choice.{delta_text});",
-        f"{i3}}}",
-        f"{i2}}}",
+        *handle,
         f"{i1}}};",
         f"{i1}for (;;) {{",
         f"{i2}const {{ value, done }} = await reader.read();",

@@ -205,7 +205,7 @@ def lane_chips(lane: Lane, lanes: list[Lane]) -> list[dict[str, Any]]:
     that it leaves to the endpoint ("default"); those that differ between lanes marked."""
     others = [other for other in lanes if other.pk != lane.pk]
     chips = []
-    for param in params_for(lane.conversation.mode):
+    for param in params_for(lane.conversation.mode, lane.wire_api):
         mine = lane.params.get(param.name)
         if mine is None and not any(o.params.get(param.name) is not None for o in others):
             continue

@@ -94,6 +94,7 @@ def _lanes(
                 "params": params,
                 "system_prompt": lane.get("system_prompt"),
                 "tools": clean_tools(lane.get("tools"), f"{lw}.tools", errors),
+                "api": lane.get("api", ""),
             }
         )
     return lanes

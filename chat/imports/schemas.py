@@ -177,6 +177,7 @@ NATIVE_SCHEMA: dict[str, Any] = {
                     "type": ["array", "null"],
                     "items": {"$ref": "#/$defs/tool_entry"},
                 },
+                "api": {"enum": ["", "chat", "responses"]},
             },
         },
         "message": {
@@ -207,6 +208,9 @@ NATIVE_SCHEMA: dict[str, Any] = {
                 "attempt": {"type": "integer", "minimum": 0, "maximum": 32767},
                 "hidden": {"type": "boolean"},
                 "branch": {"type": "integer", "minimum": 0, "maximum": 2_147_483_647},
+                "api": {"enum": ["", "responses"]},
+                "response_id": {"type": "string", "maxLength": 200},
+                "output_items": {"type": ["array", "null"], "items": {"type": "object"}},
                 "created_at": _timestamp,
             },
         },

@@ -58,7 +58,7 @@ _MESSAGE_FIELDS = (
     "turn", "role", "model", "content", "content_parts", "reasoning",
     "tool_calls", "chosen", "logprobs", "raw_response", "tool_call_id", "name",
     "finish_reason", "usage", "metrics", "request_body", "error", "attempt",
-    "hidden", "branch",
+    "hidden", "branch", "api", "response_id", "output_items",
 )  # fmt: skip
 
 
@@ -105,6 +105,7 @@ def _write_lanes(
             params=spec.get("params") or {},
             system_prompt=spec.get("system_prompt"),
             tools=spec.get("tools"),
+            api=spec.get("api") or "",
         )
         if spec.get("profile") and profile is None:
             notes.append(

@@ -87,6 +87,9 @@ class Lane(models.Model):
     # None = use the conversation's ("" is a deliberate empty prompt, so null is meaningful).
     system_prompt = models.TextField(null=True, blank=True)  # noqa: DJ001
     tools = models.JSONField(null=True, blank=True)
+    # The wire API this lane speaks in chat mode; "" = its endpoint's default
+    # (quirk default_api). ``wire_api`` reads it.
+    api = models.CharField(max_length=20, blank=True, default="")
 
     class Meta:
         ordering = ["position"]
@@ -107,6 +110,26 @@ class Lane(models.Model):
             self.system_prompt
             if self.system_prompt is not None
             else self.conversation.system_prompt
+        )
+
+    @property
+    def wire_api(self) -> str:
+        """chat | responses | completion: the API this lane's next answer is asked on."""
+        if self.conversation.mode == Conversation.Mode.COMPLETION:
+            return "completion"
+        if self.api in ("chat", "responses"):
+            api = self.api
+        else:
+            api = self.profile.quirk("default_api") if self.profile else "chat"
+        if api == "responses" and self.profile and not self.profile.quirk("responses"):
+            return "chat"  # the endpoint says it does not serve it
+        return api
+
+    @property
+    def api_path(self) -> str:
+        """The path the answer is asked on, below the endpoint's base URL."""
+        return {"completion": "completions", "responses": "responses"}.get(
+            self.wire_api, "chat/completions"
         )
 
     @property

@@ -94,6 +94,12 @@ class Message(models.Model):
     usage = models.JSONField(null=True, blank=True)
     metrics = models.JSONField(default=dict, blank=True)
     request_body = models.JSONField(null=True, blank=True)
+    # The wire API an answer was asked on ("" for answers from before there was a choice:
+    # chat, or completion in completion mode), and, for the Responses API, the response's
+    # id and output items as the server finished them (reasoning items included).
+    api = models.CharField(max_length=20, blank=True, default="")
+    response_id = models.CharField(max_length=200, blank=True, default="")
+    output_items = models.JSONField(null=True, blank=True)
     error = models.JSONField(null=True, blank=True)
     rendered = models.TextField(blank=True, default="")
     heartbeat_at = models.DateTimeField(null=True, blank=True)
@@ -129,6 +135,7 @@ class Message(models.Model):
             turn=turn,
             role=cls.Role.ASSISTANT,
             model=lane.model,
+            api=lane.wire_api if lane.wire_api == "responses" else "",
             status=cls.Status.STREAMING,
             heartbeat_at=timezone.now(),
             attempt=attempt,

@@ -55,7 +55,7 @@ def _run(lane: Lane, body: dict[str, Any], message_id: int = 0) -> Run:
         endpoint=profile.endpoint(),
         body=body,
         profile_id=lane.profile_id,
-        path="completions" if lane.conversation.mode == "completion" else "chat/completions",
+        path=lane.api_path,
         prices=prices,
     )
 

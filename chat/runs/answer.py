@@ -128,6 +128,8 @@ class Answer:
         self.size = 0  # characters of text, reasoning and tool arguments so far
         self.first_token_at: float | None = None
         self.finished = False
+        # The Responses API's end: {"id", "output", "status"} (upstream.ResponseDone).
+        self.response: dict[str, Any] | None = None
 
     # --- adding -------------------------------------------------------------------------
     def add(self, event: Any, at: float) -> bool:
@@ -165,6 +167,8 @@ class Answer:
             self.usage = usage_summary(event)
         elif isinstance(event, upstream.Finish):
             self.finish_reasons[event.choice] = event.reason
+        elif isinstance(event, upstream.ResponseDone):
+            self.response = {"id": event.id, "output": event.output, "status": event.status}
         return False
 
     def _first(self, at: float) -> None:

@@ -53,7 +53,7 @@ class Run:
         self.relay = Relay(
             self.answer,
             group=group,
-            markdown=path == "chat/completions",
+            markdown=path != "completions",
             save=lambda: self.store.save_partial(self.answer),
             message_id=message_id,
         )

@@ -70,6 +70,9 @@ class Store:
         tools = outcome.body.get("tools") or []
         message.tool_verdicts = calls_verdicts(calls, tools) if calls else None
         message.request_body = outcome.body
+        if answer.response is not None:
+            message.response_id = (answer.response["id"] or "")[:200]
+            message.output_items = answer.response["output"]
         if "model" not in outcome.body:
             # No model sent (the endpoint's default): name the one the endpoint used.
             message.model = answer.response_model() or message.model

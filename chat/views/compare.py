@@ -93,8 +93,10 @@ def lane_settings(request: HttpRequest, conversation_id: uuid.UUID, lane_id: int
         if profile_changed and lane.model not in lane.profile.model_names:
             fallback = "" if lane.profile.model_optional else lane.model
             lane.model = profiles.model_for_profile(profile=lane.profile) or fallback
+        if form.add_prefix("api") in request.POST:  # absent: a head without the picker
+            lane.api = form.cleaned_data["api"]
         _own_prompt_save(request, lane)
-        lane.save(update_fields=["profile", "model", "system_prompt"])
+        lane.save(update_fields=["profile", "model", "system_prompt", "api"])
         saved = True
         if request.POST.get("sync_lanes") and (lane.profile_id, lane.model) != before:
             # "Same endpoint and model in every lane": only this group follows, and

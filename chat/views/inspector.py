@@ -31,9 +31,12 @@ def _owned_message(request: HttpRequest, conversation_id: uuid.UUID, message_id:
     )
 
 
-def _code_context(lane: Lane, body: dict[str, Any], mode: str) -> dict[str, Any]:
+def _code_context(lane: Lane, body: dict[str, Any], mode: str, api: str = "") -> dict[str, Any]:
     profile = lane.profile
-    path = "completions" if mode == Conversation.Mode.COMPLETION else "chat/completions"
+    if mode == Conversation.Mode.COMPLETION:
+        path = "completions"
+    else:
+        path = "responses" if api == "responses" else "chat/completions"
     if profile is None:
         return {"code_error": "Pick an endpoint first."}
     code = export_request(
@@ -100,7 +103,9 @@ def message_code(request: HttpRequest, conversation_id: uuid.UUID, message_id: i
         raise Http404
     if refusal := _blind_refusal(request, "The request behind this answer", message):
         return refusal
-    context = _code_context(message.lane, message.request_body, message.conversation.mode)
+    context = _code_context(
+        message.lane, message.request_body, message.conversation.mode, message.api
+    )
     context["title"] = "The request behind this answer"
     return render(request, "chat/_code.html", context)
 
@@ -119,7 +124,7 @@ def draft_code(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse
         return render(request, "chat/_code.html", context)
     lane.params = cleaned  # not saved: this is a preview
     body = request_body.draft_body_build(lane=lane, content=request.POST.get("content", ""))
-    context = _code_context(lane, body, lane.conversation.mode)
+    context = _code_context(lane, body, lane.conversation.mode, lane.wire_api)
     context["title"] = "The request the composer would send"
     return render(request, "chat/_code.html", context)
 

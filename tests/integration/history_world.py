@@ -69,6 +69,7 @@ def rich_conversation(owner: Any) -> Conversation:
         model="llama-3",
         params={"n": 2, "logprobs": True, "top_logprobs": 2},
         system_prompt="Answer in French.",
+        api="responses",
     )
 
     def answer(lane: Lane, turn: int, **fields: Any) -> Message:
@@ -161,6 +162,13 @@ def rich_conversation(owner: Any) -> Conversation:
         chosen=0,
         logprobs=[{"token": "Il", "logprob": -0.1, "top_logprobs": []}],
         request_body={"model": "llama-3", "n": 2},
+        api="responses",
+        response_id="resp_b1",
+        output_items=[
+            {"id": "rs_1", "type": "reasoning", "summary": [], "encrypted_content": "gAAAA"},
+            {"id": "msg_1", "type": "message", "role": "assistant",
+             "content": [{"type": "output_text", "text": "Il fait 18 degrés."}]},
+        ],  # fmt: skip
     )
     Message.objects.create(conversation=conversation, turn=2, role="user", content="And tomorrow?")
     answer(

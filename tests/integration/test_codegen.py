@@ -215,6 +215,75 @@ def test_generated_code_without_a_model_lets_the_endpoint_pick(
         assert output == expected + "\n"
 
 
+def responses_body(stream: bool) -> dict[str, Any]:
+    return {
+        "model": "demo-fast",
+        "instructions": "You are terse.",
+        "input": [
+            {
+                "type": "message",
+                "role": "user",
+                "content": [
+                    {"type": "input_text", "text": 'How does a "lighthouse" work? ✨ $HOME `x`'}
+                ],
+            }
+        ],
+        "temperature": 0.7,
+        "max_output_tokens": 400,
+        "text": {"format": {"type": "text"}},
+        "top_k": 40,
+        "stream": stream,
+    }
+
+
+def responses_text(obj: dict[str, Any]) -> str:
+    return "".join(
+        part["text"]
+        for item in obj["output"]
+        if item["type"] == "message"
+        for part in item["content"]
+        if part["type"] == "output_text"
+    )
+
+
+def streamed_responses_text(sse_text: str) -> str:
+    deltas = []
+    for line in sse_text.splitlines():
+        if line.startswith("data:"):
+            event = json.loads(line[5:])
+            if event["type"] == "response.output_text.delta":
+                deltas.append(event["delta"])
+    return "".join(deltas)
+
+
+@pytest.mark.parametrize("language", ["python", "curl", "javascript"])
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "no-stream"])
+def test_generated_responses_api_code_prints_the_fakes_answer(
+    fake_upstream_url: str, tmp_path: Path, language: str, stream: bool
+) -> None:
+    """A Responses API request as code: client.responses.create in Python (top_k, not
+    one of its arguments, through extra_body), fetch in JavaScript, curl; each prints
+    the answer the fake gives that body."""
+    body = responses_body(stream)
+    reply = httpx.post(
+        f"{fake_upstream_url}/responses", json={**body, "stream": False}, timeout=30,
+        trust_env=False,
+    )  # fmt: skip
+    reply.raise_for_status()
+    expected = responses_text(reply.json())
+    assert len(expected) > 10
+    code = export_request(base_url=fake_upstream_url, path="responses", body=body)[language]
+    if language == "python":
+        assert "client.responses.create(" in code and "extra_body={" in code
+    output = run_program(language, code, tmp_path, clean_env(OPENAI_API_KEY="dummy"))
+    if language == "curl":
+        got = streamed_responses_text(output) if stream else responses_text(json.loads(output))
+        assert got == expected
+        assert ("event: response.completed" in output) is stream
+    else:
+        assert output == expected + "\n"
+
+
 # --------------------------------------------------------------------------- a saved answer
 
 PRE = re.compile(r"<pre>(.*?)</pre>", re.S)

@@ -76,6 +76,11 @@ def test_the_export_is_lossless_and_names_endpoints_without_secrets(owner_client
     }
     assert conv["lanes"][1]["params"] == {"n": 2, "logprobs": True, "top_logprobs": 2}
     assert conv["lanes"][1]["system_prompt"] == "Answer in French."
+    assert [lane["api"] for lane in conv["lanes"]] == ["", "responses"]
+    (on_responses,) = [m for m in conv["messages"] if m["api"] == "responses"]
+    assert on_responses["response_id"] == "resp_b1"
+    assert [i["type"] for i in on_responses["output_items"]] == ["reasoning", "message"]
+    assert on_responses["output_items"][0]["encrypted_content"] == "gAAAA"
     roles = [(m["turn"], m["role"], m["lane"]) for m in conv["messages"]]
     assert roles[:3] == [(1, "user", None), (1, "assistant", 0), (1, "tool", 0)]
     user, call, result = conv["messages"][:3]

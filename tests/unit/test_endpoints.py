@@ -170,6 +170,9 @@ def test_quirks_and_prices_are_edited_on_the_profile(owner_client, profile):
             quirk_drop_params="temperature, top_p",
             quirk_include_usage="",
             quirk_reasoning_field="reasoning",
+            quirk_default_api="responses",
+            quirk_responses="on",
+            quirk_responses_system="message",
             price_input="2.5",
             price_output="10",
         ),
@@ -181,6 +184,9 @@ def test_quirks_and_prices_are_edited_on_the_profile(owner_client, profile):
         "system_role": "developer",
         "drop_params": ["temperature", "top_p"],
         "reasoning_field": "reasoning",
+        "default_api": "responses",
+        "responses": True,
+        "responses_system": "message",
     }
     page = owner_client.get(url).content.decode()
     assert '<option value="reasoning" selected>' in page

@@ -57,7 +57,7 @@ def not_default(q):
 def test_every_quirk_has_a_default_a_label_and_help():
     assert [q.name for q in QUIRKS] == [
         "max_tokens_field", "include_usage", "system_role", "model_optional", "drop_params",
-        "reasoning_field",
+        "reasoning_field", "default_api", "responses", "responses_system",
     ]  # fmt: skip
     assert set(BY_NAME) == {q.name for q in QUIRKS}
     for q in QUIRKS:
@@ -77,6 +77,9 @@ def test_the_accessor_gives_the_defaults_for_an_empty_dict():
         "model_optional": False,
         "drop_params": (),
         "reasoning_field": "auto",
+        "default_api": "chat",
+        "responses": True,
+        "responses_system": "instructions",
     }
     for stored in ({}, None):
         assert {q.name: quirk(stored, q.name) for q in QUIRKS} == expected
@@ -153,7 +156,7 @@ def test_the_form_offers_exactly_the_tables_quirks(owner):
     # Where the page shows them: the model's quirk by the model, the rest at the end.
     names = list(form.fields)
     assert names.index("quirk_model_optional") == names.index("default_model") + 1
-    assert names[-5:] == [q.field_name for q in QUIRKS if q.name != "model_optional"]
+    assert names[-8:] == [q.field_name for q in QUIRKS if q.name != "model_optional"]
 
 
 @pytest.mark.django_db

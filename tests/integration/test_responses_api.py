@@ -1,0 +1,181 @@
+"""A lane on the Responses API, end to end against the fake endpoint: the same socket,
+run, relay and store as chat; the request in the Responses shape; its typed events
+streamed into the same answer; the next turn sends the history as input items."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from channels.db import database_sync_to_async
+
+from chat import conversations
+from chat.models import Conversation, EndpointProfile, Lane
+from chat.tools import TEMPLATES
+from chat.upstream import fake_app
+from tests.integration.test_consumer import connect, messages_of, until_done
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@database_sync_to_async
+def responses_conversation(user, *, model="demo-fast", params=None, tools=None) -> Conversation:
+    profile = EndpointProfile.objects.get(owner=user, is_demo=True)
+    conversation = conversations.conversation_create(owner=user, profile=profile, model=model)
+    lane = conversation.lanes.get()
+    lane.api = "responses"
+    lane.params = params or {}
+    lane.save()
+    if tools:
+        conversation.tools = tools
+        conversation.save()
+    return conversation
+
+
+async def send(owner, conversation, frame):
+    comm = await connect(owner, conversation)
+    await comm.send_to(text_data=json.dumps(frame))
+    frames = await until_done(comm)
+    if frame["action"] == "tool_results":
+        frames += await until_done(comm)
+    await comm.disconnect()
+    return frames
+
+
+def last_request():
+    return fake_app().requests[-1]
+
+
+async def test_a_responses_lane_streams_an_answer_with_usage_and_keeps_its_items(owner):
+    conversation = await responses_conversation(
+        owner, params={"temperature": 0.3, "max_tokens": 200, "seed": 7, "n": 2}
+    )
+    await database_sync_to_async(Conversation.objects.filter(pk=conversation.pk).update)(
+        system_prompt="Be brief."
+    )
+    frames = await send(owner, conversation, {"action": "send", "content": "Hello there"})
+    request = last_request()
+    assert request["path"] == "/v1/responses"
+    body = request["json"]
+    assert body["instructions"] == "Be brief."
+    assert body["input"] == [
+        {
+            "type": "message",
+            "role": "user",
+            "content": [{"type": "input_text", "text": "Hello there"}],
+        }
+    ]
+    assert body["temperature"] == 0.3 and body["max_output_tokens"] == 200
+    # Chat-only parameters are not sent on this API (they stay on the lane).
+    assert "seed" not in body and "n" not in body and "messages" not in body
+    assert "stream_options" not in body and body["stream"] is True
+    _, answer = await messages_of(conversation)
+    assert answer.status == "complete" and answer.finish_reason == "stop"
+    assert answer.content and answer.api == "responses"
+    assert answer.response_id.startswith("resp_")
+    assert [i["type"] for i in answer.output_items] == ["message"]
+    assert answer.output_items[0]["content"][0]["text"] == answer.content
+    assert answer.usage["prompt_tokens"] > 0 and answer.usage["completion_tokens"] > 0
+    assert answer.request_body == body
+    # The text was streamed live, as for chat.
+    assert any(answer.content.split()[0] in f for f in frames[:-1])
+    # The raw stream (for the inspector) is the typed events, as they came.
+    assert json.loads(answer.raw_response[0])["type"] == "response.created"
+
+
+async def test_the_next_turn_sends_the_history_as_input_items(owner):
+    conversation = await responses_conversation(owner)
+    await send(owner, conversation, {"action": "send", "content": "First question"})
+    await send(owner, conversation, {"action": "send", "content": "Second question"})
+    messages = await messages_of(conversation)
+    body = last_request()["json"]
+    assert [(i["type"], i["role"]) for i in body["input"]] == [
+        ("message", "user"),
+        ("message", "assistant"),
+        ("message", "user"),
+    ]
+    assert body["input"][1]["content"] == [{"type": "output_text", "text": messages[1].content}]
+    assert "previous_response_id" not in body
+
+
+async def test_reasoning_streams_into_the_reasoning_field_and_goes_back_encrypted(owner):
+    conversation = await responses_conversation(
+        owner, params={"encrypted_reasoning": True, "reasoning_effort": "low"}
+    )
+    script = json.dumps({"reasoning": "Let me think about it.", "reply": "Forty-two."})
+    await send(owner, conversation, {"action": "send", "content": f"Q\n@fake {script}"})
+    body = last_request()["json"]
+    assert body["include"] == ["reasoning.encrypted_content"]
+    assert body["reasoning"] == {"effort": "low"}
+    _, answer = await messages_of(conversation)
+    assert answer.reasoning == "Let me think about it." and answer.content == "Forty-two."
+    assert answer.usage["reasoning_tokens"] > 0
+    reasoning = answer.output_items[0]
+    assert reasoning["type"] == "reasoning" and reasoning["encrypted_content"]
+    await send(owner, conversation, {"action": "send", "content": "And then?"})
+    sent = last_request()["json"]["input"]
+    assert sent[1]["type"] == "reasoning"
+    assert sent[1]["encrypted_content"] == reasoning["encrypted_content"]
+    assert sent[2]["role"] == "assistant"
+
+
+async def test_a_cut_answer_is_incomplete_with_its_reason(owner):
+    conversation = await responses_conversation(owner, params={"max_tokens": 3})
+    await send(owner, conversation, {"action": "send", "content": "Tell me a long story"})
+    _, answer = await messages_of(conversation)
+    assert answer.finish_reason == "max_output_tokens"
+    assert answer.content and answer.status == "complete"
+
+
+async def test_a_tool_round_trip_on_the_responses_api(owner):
+    weather = TEMPLATES["weather"]
+    conversation = await responses_conversation(
+        owner, tools=[{"tool": weather, "enabled": True, "mock": '{"temp": 18}'}]
+    )
+    calls = [{"name": "get_weather", "arguments": {"city": "Paris", "unit": "celsius"}}]
+    script = json.dumps({"tool_calls": calls})
+    await send(owner, conversation, {"action": "send", "content": f"Weather?\n@fake {script}"})
+    body = last_request()["json"]
+    assert body["tools"][0]["type"] == "function" and body["tools"][0]["name"] == "get_weather"
+    assert "function" not in body["tools"][0]
+    _, answer = await messages_of(conversation)
+    assert answer.finish_reason == "tool_calls"
+    (call,) = answer.tool_calls
+    assert call["function"]["name"] == "get_weather"
+    assert json.loads(call["function"]["arguments"]) == calls[0]["arguments"]
+    await send(
+        owner,
+        conversation,
+        {"action": "tool_results", "message": answer.pk, f"result:{call['id']}": "sunny"},
+    )
+    sent = last_request()["json"]["input"]
+    assert sent[-2] == {
+        "type": "function_call",
+        "call_id": call["id"],
+        "name": "get_weather",
+        "arguments": call["function"]["arguments"],
+    }
+    assert sent[-1] == {"type": "function_call_output", "call_id": call["id"], "output": "sunny"}
+    final = (await messages_of(conversation))[-1]
+    assert final.status == "complete" and "sunny" in final.content
+
+
+async def test_chat_and_responses_lanes_side_by_side_on_one_model(owner):
+    conversation = await responses_conversation(owner)
+
+    @database_sync_to_async
+    def add_chat_lane():
+        first = conversation.lanes.get()
+        Lane.objects.create(
+            conversation=conversation, position=1, profile=first.profile, model=first.model,
+            api="chat",
+        )  # fmt: skip
+
+    await add_chat_lane()
+    await send(owner, conversation, {"action": "send", "content": "Same question"})
+    paths = sorted(r["path"] for r in fake_app().requests[-2:])
+    assert paths == ["/v1/chat/completions", "/v1/responses"]
+    messages = await messages_of(conversation)
+    answers = [m for m in messages if m.role == "assistant"]
+    assert sorted(a.api for a in answers) == ["", "responses"]
+    assert all(a.status == "complete" and a.content for a in answers)
