@@ -123,6 +123,13 @@ PARAMS: tuple[Param, ...] = (
           group="output", apis=(RESPONSES_API,), short="encrypted",
           help="include: reasoning.encrypted_content, so each turn sends the reasoning "
                "back without the server storing it (Responses API)."),
+    Param("conversation_state", "choice", "Conversation state", "stateless", modes=CHAT,
+          group="output", choices=("stateless", "chained", "chained_or_whole"),
+          apis=(RESPONSES_API,), short="state",
+          help="stateless: the whole conversation as input each turn. chained: only what is "
+               "new, with previous_response_id (the server must have stored the last "
+               "response). chained_or_whole: chained, and the whole conversation when the "
+               "server refuses (Responses API)."),
     Param("store", "bool", "Store", None, modes=CHAT, group="output", apis=(RESPONSES_API,),
           help="Whether the server keeps the response (Responses API; the API's default "
                "is true)."),
@@ -378,8 +385,8 @@ def responses_params(values: dict[str, Any], *, quirks: dict[str, Any]) -> dict[
                     }
             else:
                 body.setdefault("text", {})["format"] = {"type": value}
-        elif param.name == "json_schema":
-            continue
+        elif param.name in ("json_schema", "conversation_state"):
+            continue  # carried by response_format; how the input is built
         elif param.name == "logprobs":
             if value:
                 body.setdefault("include", []).append("message.output_text.logprobs")

@@ -29,7 +29,8 @@ def _with_model(lane: Lane) -> dict[str, Any]:
 # cost the square of the conversation), nor the fields that only cost decoding.
 HISTORY_FIELDS = (
     "id", "conversation_id", "lane_id", "turn", "role", "content", "content_parts",
-    "tool_calls", "tool_call_id", "name", "finish_reason", "output_items",
+    "tool_calls", "tool_call_id", "name", "finish_reason", "output_items", "lane_id", "api",
+    "response_id",
 )  # fmt: skip
 
 
@@ -257,24 +258,61 @@ def responses_tool_choice(choice: Any) -> Any:
     return choice
 
 
+def _chain_point(history: list[Message], lane: Lane) -> int | None:
+    """Where a chained request continues: the index in ``history`` of this lane's last
+    answer made on the Responses API with a response id (None: nothing to chain to)."""
+    for index in range(len(history) - 1, -1, -1):
+        message = history[index]
+        if message.role == Message.Role.ASSISTANT and message.lane_id == lane.pk:
+            return index if message.api == "responses" and message.response_id else None
+    return None
+
+
+def _responses_history(lane: Lane, assistant: Message) -> list[Message]:
+    return [
+        m
+        for m in lane_history(lane=lane, before_turn=assistant.turn + 1, branch=assistant.branch)
+        if m.pk != assistant.pk
+    ]
+
+
+def _system_items(lane: Lane, body: dict[str, Any], quirks: dict[str, Any]) -> list[dict]:
+    system_prompt = lane.effective_system_prompt
+    if not system_prompt:
+        return []
+    if quirk(quirks, "responses_system") == "instructions":
+        body["instructions"] = system_prompt
+        return []
+    role = quirk(quirks, "system_role")
+    return [_user_item({"role": role, "content": system_prompt})]
+
+
 def responses_body_build(
-    *, lane: Lane, assistant: Message, stream: bool = True, question: Message | None = None
+    *,
+    lane: Lane,
+    assistant: Message,
+    stream: bool = True,
+    question: Message | None = None,
+    chain: bool | None = None,
 ) -> dict[str, Any]:
     """A Responses API body for ``assistant``: the same history, system prompt, tools and
-    parameters as a chat body, in this API's shape."""
+    parameters as a chat body, in this API's shape. Stateless (the lane's default): the
+    whole conversation as ``input``. Chained (``conversation_state``, or ``chain``): only
+    what came after the lane's last answer, with its ``previous_response_id``, and
+    ``store`` so that this answer can be chained to in turn."""
     quirks = lane.profile.quirks if lane.profile else {}
-    items: list[dict[str, Any]] = []
-    system_prompt = lane.effective_system_prompt
+    state = lane.params.get("conversation_state") or "stateless"
+    chained = state != "stateless" if chain is None else chain
     body: dict[str, Any] = {**_with_model(lane)}
-    if system_prompt:
-        if quirk(quirks, "responses_system") == "instructions":
-            body["instructions"] = system_prompt
-        else:
-            role = quirk(quirks, "system_role")
-            items.append(_user_item({"role": role, "content": system_prompt}))
-    for message in lane_history(lane=lane, before_turn=assistant.turn + 1, branch=assistant.branch):
-        if message.pk != assistant.pk:
-            items.extend(message_items(message))
+    items = _system_items(lane, body, quirks)
+    history = _responses_history(lane, assistant)
+    point = _chain_point(history, lane) if chained else None
+    if point is not None:
+        body["previous_response_id"] = history[point].response_id
+        items = []  # the server has the instructions' input and the answers before
+        history = history[point + 1 :]
+    for message in history:
+        items.extend(message_items(message))
     if question is not None:
         items.extend(message_items(question))
     body["input"] = items
@@ -286,7 +324,29 @@ def responses_body_build(
     params = responses_params(lane.params, quirks=quirks)
     if not tools:
         params.pop("parallel_tool_calls", None)
+    if chained:
+        params.setdefault("store", True)
     body.update(params)
     if stream:
         body["stream"] = True
     return body
+
+
+def responses_fallback(lane: Lane, body: dict[str, Any]) -> dict[str, Any] | None:
+    """For a chained body, when the lane allows it (``chained_or_whole``): the same
+    request with the whole conversation as input instead, for a server that refuses
+    ``previous_response_id``. None otherwise. On the database thread."""
+    previous = body.get("previous_response_id")
+    if not previous or lane.params.get("conversation_state") != "chained_or_whole":
+        return None
+    answer = (
+        Message.objects.filter(lane=lane, response_id=previous, role=Message.Role.ASSISTANT)
+        .order_by("-id")
+        .first()
+    )
+    if answer is None:
+        return None
+    before = responses_body_build(lane=lane, assistant=answer, stream=False, chain=False)
+    fallback = {k: v for k, v in body.items() if k != "previous_response_id"}
+    fallback["input"] = [*before["input"], *message_items(answer), *body["input"]]
+    return fallback

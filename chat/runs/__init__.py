@@ -23,6 +23,7 @@ from channels.db import database_sync_to_async
 from chat import actions
 from chat.actions import Started
 from chat.models import Lane
+from chat.request_body import responses_fallback
 from chat.runs import control
 from chat.runs.control import announce, local_ids, snapshot_request, stop
 from chat.runs.run import MAX_ATTEMPTS, Run
@@ -49,8 +50,10 @@ def _run(lane: Lane, body: dict[str, Any], message_id: int = 0) -> Run:
         float(profile.price_input) if profile.price_input is not None else None,
         float(profile.price_output) if profile.price_output is not None else None,
     )
+    fallback = responses_fallback(lane, body) if lane.wire_api == "responses" else None
     return Run(
         message_id=message_id,
+        fallback=fallback,
         group=lane.conversation.group_name,
         endpoint=profile.endpoint(),
         body=body,

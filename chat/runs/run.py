@@ -40,9 +40,13 @@ class Run:
         profile_id: Any,
         path: str = "chat/completions",
         prices: tuple[float | None, float | None] = (None, None),
+        fallback: dict[str, Any] | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.body = body
+        # A chained Responses request's stateless twin, for a server refusing the chain.
+        self.fallback = fallback
+        self.notes: list[str] = []  # what the run did that the answer should say
         self.path = path
         self.prices = prices
         # Every string from the endpoint passes through its Secrets before it is kept
@@ -122,7 +126,8 @@ class Run:
                 ended=time.monotonic(),
                 retries=self.retries,
                 prices=self.prices,
-            ),
+            )
+            | ({"notes": self.notes} if self.notes else {}),
             error=self.error,
             learned_quirks=self.learned_quirks,
         )
@@ -199,6 +204,21 @@ class Run:
                             self.learned_quirks["include_usage"] = False
                             again = 0.0
                             break
+                        if self._refuses_chain(event, body):
+                            if self.fallback is not None:
+                                body, self.fallback = self.fallback, None
+                                self.notes.append(
+                                    "The endpoint refused previous_response_id "
+                                    f"({event.message[:200]}): the whole conversation was "
+                                    "sent instead."
+                                )
+                                again = 0.0
+                                break
+                            event.message += (
+                                " — this lane chains its turns with previous_response_id; "
+                                "set its Conversation state to stateless, or to "
+                                "chained_or_whole, to send the whole conversation instead."
+                            )
                         again = self._retry_delay(event, attempt)
                         if again is None:
                             self.error = event
@@ -241,6 +261,16 @@ class Run:
             and self.answer.first_token_at is None
             and event.status in (400, 422)
             and "stream_options" in f"{event.message} {event.param or ''} {event.body or ''}"
+        )
+
+    def _refuses_chain(self, event: upstream.UpstreamError, body: dict[str, Any]) -> bool:
+        # A stateless server (400), or one that stored nothing (404), naming the chain.
+        said = f"{event.message} {event.param or ''} {event.code or ''} {event.body or ''}"
+        return (
+            "previous_response_id" in body
+            and self.answer.first_token_at is None
+            and event.status in (400, 404, 422)
+            and ("previous_response" in said or "previous response" in said.lower())
         )
 
     def _handle(self, event: Any) -> None:

@@ -179,3 +179,88 @@ async def test_chat_and_responses_lanes_side_by_side_on_one_model(owner):
     answers = [m for m in messages if m.role == "assistant"]
     assert sorted(a.api for a in answers) == ["", "responses"]
     assert all(a.status == "complete" and a.content for a in answers)
+
+
+@database_sync_to_async
+def on_personality(conversation: Conversation, name: str) -> None:
+    """The conversation's endpoint becomes one of the fake's imitations."""
+    profile = conversation.lanes.get().profile
+    profile.base_url = f"http://fake.invalid/{name}/v1"
+    profile.save()
+
+
+async def test_chained_turns_send_only_what_is_new_with_previous_response_id(owner):
+    conversation = await responses_conversation(owner, params={"conversation_state": "chained"})
+    await database_sync_to_async(Conversation.objects.filter(pk=conversation.pk).update)(
+        system_prompt="Be brief."
+    )
+    await send(owner, conversation, {"action": "send", "content": "My name is Ada"})
+    first = last_request()["json"]
+    assert "previous_response_id" not in first and first["store"] is True
+    _, answer = await messages_of(conversation)
+    await send(owner, conversation, {"action": "send", "content": "What is my name?"})
+    second = last_request()["json"]
+    assert second["previous_response_id"] == answer.response_id
+    assert second["input"] == [
+        {"type": "message", "role": "user",
+         "content": [{"type": "input_text", "text": "What is my name?"}]}
+    ]  # fmt: skip
+    # Instructions are not carried over by the server: sent again each turn.
+    assert second["instructions"] == "Be brief." and second["store"] is True
+    final = (await messages_of(conversation))[-1]
+    assert final.status == "complete" and final.request_body["previous_response_id"]
+
+
+async def test_a_chained_tool_round_sends_only_the_results(owner):
+    weather = TEMPLATES["weather"]
+    conversation = await responses_conversation(
+        owner,
+        params={"conversation_state": "chained"},
+        tools=[{"tool": weather, "enabled": True, "mock": '{"temp": 18}'}],
+    )
+    calls = [{"name": "get_weather", "arguments": {"city": "Oslo", "unit": "celsius"}}]
+    script = json.dumps({"tool_calls": calls})
+    await send(owner, conversation, {"action": "send", "content": f"Weather?\n@fake {script}"})
+    _, answer = await messages_of(conversation)
+    (call,) = answer.tool_calls
+    await send(
+        owner,
+        conversation,
+        {"action": "tool_results", "message": answer.pk, f"result:{call['id']}": "snow"},
+    )
+    body = last_request()["json"]
+    assert body["previous_response_id"] == answer.response_id
+    assert body["input"] == [
+        {"type": "function_call_output", "call_id": call["id"], "output": "snow"}
+    ]
+    final = (await messages_of(conversation))[-1]
+    # The fake answered from the stored call and the result: the chain held.
+    assert final.status == "complete" and "snow" in final.content
+
+
+async def test_a_refused_chain_falls_back_to_the_whole_conversation_when_allowed(owner):
+    conversation = await responses_conversation(
+        owner, params={"conversation_state": "chained_or_whole"}
+    )
+    await send(owner, conversation, {"action": "send", "content": "First"})
+    await on_personality(conversation, "responses-stateless")
+    frames = await send(owner, conversation, {"action": "send", "content": "Second"})
+    refused, sent = [r["json"] for r in fake_app().requests[-2:]]
+    assert "previous_response_id" in refused and "previous_response_id" not in sent
+    assert [i.get("role") for i in sent["input"]] == ["user", "assistant", "user"]
+    final = (await messages_of(conversation))[-1]
+    assert final.status == "complete" and final.request_body == sent
+    (note,) = final.metrics["notes"]
+    assert "refused previous_response_id" in note and "whole conversation" in note
+    assert "refused previous_response_id" in frames[-1]  # shown with the answer
+
+
+async def test_a_refused_chain_without_fallback_is_an_error_that_says_what_to_do(owner):
+    conversation = await responses_conversation(owner, params={"conversation_state": "chained"})
+    await send(owner, conversation, {"action": "send", "content": "First"})
+    await on_personality(conversation, "responses-stateless")
+    await send(owner, conversation, {"action": "send", "content": "Second"})
+    final = (await messages_of(conversation))[-1]
+    assert final.status == "error"
+    assert "stateless" in final.error["message"] and "chained_or_whole" in final.error["message"]
+    assert final.error["status"] == 400
