@@ -204,17 +204,18 @@ class Streamed:
         return out
 
 
-async def stream(ctx: Context, body: dict[str, Any]) -> Streamed:
+async def stream(ctx: Context, body: dict[str, Any], *, path: str = "chat/completions") -> Streamed:
     raw: list[str] = []
     events: list[Any] = []
     started = time.monotonic()
     ttft = None
-    async with contextlib.aclosing(stream_chat(ctx.endpoint, body, raw=raw)) as answer:
+    answer = stream_chat(ctx.endpoint, body, path=path, raw=raw)
+    async with contextlib.aclosing(answer) as answer:
         async for event in answer:
             if ttft is None and isinstance(event, TextDelta | ToolCallDelta | Finish):
                 ttft = round((time.monotonic() - started) * 1000)
             events.append(event)
-    return Streamed(events, raw, describe("chat/completions", body), ttft, ctx.endpoint.secrets)
+    return Streamed(events, raw, describe(path, body), ttft, ctx.endpoint.secrets)
 
 
 def chat_body(ctx: Context, content: Any, *, limit: int = LIMIT, **extra: Any) -> dict[str, Any]:

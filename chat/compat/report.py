@@ -110,6 +110,12 @@ def suggested_changes(
     if status.get(f"{role}_role") == UNSUPPORTED and status.get(f"{other_role}_role") in works:
         change("system_role", role, other_role, f"the {role} role is refused")
 
+    served = quirk(quirks, "responses")
+    if served and status.get("responses") == UNSUPPORTED:
+        change("responses", True, False, "POST /responses is refused")
+    elif not served and status.get("responses") in works:
+        change("responses", False, True, "POST /responses answers")
+
     current = list(quirk(quirks, "drop_params"))
     dropped = list(current)
     added, removed = [], []

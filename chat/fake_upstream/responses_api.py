@@ -22,11 +22,12 @@ from typing import Any
 
 from .config import FakeConfig
 from .errors import _Fail
-from .plan import _Choice, _Plan, plan_answer
+from .plan import _add_reasoning, _Choice, _Plan, plan_answer
 from .responses import Step, _json_reply, _Reply, stream_headers
 from .tools import _pieces
 
 MAX_STORED = 200  # responses kept for previous_response_id (oldest dropped first)
+THINKING = "The user asks something; a short answer will do."
 
 
 class ResponseStore:
@@ -134,7 +135,9 @@ def _chat_tool_choice(choice: Any) -> Any:
     return choice
 
 
-def _chat_body(body: dict[str, Any], history: list[dict[str, Any]]) -> dict[str, Any]:
+def _chat_body(
+    cfg: FakeConfig, body: dict[str, Any], history: list[dict[str, Any]]
+) -> dict[str, Any]:
     """The chat completions request a Responses request means."""
     if "messages" in body:
         raise _Fail(400, "Unknown parameter: 'messages'. (Use 'input'.)", param="messages")
@@ -152,7 +155,12 @@ def _chat_body(body: dict[str, Any], history: list[dict[str, Any]]) -> dict[str,
         if name in body:
             chat[name] = body[name]
     if "max_output_tokens" in body:
-        chat["max_tokens"] = body["max_output_tokens"]
+        field = (
+            "max_tokens"
+            if cfg.max_tokens_field != "max_completion_tokens"
+            else ("max_completion_tokens")
+        )
+        chat[field] = body["max_output_tokens"]
     if "tools" in body:
         chat["tools"] = _chat_tools(body["tools"])
     if "tool_choice" in body:
@@ -464,8 +472,14 @@ def responses_reply(
     if not isinstance(body, dict):
         raise _Fail(400, "The request body must be a JSON object.")
     history = _history(cfg, store, body)
-    chat = _chat_body(body, history)
+    chat = _chat_body(cfg, body, history)
     plan = plan_answer(cfg, "chat", chat, headers)
+    reasoning = body.get("reasoning")
+    asked = isinstance(reasoning, dict) and (reasoning.get("effort") or reasoning.get("summary"))
+    if asked and not plan.choices[0].reasoning:
+        # A reasoning model: it thinks first (unless the prompt scripted its reasoning).
+        plan.directives.reasoning = THINKING
+        _add_reasoning(plan.choices[0], plan.directives)
     answer = _Answer(plan, body, cfg)
     inputs = history + _input_items(body)
 

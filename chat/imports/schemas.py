@@ -209,7 +209,7 @@ NATIVE_SCHEMA: dict[str, Any] = {
                 "hidden": {"type": "boolean"},
                 "branch": {"type": "integer", "minimum": 0, "maximum": 2_147_483_647},
                 "api": {"enum": ["", "responses"]},
-                "response_id": {"type": "string", "maxLength": 200},
+                "response_id": {"type": "string", "maxLength": 10000},
                 "output_items": {"type": ["array", "null"], "items": {"type": "object"}},
                 "created_at": _timestamp,
             },

@@ -40,7 +40,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="message",
             name="response_id",
-            field=models.CharField(blank=True, default="", max_length=200),
+            field=models.TextField(blank=True, default=""),
         ),
         migrations.RunPython(restore_sqlite_extras, migrations.RunPython.noop),
     ]

@@ -98,7 +98,8 @@ class Message(models.Model):
     # chat, or completion in completion mode), and, for the Responses API, the response's
     # id and output items as the server finished them (reasoning items included).
     api = models.CharField(max_length=20, blank=True, default="")
-    response_id = models.CharField(max_length=200, blank=True, default="")
+    # Not bounded: a gateway may pack its routing into the id (LiteLLM's are ~700 chars).
+    response_id = models.TextField(blank=True, default="")
     output_items = models.JSONField(null=True, blank=True)
     error = models.JSONField(null=True, blank=True)
     rendered = models.TextField(blank=True, default="")

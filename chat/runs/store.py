@@ -71,7 +71,7 @@ class Store:
         message.tool_verdicts = calls_verdicts(calls, tools) if calls else None
         message.request_body = outcome.body
         if answer.response is not None:
-            message.response_id = (answer.response["id"] or "")[:200]
+            message.response_id = (answer.response["id"] or "")[:10_000]
             message.output_items = answer.response["output"]
         if "model" not in outcome.body:
             # No model sent (the endpoint's default): name the one the endpoint used.

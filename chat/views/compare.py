@@ -19,7 +19,7 @@ from chat.errors import ActionError
 from chat.forms import LaneSettingsForm
 from chat.models import Conversation, Lane, Message, system_prompt_problem
 from chat.params import BY_NAME, ParamError
-from chat.presenters import lane_form
+from chat.presenters import lane_form, panel_context
 from chat.versions import path_of
 from chat.views.htmx import refresh
 
@@ -73,6 +73,7 @@ def lane_settings(request: HttpRequest, conversation_id: uuid.UUID, lane_id: int
     lane = owned.lane(request.user, conversation_id, lane_id)
     form = LaneSettingsForm(request.POST, owner=request.user, prefix=f"lane{lane.pk}")
     saved = synced = False
+    api_before = lane.wire_api
     own = request.POST.get("own_system_prompt")
     problem = system_prompt_problem(own) if request.POST.get("use_own_prompt") else None
     if problem:
@@ -123,6 +124,11 @@ def lane_settings(request: HttpRequest, conversation_id: uuid.UUID, lane_id: int
                 {**context, "lane": other, "form": lane_form(request, other), "oob": True},
                 request=request,
             )
+    if lane.wire_api != api_before and request.POST.get("panel_lane") == str(lane.pk):
+        # The panel shows this lane: it now offers the other API's parameters.
+        html += render_to_string(
+            "chat/_params.html", {**panel_context(lane), "oob": True}, request=request
+        )
     return HttpResponse(html)
 
 

@@ -26,6 +26,7 @@ from chat.fake_upstream import PERSONALITIES
 from chat.upstream import Endpoint, aclose_client, fake_app, set_transport
 
 U, D, X = UNSUPPORTED, DIFFERENT, INCONCLUSIVE
+RESPONSES_KEYS = [k for k in PROBE_KEYS if k.startswith("responses")]
 
 # What each personality of the fake must yield: every probe is "supported" but these.
 EXPECTED: dict[str, dict[str, str]] = {
@@ -34,6 +35,8 @@ EXPECTED: dict[str, dict[str, str]] = {
     "no-stream-options": {"stream_usage": U},
     "max-completion-tokens": {"max_tokens": U},
     "no-tools": {
+        "responses_tools_auto": U,
+        "responses_tools_required": U,
         "tools_auto": U,
         "tools_required": U,
         "tools_parallel": U,
@@ -47,6 +50,10 @@ EXPECTED: dict[str, dict[str, str]] = {
     "system-only": {"developer_role": U},
     "tool-index-missing": {"tool_stream": D},
     "tool-index-reused": {"tool_stream": D},
+    "no-responses": dict.fromkeys(RESPONSES_KEYS, U),
+    "responses-stateless": {"responses_chain": U, "responses_store": U},
+    "responses-ignore-store": {"responses_chain": U, "responses_store": U},
+    "responses-no-sequence": {"responses_stream": D},
 }
 
 # The settings each personality's report suggests for a profile with default quirks.
@@ -66,6 +73,10 @@ SUGGESTED: dict[str, dict[str, Any]] = {
     "system-only": {},
     "tool-index-missing": {},
     "tool-index-reused": {},
+    "no-responses": {"responses": False},
+    "responses-stateless": {},
+    "responses-ignore-store": {},
+    "responses-no-sequence": {},
 }
 
 
@@ -101,7 +112,8 @@ async def test_each_personality_yields_its_report(personality):
         assert row["sent"], row["key"]
         if row["status"] == UNSUPPORTED:
             # The provider's own words are the evidence.
-            assert row["http_status"] == 400 and row["error"]["message"]
+            # (404: the Responses API's route, or a response, that is not there)
+            assert row["http_status"] in (400, 404) and row["error"]["message"]
             assert row["error"]["message"][:30] in row["summary"]
     assert "sk-compat-secret-1" not in json.dumps(report)
     changes = suggested_changes(report["results"], {})
@@ -155,7 +167,11 @@ async def test_the_fake_really_refuses_what_its_personality_lacks():
     fake_app().requests.clear()
     await run_check(Endpoint("http://fake.invalid/no-images/v1"), "demo-fast")
     paths = {r["path"] for r in fake_app().requests}
-    assert paths == {"/v1/models", "/v1/chat/completions", "/v1/completions"}
+    stored = {p for p in paths if p.startswith("/v1/responses/")}  # GET /responses/{id}
+    assert len(stored) == 1
+    assert paths - stored == {
+        "/v1/models", "/v1/chat/completions", "/v1/completions", "/v1/responses",
+    }  # fmt: skip
     images = [
         r for r in fake_app().requests
         if r["json"] and "image_url" in json.dumps(r["json"].get("messages", ""))
@@ -272,6 +288,7 @@ async def test_a_quirky_server_behaves_differently_feature_by_feature():
         "image": U,
         "completions": U,
         "error_shape": D,
+        **dict.fromkeys(RESPONSES_KEYS, U),  # no such route on it
     }
     rows = by_key(report)
     said = {

@@ -61,8 +61,23 @@ def set_model(page: Page, model: str, lane: int = 0, label: str = "Model") -> No
     page.locator(".lane-head").nth(lane).locator(".save-state").get_by_text("Saved").wait_for()
 
 
+def set_api(page: Page, api: str, lane: int = 0, label: str = "API") -> None:
+    """Pick a lane's wire API ("chat" or "responses"); it saves on change."""
+    page.get_by_label(label, exact=True).select_option(api)
+    page.locator(".lane-head").nth(lane).locator(".save-state").get_by_text("Saved").wait_for()
+
+
+def panel_lane(page: Page, label: str) -> None:
+    """Show lane ``label``'s parameters in the panel (a comparison's "Lane" picker)."""
+    with page.expect_response(lambda r: "/params/panel/" in r.url and r.ok):
+        page.locator("#panel-lane-select").select_option(label=label)
+
+
 def set_param(page: Page, name: str, value: object) -> None:
-    """Set one field of the parameter panel and wait until it is saved."""
+    """Set one field of the parameter panel and wait until it is saved (an unchanged
+    value posts nothing: nothing to wait for)."""
+    if page.locator(f"#param-{name}").input_value() == str(value):
+        return
     with page.expect_response(lambda r: r.url.endswith("/params/") and r.ok):
         page.locator(f"#param-{name}").fill(str(value))
         page.locator(f"#param-{name}").press("Tab")

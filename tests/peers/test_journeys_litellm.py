@@ -3,8 +3,11 @@ compare two of its models, and check its compatibility report against what it do
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from tests.browser.conftest import ARTIFACTS
 from tests.browser.test_chat_flow import answers, create_first_account
 
 from . import journey
@@ -88,4 +91,48 @@ def test_the_compatibility_report_on_litellm_says_what_it_does(app_server, page,
     assert all(status != "pending" for status, _ in rows.values())
     truths = find_truths(litellm, model)
     journey.assert_verdicts_agree(rows, truths, f"litellm-{model}")
+    assert not page.problems, page.problems
+
+
+def test_chat_and_responses_side_by_side_on_litellm(app_server, page, litellm):
+    """One model (relayed to the fake) on LiteLLM's /chat/completions and /responses:
+    three streamed turns with usage on each, the Responses lane's history as input
+    items through LiteLLM's bridge, and Stop on it."""
+    setup_endpoint(page, app_server, litellm)
+    journey.open_new_conversation(page, app_server, NAME)
+    page.get_by_label("Model").fill("relay-demo")  # the new conversation's first lane
+    assert journey.send(page, "Hello", 1)
+    page.get_by_role("button", name="+ Lane").click()
+    page.locator(".lane-head").nth(1).wait_for()
+    journey.set_model(page, "relay-demo", 1, "Model B")
+    journey.set_api(page, "responses", 1, "API B")
+    for turn, prompt in enumerate(["Lighthouses", "And lightships?", "One more"], start=2):
+        page.get_by_label("Message").fill(prompt)
+        page.get_by_role("button", name="Send", exact=True).click()
+        cells = page.locator(f"#turn-{turn} .lane-cell")
+        for index in (0, 1):
+            cells.nth(index).locator('[data-status="complete"]').wait_for()
+            # The fake quotes the question: both APIs carried it.
+            assert prompt in cells.nth(index).locator(".msg-body").inner_text()
+            assert "tokens" in cells.nth(index).locator(".metrics").inner_text()
+        assert "Responses" in cells.nth(1).locator(".metrics").inner_text()
+    cells.nth(1).get_by_role("button", name="Inspect this answer").click()
+    sent = json.loads(page.locator("#inspector-request").inner_text())
+    assert [i.get("role") for i in sent["input"]][-3:] == ["user", "assistant", "user"]
+    raw = page.locator("#inspector-response").inner_text()
+    assert "response.output_text.delta" in raw and "response.completed" in raw
+    page.keyboard.press("Escape")
+
+    # Stop on the Responses lane, mid-stream through LiteLLM's bridge.
+    page.get_by_label("Message").fill('A long one\n@fake {"tokens": 400, "tps": 15}')
+    page.get_by_role("button", name="Send", exact=True).click()
+    cell = page.locator("#turn-5 .lane-cell").nth(1)
+    page.wait_for_function(
+        "el => el.innerText.split(/\\s+/).length > 5",
+        arg=cell.locator(".msg-body").element_handle(),
+    )
+    cell.get_by_role("button", name="Stop this answer").click()
+    cell.locator('[data-status="stopped"]').wait_for()
+    assert len(cell.locator(".msg-body").inner_text().split()) < 300
+    page.screenshot(path=str(ARTIFACTS / "peers-litellm-responses.png"))
     assert not page.problems, page.problems

@@ -188,3 +188,99 @@ def test_the_compatibility_report_on_llama_cpp_says_what_it_does(app_server, pag
     truths = find_truths(llama, LLAMA_ALIAS)
     journey.assert_verdicts_agree(rows, truths, "llama.cpp")
     assert not page.problems, page.problems
+
+
+def test_chat_and_responses_side_by_side_on_llama_cpp(app_server, page, llama):
+    """The same model on both of llama-server's APIs: three streamed turns with usage on
+    each, the Responses lane sending the history as input items, then Stop on it."""
+    start_chat(page, app_server, llama, "Hello")
+    journey.set_max_tokens(page, 16)
+    page.get_by_role("button", name="+ Lane").click()
+    page.locator(".lane-head").nth(1).wait_for()
+    journey.set_model(page, LLAMA_ALIAS, 1, "Model B")
+    journey.set_api(page, "responses", 1, "API B")
+    journey.panel_lane(page, f"B · {LLAMA_ALIAS}")
+    journey.set_max_tokens(page, 16)
+    prompts = []
+    for turn, prompt in enumerate(["The sea is", "Tell me more.", "And then?"], start=2):
+        page.get_by_label("Message").fill(prompt)
+        page.get_by_role("button", name="Send", exact=True).click()
+        cells = page.locator(f"#turn-{turn} .lane-cell")
+        for index in (0, 1):
+            cells.nth(index).locator('[data-status="complete"]').wait_for(
+                timeout=journey.ANSWER_TIMEOUT
+            )
+        metrics = cells.nth(1).locator(".metrics").inner_text()
+        assert (
+            "Responses" in metrics
+            and "Responses" not in cells.nth(0).locator(".metrics").inner_text()
+        )
+        found = journey.USAGE.search(" ".join(metrics.split()))
+        assert found, metrics
+        prompt_tokens, completion, _ = map(int, found.groups())
+        assert 0 < completion <= 16  # max_output_tokens, honoured
+        prompts.append(prompt_tokens)
+    assert prompts == sorted(prompts) and prompts[0] < prompts[-1]  # the history is sent
+    cells = page.locator("#turn-4 .lane-cell")
+    cells.nth(1).get_by_role("button", name="Inspect this answer").click()
+    sent = json.loads(page.locator("#inspector-request").inner_text())
+    assert [i.get("role") for i in sent["input"]][-3:] == ["user", "assistant", "user"]
+    assert sent["max_output_tokens"] == 16 and "messages" not in sent
+    page.keyboard.press("Escape")
+
+    # Stop on the Responses lane while it writes (room for 512 tokens).
+    journey.set_max_tokens(page, 512)
+    page.get_by_label("Message").fill("Write a long story about the sea.")
+    page.get_by_role("button", name="Send", exact=True).click()
+    cell = page.locator("#turn-5 .lane-cell").nth(1)
+    page.wait_for_function(
+        "el => el.innerText.trim().split(/\\s+/).length > 3",
+        arg=cell.locator(".msg-body").element_handle(),
+        timeout=journey.ANSWER_TIMEOUT,
+    )
+    cell.get_by_role("button", name="Stop this answer").click()
+    cell.locator('[data-status="stopped"]').wait_for()
+    assert cell.locator(".msg-body").inner_text().strip()
+    page.locator("#turn-5 .lane-cell").nth(0).locator('[data-status="complete"]').wait_for(
+        timeout=journey.ANSWER_TIMEOUT
+    )
+    page.screenshot(path=str(ARTIFACTS / "peers-llama-responses.png"))
+    assert not page.problems, page.problems
+
+
+def test_a_tool_round_trip_on_llama_cpps_responses_api(app_server, page, llama):
+    """As the chat tool round trip, on /v1/responses: the calls stream as function_call
+    items, the results go back as function_call_output items with their call_id."""
+    start_chat(page, app_server, llama, "Hello")
+    journey.set_api(page, "responses")
+    journey.set_param(page, "temperature", 0)
+    journey.set_param(page, "extra_body", journey.GREEDY_EXTRA)
+    journey.set_max_tokens(page, 64)
+    page.get_by_role("button", name="Weather").click()
+    page.get_by_label("Tool 1 JSON").wait_for()
+    page.locator("#tools-status").get_by_text("Saved").wait_for()
+    with page.expect_response(lambda r: r.url.endswith("/tools/") and r.ok):
+        page.locator("#tool-choice").select_option("required")
+    journey.send(page, ECHO_CALL, 2)
+    second = answers(page).nth(1)
+    calls = second.locator(".tool-call")
+    assert calls.count() >= 1
+    assert calls.first.locator("code").first.inner_text() == "get_weather"
+    assert '"city": "Paris"' in calls.first.locator("pre").inner_text()
+    assert finish_of(page, 2) == "tool_calls"
+    with page.expect_response(lambda r: r.url.endswith("/tools/") and r.ok):
+        page.locator("#tool-choice").select_option("auto")
+    for button in second.get_by_role("button", name="Use mock result").all():
+        button.click()
+    second.get_by_role("button", name="Send results").click()
+    final = answers(page).nth(2)
+    final.and_(page.locator('[data-status="complete"]')).wait_for(timeout=journey.ANSWER_TIMEOUT)
+    final.get_by_role("button", name="Inspect this answer").click()
+    sent = json.loads(page.locator("#inspector-request").inner_text())
+    kinds = [i.get("type") for i in sent["input"]]
+    assert "function_call" in kinds and kinds[-1] == "function_call_output"
+    outputs = [i for i in sent["input"] if i.get("type") == "function_call_output"]
+    call_ids = {i["call_id"] for i in sent["input"] if i.get("type") == "function_call"}
+    assert {o["call_id"] for o in outputs} == call_ids
+    assert sent["tools"][0]["name"] == "get_weather" and "function" not in sent["tools"][0]
+    assert not page.problems, page.problems

@@ -21,6 +21,17 @@ from .basic import (
     probe_stream_usage,
 )
 from .common import CLOCK, PARALLEL_PROMPT, PNG_DATA_URL, TOOL_PROMPT, WEATHER
+from .responses import (
+    _tools_probe,
+    probe_responses,
+    probe_responses_chain,
+    probe_responses_json_schema,
+    probe_responses_max_output,
+    probe_responses_reasoning,
+    probe_responses_store,
+    probe_responses_stream,
+    probe_responses_usage,
+)
 from .sampling import _limit_probe, probe_logprobs, probe_n, probe_seed, probe_stop
 from .structured import SCHEMA, probe_json_object, probe_json_schema
 from .tools import _tool_probe, probe_tool_stream
@@ -130,5 +141,24 @@ PROBES: tuple[Probe, ...] = (
     Probe("image", "Image input (PNG data URL)", probe_image),
     Probe("completions", "Legacy /completions", probe_completions),
     Probe("error_shape", "Error shape (unknown model)", probe_error_shape),
+    # The Responses API (POST /responses), in the order of a first look at it.
+    Probe("responses", "Responses API (POST /responses)", probe_responses),
+    Probe("responses_stream", "Responses: streamed typed events", probe_responses_stream),
+    Probe("responses_usage", "Responses: usage in response.completed", probe_responses_usage),
+    Probe("responses_tools_auto", "Responses: function tools, auto", _tools_probe("auto")),
+    Probe(
+        "responses_tools_required",
+        "Responses: function tools, required",
+        _tools_probe("required"),
+    ),  # fmt: skip
+    Probe(
+        "responses_json_schema",
+        "Responses: text.format json_schema",
+        probe_responses_json_schema,
+    ),  # fmt: skip
+    Probe("responses_chain", "Responses: previous_response_id", probe_responses_chain),
+    Probe("responses_store", "Responses: store (GET /responses/{id})", probe_responses_store),
+    Probe("responses_reasoning", "Responses: reasoning items", probe_responses_reasoning),
+    Probe("responses_max_output", "Responses: max_output_tokens", probe_responses_max_output),
 )
 PROBE_KEYS = tuple(p.key for p in PROBES)
