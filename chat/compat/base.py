@@ -61,6 +61,9 @@ class Context:
     model: str
     # The field that limits answers, decided from the max_tokens probes.
     limit_field: str | None = "max_tokens"
+    # The probes' token limits are multiplied by this: a probe asked again after its
+    # answer was cut by its own limit gets a larger budget (check.RETRY_BUDGET).
+    budget: int = 1
 
 
 @dataclass
@@ -221,7 +224,7 @@ async def stream(ctx: Context, body: dict[str, Any], *, path: str = "chat/comple
 def chat_body(ctx: Context, content: Any, *, limit: int = LIMIT, **extra: Any) -> dict[str, Any]:
     body: dict[str, Any] = {"model": ctx.model, "messages": [{"role": "user", "content": content}]}
     if ctx.limit_field:
-        body[ctx.limit_field] = limit
+        body[ctx.limit_field] = limit * ctx.budget
     body.update(extra)
     return body
 

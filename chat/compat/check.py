@@ -26,6 +26,10 @@ log = logging.getLogger(__name__)
 CONCURRENCY = 4
 PROBE_TIMEOUT = 20.0  # seconds for a whole probe (a few requests at most)
 CONNECT_TIMEOUT_CAP = 10.0
+# A probe that could not tell because its answer was cut by its own token limit, or did
+# not finish in time (a small model on a CPU server), is asked once more with this many
+# times the tokens and twice the time, and says so.
+RETRY_BUDGET = 4
 
 OnResult = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -81,6 +85,19 @@ async def _timed(probe: Probe, ctx: Context, timeout: float) -> tuple[Outcome, i
     return outcome, round((time.monotonic() - begun) * 1000)
 
 
+def _worth_retrying(probe: Probe, outcome: Outcome) -> str:
+    """Why ``outcome`` is worth a second try ("" when it is not): could not tell only
+    because of the probe's own budget. The token-limit probes (phase 1) and the seed
+    (phase 3, which compares answers) keep their one try."""
+    if outcome.status != INCONCLUSIVE or probe.phase != 2:
+        return ""
+    if outcome.summary.startswith("No complete answer within"):
+        return f"with {RETRY_BUDGET}× the tokens and twice the time"
+    if "token limit" in outcome.summary:
+        return f"with {RETRY_BUDGET}× the tokens"
+    return ""
+
+
 async def run_check(
     endpoint: Endpoint,
     model: str,
@@ -111,6 +128,13 @@ async def run_check(
     async def one(probe: Probe) -> None:
         async with gate:
             outcome, ms = await _timed(probe, ctx, timeout)
+            why = _worth_retrying(probe, outcome)
+            if why:
+                bigger = dataclasses.replace(ctx, budget=RETRY_BUDGET)
+                again, more = await _timed(probe, bigger, timeout * 2)
+                again.summary += f" (asked again {why}; the first time: {outcome.summary})"
+                again.facts = {**again.facts, "retried": why}
+                outcome, ms = again, ms + more
         await finish(probe, outcome, ms)
 
     async def run(group: list[Probe]) -> None:

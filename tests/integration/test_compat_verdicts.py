@@ -366,3 +366,38 @@ async def test_a_refusal_of_either_is_not_supported():
     rows, _ = await check(unknown, "parallel_false", *NAMED)
     assert {rows[k]["status"] for k in ("parallel_false", *NAMED)} == {UNSUPPORTED}
     assert "parallel_tool_calls" in rows["parallel_false"]["summary"]
+
+
+# --------------------------------------------------------------------------- a second try
+
+
+async def test_a_probe_cut_by_its_own_limit_is_asked_again_with_a_larger_budget():
+    """A call cut at the probe's token limit (a small model writes slowly around it) is
+    asked again with four times the tokens: a whole call then is supported, and the row
+    says it was asked again and what the first answer was."""
+
+    def cut_then_whole(body: dict[str, Any]) -> httpx.Response:
+        if body["max_tokens"] <= 64:
+            return reply(None, finish="length", calls=[call('{"city": "Pa')])
+        return reply(None, finish="tool_calls", calls=[call('{"city": "Paris"}')])
+
+    rows, sent = await check(cut_then_whole, "tools_required")
+    row = rows["tools_required"]
+    assert row["status"] == SUPPORTED
+    assert "asked again with 4× the tokens" in row["summary"]
+    assert "cut by the token limit" in row["summary"]  # the first time, as it was
+    assert row["facts"]["retried"] == "with 4× the tokens"
+    assert [b["max_tokens"] for b in sent] == [64, 256]
+
+
+async def test_a_probe_still_cut_the_second_time_could_not_tell_after_one_retry():
+    rows, sent = await check(
+        lambda body: reply(None, finish="length", calls=[call('{"city": "Pa')]), "tools_required"
+    )
+    assert rows["tools_required"]["status"] == INCONCLUSIVE
+    assert len(sent) == 2  # once more, not again and again
+
+
+async def test_a_verdict_that_is_not_about_the_budget_is_not_asked_again():
+    rows, sent = await check(lambda body: reply("Hello!"), "tools_required")
+    assert rows["tools_required"]["status"] == DIFFERENT and len(sent) == 1

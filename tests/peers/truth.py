@@ -403,6 +403,200 @@ def truth_error_shape(o: Oracle) -> Truth:
     return SUPPORTED, f"HTTP {response.status_code} with {{'error': {{'message'}}}}"
 
 
+# --------------------------------------------------------------------------- Responses API
+
+RESPONSES = "responses"
+
+
+def _responses(o: Oracle, prompt: Any = "Say hello.", **extra: Any) -> httpx.Response:
+    return o.post({"model": o.model, "input": prompt, **extra}, RESPONSES)
+
+
+def _output_text(obj: dict[str, Any]) -> str:
+    return "".join(
+        part.get("text", "")
+        for item in obj.get("output") or []
+        if item.get("type") == "message"
+        for part in item.get("content") or []
+    )
+
+
+def _server_error(response: httpx.Response, what: str) -> Truth | None:
+    if response.status_code >= 500:
+        return INCONCLUSIVE, f"{what}: the server fails, HTTP {response.status_code} " \
+            f"{response.text[:80]!r}"  # fmt: skip
+    return _refusal(response, what)
+
+
+def _responses_events(o: Oracle) -> list[dict[str, Any]] | Truth:
+    """A streamed request's typed events (cached), or the truth when it fails."""
+    if not hasattr(o, "_events"):
+        body = {"model": o.model, "input": "Say hello.", "max_output_tokens": 16, "stream": True}
+        with o.http.stream("POST", RESPONSES, json=body) as response:
+            if response.status_code != 200:
+                response.read()
+                o._events = _server_error(response, "a streamed /responses request")
+            else:
+                o._events = [
+                    json.loads(line[5:]) for line in response.iter_lines()
+                    if line.startswith("data:") and line[5:].strip() != "[DONE]"
+                ]  # fmt: skip
+    return o._events
+
+
+def truth_responses(o: Oracle) -> Truth:
+    response = _responses(o, max_output_tokens=16)
+    if (refusal := _server_error(response, "POST /responses")) is not None:
+        return refusal
+    obj = response.json()
+    assert isinstance(obj["output"], list)
+    return SUPPORTED, f"an output list, status {obj.get('status')}: {_output_text(obj)[:40]!r}"
+
+
+def truth_responses_stream(o: Oracle) -> Truth:
+    events = _responses_events(o)
+    if isinstance(events, tuple):
+        return events
+    kinds = [e.get("type") for e in events]
+    assert kinds[0] == "response.created", kinds[:3]
+    assert kinds[-1] in ("response.completed", "response.incomplete"), kinds[-3:]
+    if any("sequence_number" not in e for e in events):
+        return DIFFERENT, f"{len(events)} typed events without sequence_number"
+    return SUPPORTED, f"{len(events)} typed events, numbered, created to completed"
+
+
+def truth_responses_usage(o: Oracle) -> Truth:
+    events = _responses_events(o)
+    if isinstance(events, tuple):
+        return events
+    usage = (events[-1].get("response") or {}).get("usage") or {}
+    if isinstance(usage.get("input_tokens"), int) and isinstance(usage.get("output_tokens"), int):
+        return SUPPORTED, f"response.completed has usage {usage['input_tokens']} in, " \
+            f"{usage['output_tokens']} out"  # fmt: skip
+    return DIFFERENT, f"response.completed without usage: {usage}"
+
+
+FLAT_WEATHER = {"type": "function", **WEATHER["function"]}
+
+
+def _responses_calls(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    whole = []
+    for item in obj.get("output") or []:
+        if item.get("type") == "function_call":
+            try:
+                json.loads(item["arguments"])
+            except ValueError:
+                continue
+            whole.append(item)
+    return whole
+
+
+def truth_responses_tools_required(o: Oracle) -> Truth:
+    """One greedy request, as for chat (llama-server reads the same sampling fields on
+    /responses: it turns the request into a chat completion)."""
+    response = _responses(o, "Hi.", max_output_tokens=128, tools=[FLAT_WEATHER],
+                          tool_choice="required", **greedy(o))  # fmt: skip
+    if (refusal := _server_error(response, "tools on /responses")) is not None:
+        return refusal
+    obj = response.json()
+    if calls := _responses_calls(obj):
+        return SUPPORTED, f"required: a function_call {calls[0]['name']}({calls[0]['arguments']})"
+    if (obj.get("usage") or {}).get("output_tokens", 0) >= 128:
+        return SUPPORTED, "required: text first, no end without a call (cut by the limit)"
+    return DIFFERENT, f"required, but it answered in text: {_output_text(obj)[:50]!r}"
+
+
+def truth_responses_tools_auto(o: Oracle) -> Truth:
+    response = _responses(o, ECHO_CALL, max_output_tokens=128, tools=[FLAT_WEATHER],
+                          tool_choice="auto", **greedy(o))  # fmt: skip
+    if (refusal := _server_error(response, "tools on /responses")) is not None:
+        return refusal
+    if _responses_calls(response.json()):
+        return MODELS_CHOICE, CHOICE_WHY
+    return INCONCLUSIVE, "no function_call even for a call written out (auto allows text)"
+
+
+def truth_responses_json_schema(o: Oracle) -> Truth:
+    import jsonschema
+
+    fmt = {"type": "json_schema", "name": "cat", "strict": True, "schema": SCHEMA}
+    response = _responses(o, "Describe a cat.", max_output_tokens=128, text={"format": fmt})
+    if (refusal := _server_error(response, "text.format json_schema")) is not None:
+        return refusal
+    obj = response.json()
+    text = _output_text(obj)
+    try:
+        value = json.loads(text)
+    except ValueError:
+        if (obj.get("usage") or {}).get("output_tokens", 0) >= 128 and text.lstrip()[:1] == "{":
+            return MODELS_CHOICE, f"JSON cut by the limit: {text[:50]!r}"
+        return DIFFERENT, f"text.format ignored, not JSON: {text[:50]!r}"
+    if errors := list(jsonschema.Draft202012Validator(SCHEMA).iter_errors(value)):
+        return DIFFERENT, f"JSON against the schema: {errors[0].message}"
+    return SUPPORTED, f"valid against another schema: {text[:50]!r}"
+
+
+def truth_responses_chain(o: Oracle) -> Truth:
+    """The same question chained to a stored turn and alone: more input tokens chained is
+    the earlier turn added (honoured); as many is accepted but ignored."""
+    first = _responses(o, "My name is Ada. Say OK.", max_output_tokens=16, store=True)
+    first.raise_for_status()
+    question = "What is my name?"
+    chained = _responses(o, question, max_output_tokens=16, store=True,
+                         previous_response_id=first.json()["id"])  # fmt: skip
+    if (refusal := _server_error(chained, "previous_response_id")) is not None:
+        return refusal
+    alone = _responses(o, question, max_output_tokens=16)
+    alone.raise_for_status()
+    a, b = chained.json()["usage"]["input_tokens"], alone.json()["usage"]["input_tokens"]
+    if a > b:
+        return SUPPORTED, f"honoured: {a} input tokens chained, {b} alone"
+    return DIFFERENT, f"accepted but ignored: {a} input tokens chained, {b} alone"
+
+
+def truth_responses_store(o: Oracle) -> Truth:
+    first = _responses(o, "Say OK.", max_output_tokens=16, store=True)
+    first.raise_for_status()
+    response_id = first.json()["id"]
+    got = o.http.get(f"{RESPONSES}/{response_id}")
+    if got.status_code in (404, 405):
+        return UNSUPPORTED, f"GET /responses/{{id}}: HTTP {got.status_code} {got.text[:60]!r}"
+    if got.status_code >= 500:
+        return (
+            INCONCLUSIVE,
+            f"GET /responses/{{id}} fails: HTTP {got.status_code} {got.text[:60]!r}",
+        )
+    got.raise_for_status()
+    if got.json().get("id") != response_id:
+        return DIFFERENT, "GET /responses/{id} gives a response under another id"
+    return SUPPORTED, "GET /responses/{id} gives the stored response back"
+
+
+def truth_responses_reasoning(o: Oracle) -> Truth:
+    response = _responses(o, max_output_tokens=64, reasoning={"effort": "low", "summary": "auto"})
+    if (refusal := _server_error(response, "reasoning on /responses")) is not None:
+        return refusal
+    kinds = [i.get("type") for i in response.json()["output"]]
+    if "reasoning" in kinds:
+        return SUPPORTED, f"a reasoning item among {kinds}"
+    return INCONCLUSIVE, f"accepted, no reasoning item (this model does not reason): {kinds}"
+
+
+def truth_responses_max_output(o: Oracle) -> Truth:
+    response = _responses(o, LONG_PROMPT, max_output_tokens=16)
+    if (refusal := _server_error(response, "max_output_tokens")) is not None:
+        return refusal
+    obj = response.json()
+    used, status = obj["usage"]["output_tokens"], obj.get("status")
+    if used > 16:
+        return DIFFERENT, f"ignored: {used} output tokens for 16"
+    if used < 16:
+        return INCONCLUSIVE, f"it stopped by itself after {used} tokens"
+    if status != "incomplete":
+        return DIFFERENT, f"honoured ({used} tokens), but status {status}, not incomplete"
+    return SUPPORTED, f"honoured: {used} tokens, status incomplete"
+
+
 TRUTHS: dict[str, Callable[[Oracle], Truth]] = {
     "models": truth_models,
     "chat": truth_chat,
@@ -427,6 +621,16 @@ TRUTHS: dict[str, Callable[[Oracle], Truth]] = {
     "image": truth_image,
     "completions": truth_completions,
     "error_shape": truth_error_shape,
+    "responses": truth_responses,
+    "responses_stream": truth_responses_stream,
+    "responses_usage": truth_responses_usage,
+    "responses_tools_auto": truth_responses_tools_auto,
+    "responses_tools_required": truth_responses_tools_required,
+    "responses_json_schema": truth_responses_json_schema,
+    "responses_chain": truth_responses_chain,
+    "responses_store": truth_responses_store,
+    "responses_reasoning": truth_responses_reasoning,
+    "responses_max_output": truth_responses_max_output,
 }
 
 

@@ -55,6 +55,7 @@ FLAT_WEATHER = {"type": "function", **WEATHER["function"]}
 
 
 def responses_body(ctx: Context, prompt: Any, *, limit: int = LIMIT, **extra: Any) -> dict:
+    limit *= ctx.budget
     body: dict[str, Any] = {"model": ctx.model, "input": prompt, "max_output_tokens": limit}
     body.update(extra)
     return body
@@ -88,11 +89,16 @@ def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _cut(obj: dict[str, Any]) -> bool:
+def _cut(obj: dict[str, Any], limit: int | None = None) -> bool:
+    """Whether the answer was cut by max_output_tokens: marked incomplete, or (on a server
+    that marks every answer completed, as llama.cpp does) as many tokens as the limit."""
     details = obj.get("incomplete_details")
-    return obj.get("status") == "incomplete" or (
+    if obj.get("status") == "incomplete" or (
         isinstance(details, dict) and details.get("reason") == "max_output_tokens"
-    )
+    ):
+        return True
+    used = _int((usage_of(obj) or {}).get("output_tokens"))
+    return limit is not None and used is not None and used >= limit
 
 
 def _ok(status: str, summary: str, reply: Reply, shown: Any = None) -> Outcome:
@@ -215,7 +221,7 @@ def _tools_probe(choice: str) -> Callable[[Context], Awaitable[Outcome]]:
             return problem
         calls = output_calls(reply.obj)
         if not calls:
-            if _cut(reply.obj):
+            if _cut(reply.obj, TOOL_LIMIT * ctx.budget):
                 return _ok(INCONCLUSIVE, "No call: the answer was cut by the token limit", reply)
             if choice == "auto":
                 return _ok(INCONCLUSIVE, AUTO_TEXT, reply)
@@ -227,7 +233,7 @@ def _tools_probe(choice: str) -> Callable[[Context], Awaitable[Outcome]]:
             return _ok(DIFFERENT, "A function_call without the tool's name or a call_id",
                        reply, shown)  # fmt: skip
         if problem is not None or not isinstance(value, dict):
-            if len(calls) > 1 or _cut(reply.obj):
+            if len(calls) > 1 or _cut(reply.obj, TOOL_LIMIT * ctx.budget):
                 return _ok(INCONCLUSIVE, "A call cut by the token limit", reply, shown)
             return _ok(DIFFERENT, "A function_call whose arguments are not JSON", reply, shown)
         return _ok(SUPPORTED, f"{_plural(len(calls), 'function_call item')} with a call_id",
@@ -246,10 +252,11 @@ async def probe_responses_json_schema(ctx: Context) -> Outcome:
         return refused(reply.error, reply.sent, what="text.format json_schema", missing_path=True)
     if (problem := _not_a_response(reply)) is not None:
         return problem
-    value, problem = parsed_json(output_text(reply.obj))
+    text = output_text(reply.obj)
+    value, problem = parsed_json(text)
     if problem is not None:
-        if _cut(reply.obj):
-            return _ok(INCONCLUSIVE, "The answer was cut by the token limit", reply)
+        if _cut(reply.obj, JSON_LIMIT * ctx.budget) and text.lstrip().startswith("{"):
+            return _ok(INCONCLUSIVE, "JSON cut by the token limit", reply)
         return _ok(DIFFERENT, "Accepted, but the output is not JSON (text.format ignored)",
                    reply)  # fmt: skip
     errors = sorted(jsonschema.Draft202012Validator(SCHEMA).iter_errors(value), key=str)
@@ -327,6 +334,10 @@ async def probe_responses_store(ctx: Context) -> Outcome:
             return Outcome(UNSUPPORTED, summary, error.status, error_evidence(error), sent=sent)
         return refused(error, sent, what="GET /responses/{id}", missing_path=True)
     obj, problem = parsed_json(upstream_client._decode(raw, response))
+    is_response = isinstance(obj, dict) and obj.get("object") == "response"
+    if is_response and obj.get("id") and obj["id"] != response_id:
+        summary = "GET /responses/{id} gives a response back, under another id"
+        return Outcome(DIFFERENT, summary, 200, None, short(output_text(obj) or obj), sent)
     if problem is not None or not isinstance(obj, dict) or obj.get("id") != response_id:
         snippet = short(raw.decode(errors="replace"))
         return Outcome(DIFFERENT, "GET /responses/{id} answered, but not with that response",
