@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import os
+import time
 import warnings
+from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +23,48 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 # wait is for a condition; on a loaded machine (make flakes, a shared CI runner) a page can
 # take several seconds to answer, which Playwright's 5 s default for expect() did not allow.
 WAIT_MS = 60_000
+# What a failed browser test leaves for its diagnosis (a flake seen once under load cannot
+# be run again): its page as it was, and the last socket frames each way with their times.
+FAILURES = ARTIFACTS / "failures"
+FRAMES_KEPT = 300
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> object:
+    report = yield
+    if report.when == "call":
+        item.failed_call = report.failed  # read by the page fixture's teardown
+    return report
+
+
+def _watch_sockets(page: object, frames: deque) -> None:
+    start = time.monotonic()
+
+    def watch(ws: object) -> None:
+        def note(way: str):
+            def add(payload: object) -> None:
+                text = payload if isinstance(payload, str) else f"<{len(payload)} bytes>"
+                frames.append(f"{time.monotonic() - start:8.3f} {way} {ws.url} {text[:400]}")
+
+            return add
+
+        frames.append(f"{time.monotonic() - start:8.3f} open {ws.url}")
+        ws.on("framesent", note(">"))
+        ws.on("framereceived", note("<"))
+        ws.on("close", lambda _ws: frames.append(f"{time.monotonic() - start:8.3f} close"))
+
+    page.on("websocket", watch)
+
+
+def _keep_failure(page: object, name: str, frames: deque) -> None:
+    FAILURES.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = FAILURES / f"{name}-{stamp}"
+    page.screenshot(path=f"{base}.png", full_page=True)
+    lines = [f"url: {page.url}", "problems:", *page.problems,
+             "socket frames (seconds, > sent, < received):", *frames]  # fmt: skip
+    Path(f"{base}.txt").write_text("\n".join(lines) + "\n")
+    warnings.warn(f"BROWSER TEST FAILED: its page and socket frames are in {base}.*", stacklevel=1)
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +106,11 @@ def page(browser, request):
         ),
     )
     page.problems = problems
+    frames: deque = deque(maxlen=FRAMES_KEPT)
+    _watch_sockets(page, frames)
     yield page
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+    if getattr(request.node, "failed_call", False):
+        _keep_failure(page, request.node.name, frames)
     context.close()

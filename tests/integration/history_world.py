@@ -166,8 +166,12 @@ def rich_conversation(owner: Any) -> Conversation:
         response_id="resp_b1",
         output_items=[
             {"id": "rs_1", "type": "reasoning", "summary": [], "encrypted_content": "gAAAA"},
-            {"id": "msg_1", "type": "message", "role": "assistant",
-             "content": [{"type": "output_text", "text": "Il fait 18 degrés."}]},
+            {
+                "id": "msg_1",
+                "type": "message",
+                "role": "assistant",
+                "content": [{"type": "output_text", "text": "Il fait 18 degrés."}],
+            },
         ],  # fmt: skip
     )
     Message.objects.create(conversation=conversation, turn=2, role="user", content="And tomorrow?")

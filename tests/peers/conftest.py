@@ -19,7 +19,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.browser.conftest import ARTIFACTS, browser, page  # noqa: F401 (fixtures)
+from tests.browser.conftest import (  # noqa: F401 (fixtures, and the hook that marks failures)
+    ARTIFACTS,
+    browser,
+    page,
+    pytest_runtest_makereport,
+)
 from tests.conftest import ROOT, free_port
 from tests.peers import install
 
