@@ -139,6 +139,12 @@ PARAMS: tuple[Param, ...] = (
                "(Responses API)."),
     Param("user", "str", "User", None, group="output",
           help="An end-user id passed to the endpoint."),
+    Param("safety_identifier", "str", "Safety identifier", None, modes=CHAT, group="output",
+          help="A stable (hashed) id of the end user, which OpenAI uses to detect abuse in "
+               "place of user."),
+    Param("metadata", "metadata", "Metadata", None, modes=CHAT, group="output",
+          help='Up to 16 text values kept with the response, e.g. {"run": "a1"} (the '
+               "endpoint keeps them when it stores the response)."),
     Param("extra_body", "json", "Extra body", None, group="output",
           help="A JSON object merged into the request for anything else the endpoint "
                'accepts, e.g. {"top_k": 40, "repetition_penalty": 1.1}.'),
@@ -266,6 +272,20 @@ def _json_schema(param: Param, raw: Any) -> dict[str, Any]:
     return {k: wrapper[k] for k in ("name", "description", "schema", "strict") if k in wrapper}
 
 
+def _metadata(param: Param, raw: Any) -> dict[str, str] | None:
+    """OpenAI's metadata: at most 16 pairs, keys up to 64 characters, text values up to
+    512."""
+    value = _json_object(param, raw)
+    if len(value) > 16:
+        raise ParamError(param.name, "at most 16 keys")
+    for key, text in value.items():
+        if len(key) > 64:
+            raise ParamError(param.name, f"key {key[:20]!r}… is longer than 64 characters")
+        if not isinstance(text, str) or len(text) > 512:
+            raise ParamError(param.name, f"{key}: values are text of at most 512 characters")
+    return value or None
+
+
 def _extra_json(param: Param, raw: Any) -> dict[str, Any] | None:
     value = _json_object(param, raw)
     clash = sorted(RESERVED & value.keys())
@@ -290,6 +310,7 @@ _CLEANERS: dict[str, Callable[[Param, Any], Any]] = {
     "logit_bias": _logit_bias,
     "json_schema": _json_schema,
     "json": _extra_json,
+    "metadata": _metadata,
 }
 
 

@@ -42,7 +42,7 @@ def display_value(name: str, value: Any) -> str:
     kind = BY_NAME[name].kind
     if kind == "stops":
         return "\n".join(s.replace("\n", "\\n").replace("\t", "\\t") for s in value)
-    if kind in ("logit_bias", "json_schema", "json"):
+    if kind in ("logit_bias", "json_schema", "json", "metadata"):
         return json.dumps(value, indent=2, ensure_ascii=False)
     if kind == "bool":
         return "true" if value else "false"

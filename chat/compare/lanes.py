@@ -32,6 +32,7 @@ def _clone(lane: Lane, position: int, **changes: Any) -> Lane:
         params=changes.get("params", dict(lane.params)),
         system_prompt=lane.system_prompt,
         tools=lane.tools,
+        api=changes.get("api", lane.api),
     )
 
 
@@ -138,6 +139,7 @@ def setup_of(conversation: Conversation) -> list[dict[str, Any]]:
             "model": lane.model,
             "params": lane.params,
             "system_prompt": lane.system_prompt,
+            "api": lane.api,
         }
         for lane in conversation.lanes.select_related("profile")
     ]
@@ -169,6 +171,9 @@ def conversation_from_setup(*, owner: Any, setup: list[dict[str, Any]]) -> Conve
             prompt = item.get("system_prompt")
             if problem := system_prompt_problem(prompt if isinstance(prompt, str) else None):
                 raise ActionError(f"Lane {position + 1}: {problem}")
+            api = item.get("api") or ""
+            if api not in ("", "chat", "responses"):
+                raise ActionError(f"Lane {position + 1}: api must be chat or responses.")
             Lane.objects.create(
                 conversation=conversation,
                 position=position,
@@ -176,6 +181,7 @@ def conversation_from_setup(*, owner: Any, setup: list[dict[str, Any]]) -> Conve
                 model=str(item.get("model") or profile.default_model)[:200],
                 params=cleaned,
                 system_prompt=prompt if isinstance(prompt, str) else None,
+                api=api,
             )
     return conversation
 
@@ -185,7 +191,7 @@ def _chip_value(param: Any, value: Any) -> str:
         return "on" if value else "off"
     if param.kind == "stops":
         return f"×{len(value)}" if isinstance(value, list) else "set"
-    if param.kind in ("json", "json_schema", "logit_bias"):
+    if param.kind in ("json", "json_schema", "logit_bias", "metadata"):
         return "set"
     text = str(value)
     return text if len(text) <= 14 else text[:13] + "…"

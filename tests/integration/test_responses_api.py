@@ -264,3 +264,45 @@ async def test_a_refused_chain_without_fallback_is_an_error_that_says_what_to_do
     assert final.status == "error"
     assert "stateless" in final.error["message"] and "chained_or_whole" in final.error["message"]
     assert final.error["status"] == 400
+
+
+@pytest.mark.django_db
+def test_a_lanes_api_survives_clone_setup_and_branch(owner):
+    """Everything that copies a lane copies the API it speaks: + Lane and Clone, a shared
+    setup, and a branch (with its answers' response ids and items)."""
+    from chat import branching
+    from chat.compare import lanes as lane_ops
+    from chat.models import Message
+
+    profile = EndpointProfile.objects.get(owner=owner, is_demo=True)
+    conversation = conversations.conversation_create(owner=owner, profile=profile, model="demo")
+    lane = conversation.lanes.get()
+    lane.api = "responses"
+    lane.save()
+    clone = lane_ops.lane_add(conversation=conversation, source=lane)  # Clone, and + Lane
+    assert clone.api == "responses"
+    setup = lane_ops.setup_of(conversation)
+    assert setup[0]["api"] == "responses"
+    shared = lane_ops.conversation_from_setup(owner=owner, setup=setup)
+    assert [copied.api for copied in shared.lanes.all()] == ["responses", "responses"]
+    Message.objects.create(conversation=conversation, turn=1, role="user", content="Hi")
+    Message.objects.create(
+        conversation=conversation, lane=lane, turn=1, role="assistant", content="Hello",
+        api="responses", response_id="resp_1", output_items=[{"type": "message", "id": "m"}],
+    )  # fmt: skip
+    copy = branching.conversation_branch(
+        conversation=conversation, upto_turn=1, with_answers=True, title="b"
+    )
+    assert [copied.api for copied in copy.lanes.all()] == ["responses", "responses"]
+    answer = copy.messages.get(role="assistant")
+    assert (answer.api, answer.response_id, answer.output_items) == (
+        "responses", "resp_1", [{"type": "message", "id": "m"}],
+    )  # fmt: skip
+
+
+async def test_metadata_and_safety_identifier_are_sent_on_both_apis(owner):
+    params = {"metadata": {"run": "a1"}, "safety_identifier": "user-7f3a"}
+    conversation = await responses_conversation(owner, params=params)
+    await send(owner, conversation, {"action": "send", "content": "Hi"})
+    body = last_request()["json"]
+    assert body["metadata"] == {"run": "a1"} and body["safety_identifier"] == "user-7f3a"
