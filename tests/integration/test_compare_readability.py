@@ -145,6 +145,8 @@ def test_blind_mode_hides_speed_usage_and_lane_parameters_until_the_vote(owner, 
     a, b = conversation.lanes.order_by("position")
     a.params = {"temperature": 0.2}
     a.save()
+    b.api = "responses"  # one model on its two APIs: which is which waits for the vote too
+    b.save()
     _, answers = turn_save(conversation=conversation, content="Q1")
     finish(answers, [
         {"ttft_ms": 111, "total_ms": 1234, "tokens_per_s": 55.5},
@@ -152,7 +154,9 @@ def test_blind_mode_hides_speed_usage_and_lane_parameters_until_the_vote(owner, 
     ])  # fmt: skip
     page = page_of(owner_client, conversation)
     turns = page.split('id="messages"')[1]
-    for tell in ("111 ms", "999 ms", "1,234", "4,321", "55.5", "12.5", "40 = 45", "TTFT"):
+    assert answers[1].api == "responses"
+    for tell in ("111 ms", "999 ms", "1,234", "4,321", "55.5", "12.5", "40 = 45", "TTFT",
+                 "Responses"):  # fmt: skip
         assert tell not in turns, tell
     assert turns.count("shown after your vote") == 3  # two answers and the summary
     assert "temp 0.2" not in page  # no chips
@@ -166,5 +170,5 @@ def test_blind_mode_hides_speed_usage_and_lane_parameters_until_the_vote(owner, 
         reverse("chat:vote", args=[conversation.pk, 1]), {"verdict": "winner", "winner": "1"}
     )
     turns = page_of(owner_client, conversation).split('id="messages"')[1]
-    for shown in ("111 ms", "999 ms", "TTFT", "55.5"):
+    for shown in ("111 ms", "999 ms", "TTFT", "55.5", "<dt>API</dt><dd"):
         assert shown in turns, shown
