@@ -217,7 +217,9 @@ class Secrets:
 
 
 # Fields whose text a SecretStream redacts piece by piece (raw lines lose the pieces there).
-_TEXT_KEYS = {"content", "reasoning_content", "reasoning", "arguments", "text", "name"}
+# Where streamed text comes: chat deltas' fields, and the Responses API's typed events
+# (``delta`` of output_text, reasoning and function-call arguments events).
+_TEXT_KEYS = {"content", "reasoning_content", "reasoning", "arguments", "text", "name", "delta"}
 # Logprob tokens: chat ``{"token", "bytes"}`` entries, legacy ``tokens`` lists and
 # ``top_logprobs`` dicts keyed by token.
 _TOKEN_KEYS = {"token", "tokens"}

@@ -109,6 +109,20 @@ async def stream_route(route: str, key: str, org: str, conn: Conn) -> None:
     elif route == "compat_probe_answers":
         await conn.sse(chunk({"content": f"OK {key}"}, model=key, system_fingerprint=org))
         await finish(conn)
+    elif route == "responses_items":
+        # The Responses API: the key split across typed text deltas, the header's value in
+        # the response id, the key again as a reasoning item's encrypted content.
+        await conn.sse({"type": "response.created", "response": {"id": f"resp_{org}"}})
+        for part in (f"Key {key[:11]}", f"{key[11:]} end"):
+            await conn.sse({"type": "response.output_text.delta", "item_id": "m", "delta": part})
+        message = {"id": "m", "type": "message", "role": "assistant",
+                   "content": [{"type": "output_text", "text": f"Key {key} end"}]}  # fmt: skip
+        reasoning = {"id": "rs", "type": "reasoning", "summary": [], "encrypted_content": key}
+        usage = {"input_tokens": 1, "output_tokens": 2, "total_tokens": 3}
+        await conn.sse({"type": "response.completed", "response": {
+            "id": f"resp_{org}", "status": "completed", "output": [reasoning, message],
+            "usage": usage}})  # fmt: skip
+        await conn.end()
     else:  # models_ids: an ordinary answer
         await conn.sse(delta("Plain answer"))
         await finish(conn)
@@ -155,6 +169,7 @@ ROUTES = [
     "models_ids",
     "compat_probe_answers",
     "split_across_deltas",
+    "responses_items",
 ]
 PLACES = [
     "page HTML",
@@ -219,6 +234,11 @@ async def one_route(route, owner, web, server, caplog) -> tuple[dict[str, int], 
         profile.quirks = {**profile.quirks, "model_optional": True}
         await profile.asave(update_fields=["quirks"])
         await Lane.objects.filter(conversation=conversation).aupdate(model="")
+    if route == "responses_items":
+        # (the profile form posted without its "serves the Responses API" box ticked)
+        profile.quirks = {**profile.quirks, "responses": True}
+        await profile.asave(update_fields=["quirks"])
+        await Lane.objects.filter(conversation=conversation).aupdate(api="responses")
     if route in ("models_ids", "compat_probe_answers"):
         await web.post(reverse("chat:endpoint_models", args=[profile.pk]))
         await places.get("page HTML", web, reverse("chat:endpoint_edit", args=[profile.pk]))
@@ -304,5 +324,8 @@ def assert_echoed(route: str, answer: Message, profile: EndpointProfile) -> None
         "models_ids": lambda: profile.models_cache == ["m1"],
         "compat_probe_answers": lambda: "[redacted]" in json.dumps(profile.capabilities),
         "split_across_deltas": lambda: answer.content == "Key [redacted] and [redacted].",
+        "responses_items": lambda: answer.content == "Key [redacted] end"
+        and answer.response_id == "resp_[redacted]"
+        and answer.output_items[0]["encrypted_content"] == "[redacted]",
     }  # fmt: skip
     assert expected[route](), (route, answer.model, answer.content, calls, error)
