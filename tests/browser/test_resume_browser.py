@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from chat.fake_upstream import tokenize
-from chat.models import Message
+from chat.models import EndpointProfile, Message
 from tests.browser.conftest import WAIT_MS
 from tests.browser.gates import Gate, use_local_fake
 from tests.browser.test_chat_flow import answers, create_first_account
@@ -84,17 +84,29 @@ def held_then_finished(page, gate: Gate) -> list[str]:
     return samples
 
 
-def saved_answer() -> Message:
+def saved_answer(api: str = "chat") -> Message:
     (message,) = Message.objects.filter(role="assistant")
     assert message.status == "complete"
+    assert message.api == ("responses" if api == "responses" else "")
     return message
 
 
+def on_api(api: str) -> None:
+    """New lanes of the (only) endpoint speak ``api``: the same run path either way."""
+    EndpointProfile.objects.update(quirks={"default_api": api})
+
+
+# Chat Completions, and the Responses API's typed events: resuming is the same run's.
+APIS = pytest.mark.parametrize("api", ["chat", "responses"])
+
+
+@APIS
 def test_closing_the_tab_mid_answer_and_reopening_shows_it_finished_once(
-    app_server, page, fake_upstream_url
+    app_server, page, fake_upstream_url, api
 ):
     create_first_account(page, app_server)
     use_local_fake(fake_upstream_url)
+    on_api(api)
     gate = Gate(fake_upstream_url)
     first = new_tab(page.context)
     first.goto(app_server + "/")
@@ -106,7 +118,7 @@ def test_closing_the_tab_mid_answer_and_reopening_shows_it_finished_once(
     reopened = page
     reopened.goto(url)
     samples = held_then_finished(reopened, gate)
-    message = saved_answer()
+    message = saved_answer(api)
     content = flat(message.content)
     assert len(tokenize(message.content)) == TOKENS  # the whole answer, saved once
     # What the first tab showed is the start of the answer.
@@ -125,9 +137,11 @@ def test_closing_the_tab_mid_answer_and_reopening_shows_it_finished_once(
     assert not reopened.problems, reopened.problems
 
 
-def test_a_second_tab_receives_the_same_answer_live(app_server, page, fake_upstream_url):
+@APIS
+def test_a_second_tab_receives_the_same_answer_live(app_server, page, fake_upstream_url, api):
     create_first_account(page, app_server)
     use_local_fake(fake_upstream_url)
+    on_api(api)
     page.reload()
     gate = Gate(fake_upstream_url)
     url = start_held_answer(page, gate)
@@ -135,7 +149,7 @@ def test_a_second_tab_receives_the_same_answer_live(app_server, page, fake_upstr
     second.goto(url)
     samples = held_then_finished(second, gate)
     answers(page).first.and_(page.locator('[data-status="complete"]')).wait_for()
-    message = saved_answer()
+    message = saved_answer(api)
     content = flat(message.content)
     # Live: it showed the answer streaming (held mid-way: a strict, growing prefix), then
     # finished without a reload; every state it showed is a prefix of the saved answer.
