@@ -306,3 +306,44 @@ async def test_metadata_and_safety_identifier_are_sent_on_both_apis(owner):
     await send(owner, conversation, {"action": "send", "content": "Hi"})
     body = last_request()["json"]
     assert body["metadata"] == {"run": "a1"} and body["safety_identifier"] == "user-7f3a"
+
+
+@pytest.mark.django_db
+def test_an_image_goes_as_an_input_image_part_and_the_table_maps_every_parameter(owner):
+    """The question's image part becomes input_image; each parameter of the table lands
+    where the Responses API wants it, and chat-only ones are not sent."""
+    from chat.turns import turn_save
+
+    params = {
+        "temperature": 0.2, "top_p": 0.9, "max_tokens": 64, "response_format": "json_schema",
+        "json_schema": {"name": "city", "schema": {"type": "object"}, "strict": True},
+        "logprobs": True, "top_logprobs": 3, "reasoning_effort": "low",
+        "reasoning_summary": "auto", "encrypted_reasoning": True, "store": False,
+        "truncation": "auto", "user": "u1", "extra_body": {"top_k": 40},
+        "seed": 7, "n": 2, "stop": ["x"], "presence_penalty": 0.5, "frequency_penalty": 0.5,
+        "logit_bias": {"50256": -100},
+    }  # fmt: skip
+    profile = EndpointProfile.objects.get(owner=owner, is_demo=True)
+    conversation = conversations.conversation_create(owner=owner, profile=profile, model="demo")
+    conversation.lanes.update(api="responses", params=params)
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+    _, (placeholder,) = turn_save(conversation=conversation, content="What is it?", images=[image])
+    body = placeholder.request_body
+    assert body["input"] == [{"type": "message", "role": "user", "content": [
+        {"type": "input_text", "text": "What is it?"},
+        {"type": "input_image", "image_url": "data:image/png;base64,iVBORw0KGgo="},
+    ]}]  # fmt: skip
+    assert {k: v for k, v in body.items() if k not in ("model", "input", "stream")} == {
+        "temperature": 0.2,
+        "top_p": 0.9,
+        "max_output_tokens": 64,
+        "text": {"format": {"type": "json_schema", "name": "city", "schema": {"type": "object"},
+                            "strict": True}},
+        "include": ["message.output_text.logprobs", "reasoning.encrypted_content"],
+        "top_logprobs": 3,
+        "reasoning": {"effort": "low", "summary": "auto"},
+        "store": False,
+        "truncation": "auto",
+        "user": "u1",
+        "top_k": 40,
+    }  # fmt: skip
