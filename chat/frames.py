@@ -143,7 +143,7 @@ def version_shown(conversation: Conversation, turn: int, last_turn: int, path: A
     history = list(
         conversation.messages.filter(path.q(), turn__gte=turn)
         .select_related("lane")
-        .defer("raw_response")
+        .defer("raw_response", "output_items")
     )
     votes = {vote.turn: vote for vote in conversation.votes.filter(turn__gte=turn)}
     rows = turn_rows(conversation, lanes, history, votes, path)

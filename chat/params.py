@@ -112,7 +112,7 @@ PARAMS: tuple[Param, ...] = (
     Param("parallel_tool_calls", "bool", "Parallel tool calls", True, modes=CHAT, group="output",
           help="Let the model call several tools in one answer (needs tools)."),
     Param("reasoning_effort", "choice", "Reasoning effort", None, modes=CHAT, group="output",
-          choices=("minimal", "low", "medium", "high"), short="effort",
+          choices=("none", "minimal", "low", "medium", "high", "xhigh"), short="effort",
           responses_field="reasoning.effort",
           help="How long a reasoning model thinks before answering."),
     Param("reasoning_summary", "choice", "Reasoning summary", None, modes=CHAT,
@@ -324,9 +324,32 @@ def clean_value(param: Param, raw: Any) -> Any:
     return cleaner(param, raw)
 
 
+def _lift_extra(raw: dict[str, Any]) -> dict[str, Any]:
+    """Saved values (an import, a setup, a preset, a branch) whose extra body carries a
+    parameter that has a control of its own now (``reasoning_effort`` before it got one):
+    the value moves to that control, when valid, rather than the whole refusing."""
+    extra = raw.get("extra_body")
+    if not isinstance(extra, dict):
+        return raw  # the panel's text: a clash is said there
+    lifted = {}
+    for key, value in extra.items():
+        param = BY_NAME.get(key)
+        if param is None or param.wire != key or key in raw or param.kind == "json":
+            continue
+        try:
+            lifted[key] = clean_value(param, value)
+        except ParamError:
+            continue
+    if not lifted:
+        return raw
+    rest = {k: v for k, v in extra.items() if k not in lifted}
+    return {**raw, **lifted, "extra_body": rest or None}
+
+
 def check_params(
     raw: dict[str, Any], *, mode: str = "chat"
 ) -> tuple[dict[str, Any], dict[str, ParamError]]:
+    raw = _lift_extra(raw)
     cleaned: dict[str, Any] = {}
     errors: dict[str, ParamError] = {}
     for name, value in raw.items():
@@ -388,6 +411,18 @@ def request_params(values: dict[str, Any], *, mode: str, quirks: dict[str, Any])
 RESPONSES_RESERVED = {"model", "input", "instructions", "stream"}
 
 
+def _merge_extra(body: dict[str, Any], extra: dict[str, Any]) -> None:
+    """The extra body on a Responses body: an object the panel also fills (``text``,
+    ``reasoning``) is merged key by key, ``include`` is added to; the rest replaces."""
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(body.get(key), dict):
+            body[key] = {**body[key], **value}
+        elif key == "include" and isinstance(value, list) and isinstance(body.get(key), list):
+            body[key] = [*body[key], *(v for v in value if v not in body[key])]
+        else:
+            body[key] = value
+
+
 def responses_params(values: dict[str, Any], *, quirks: dict[str, Any]) -> dict[str, Any]:
     """The Responses API body fields for the values a chat lane has set: the same table,
     each parameter where this API wants it; those it lacks (``apis``) are not sent."""
@@ -415,7 +450,8 @@ def responses_params(values: dict[str, Any], *, quirks: dict[str, Any]) -> dict[
             if value:
                 body.setdefault("include", []).append("reasoning.encrypted_content")
         elif param.name == "extra_body":
-            body.update({k: v for k, v in value.items() if k not in dropped | RESPONSES_RESERVED})
+            extra = {k: v for k, v in value.items() if k not in dropped | RESPONSES_RESERVED}
+            _merge_extra(body, extra)
         elif "." in (param.responses_field or ""):
             outer, inner = param.responses_field.split(".", 1)
             body.setdefault(outer, {})[inner] = value

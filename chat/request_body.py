@@ -29,12 +29,19 @@ def _with_model(lane: Lane) -> dict[str, Any]:
 # cost the square of the conversation), nor the fields that only cost decoding.
 HISTORY_FIELDS = (
     "id", "conversation_id", "lane_id", "turn", "role", "content", "content_parts",
-    "tool_calls", "tool_call_id", "name", "finish_reason", "output_items", "lane_id", "api",
-    "response_id",
+    "tool_calls", "tool_call_id", "name", "finish_reason",
 )  # fmt: skip
+# A Responses lane's history also reads what its earlier answers were on that API.
+RESPONSES_HISTORY_FIELDS = (*HISTORY_FIELDS, "lane_id", "api", "response_id", "output_items")
 
 
-def lane_history(*, lane: Lane, before_turn: int, branch: int | None = None) -> list[Message]:
+def lane_history(
+    *,
+    lane: Lane,
+    before_turn: int,
+    branch: int | None = None,
+    fields: tuple[str, ...] = HISTORY_FIELDS,
+) -> list[Message]:
     """A lane's context: the shared turns plus its own answers, in turn order, of the
     version that leads to `branch` (None: the shown one) and no other."""
     tree = Tree(lane.conversation.versions)
@@ -44,7 +51,7 @@ def lane_history(*, lane: Lane, before_turn: int, branch: int | None = None) -> 
             path.q(), conversation_id=lane.conversation_id, turn__lt=before_turn, hidden=False
         )
         .filter(Q(lane__isnull=True) | Q(lane=lane))
-        .only(*HISTORY_FIELDS)
+        .only(*fields)
         .order_by("turn", "id")
     )
 
@@ -207,13 +214,69 @@ def _reasoning_input(item: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _as_shown(message: Message, items: list[Any]) -> bool:
+    """Whether a Responses answer's output items still say what the answer shows (its
+    text not edited, the same calls)."""
+    texts = [
+        part.get("text", "")
+        for item in items
+        if isinstance(item, dict) and item.get("type") == "message"
+        for part in item.get("content") or []
+        if isinstance(part, dict) and part.get("type") == "output_text"
+    ]
+    calls = [
+        i.get("call_id") for i in items if isinstance(i, dict) and i.get("type") == "function_call"
+    ]
+    shown_calls = [c.get("id") for c in message.tool_calls or []]
+    return "".join(texts) == (message.content or "") and calls == shown_calls
+
+
+def _replayed(items: list[Any]) -> list[dict[str, Any]]:
+    """An answer's output items as input, in their order and with their ids (a reasoning
+    item must come with the items that followed it): reasoning the server can read back,
+    messages (their text parts only) and function calls. A reasoning item that cannot be
+    sent takes the ids of the others with it (they would name items the server may not
+    have), and one with nothing after it is left out."""
+    out: list[dict[str, Any]] = []
+    dropped = False
+    for item in items:
+        kind = item.get("type") if isinstance(item, dict) else None
+        if kind == "reasoning":
+            if _replayable(item):
+                out.append(_reasoning_input(item))
+            else:
+                dropped = True
+        elif kind == "message":
+            parts = [
+                {"type": "output_text", "text": p.get("text", "")}
+                for p in item.get("content") or []
+                if isinstance(p, dict) and p.get("type") == "output_text"
+            ]
+            out.append({"type": "message", "role": "assistant", "content": parts,
+                        **({"id": item["id"]} if item.get("id") else {})})  # fmt: skip
+        elif kind == "function_call":
+            keep = ("type", "id", "call_id", "name", "arguments")
+            out.append({k: item[k] for k in keep if k in item})
+    while out and out[-1]["type"] == "reasoning":
+        out.pop()
+    if dropped or not any(i["type"] == "reasoning" for i in out):
+        for item in out:
+            if item["type"] != "reasoning":
+                item.pop("id", None)
+    return out
+
+
 def message_items(message: Message) -> list[dict[str, Any]]:
     """One saved message as Responses input items (stateless: the whole history is sent).
-    An answer is sent as shown (edits included): its reasoning items when the server can
-    read them back, its text as an assistant message, its calls as function_call items;
-    a tool result as a function_call_output."""
+    An answer made on the Responses API and shown as it came is sent as its output items
+    (reasoning the server can read back, with the items that followed it); any other, or
+    an edited one, as shown: its text as an assistant message, its calls as function_call
+    items. A tool result is a function_call_output."""
     if message.role == Message.Role.ASSISTANT:
-        items = [_reasoning_input(i) for i in message.output_items or [] if _replayable(i)]
+        output = [i for i in message.output_items or [] if isinstance(i, dict)]
+        if output and _as_shown(message, output):
+            return _replayed(output)
+        items: list[dict[str, Any]] = []
         if message.content:
             items.append(
                 {
@@ -248,7 +311,12 @@ def responses_tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for tool in tools:
         fn = tool.get("function") if isinstance(tool.get("function"), dict) else None
-        out.append({"type": "function", **fn} if fn is not None else tool)
+        if fn is None:
+            out.append(tool)
+            continue
+        # The Responses API makes a function strict unless told otherwise, Chat
+        # Completions the reverse: the same tool asks the same of both APIs.
+        out.append({"type": "function", **fn, "strict": fn.get("strict", False)})
     return out
 
 
@@ -269,10 +337,19 @@ def _chain_point(history: list[Message], lane: Lane) -> int | None:
 
 
 def _responses_history(lane: Lane, assistant: Message) -> list[Message]:
+    """The lane's history up to ``assistant``: of its own turn, only what came before it
+    (a saved answer is followed in its turn by its tool results and the next answer)."""
+    history = lane_history(
+        lane=lane,
+        before_turn=assistant.turn + 1,
+        branch=assistant.branch,
+        fields=RESPONSES_HISTORY_FIELDS,
+    )
     return [
         m
-        for m in lane_history(lane=lane, before_turn=assistant.turn + 1, branch=assistant.branch)
+        for m in history
         if m.pk != assistant.pk
+        and (assistant.pk is None or m.turn < assistant.turn or m.pk < assistant.pk)
     ]
 
 

@@ -130,7 +130,11 @@ async def run_check(
             outcome, ms = await _timed(probe, ctx, timeout)
             why = _worth_retrying(probe, outcome)
             if why:
-                bigger = dataclasses.replace(ctx, budget=RETRY_BUDGET)
+                bigger = dataclasses.replace(
+                    ctx,
+                    budget=RETRY_BUDGET,
+                    endpoint=probe_endpoint(endpoint, timeout * 2),
+                )
                 again, more = await _timed(probe, bigger, timeout * 2)
                 again.summary += f" (asked again {why}; the first time: {outcome.summary})"
                 again.facts = {**again.facts, "retried": why}

@@ -259,6 +259,8 @@ class Answer:
                 data = json.loads(line)
             except ValueError:
                 continue
+            if isinstance(data, dict) and isinstance(data.get("response"), dict):
+                data = data["response"]  # a Responses API event names it there
             if isinstance(data, dict) and isinstance(data.get("model"), str):
                 return data["model"][:200]
         return ""

@@ -207,6 +207,7 @@ class Run:
                         if self._refuses_chain(event, body):
                             if self.fallback is not None:
                                 body, self.fallback = self.fallback, None
+                                self.body = body  # what is asked now (and saved)
                                 self.notes.append(
                                     "The endpoint refused previous_response_id "
                                     f"({event.message[:200]}): the whole conversation was "

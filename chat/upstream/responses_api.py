@@ -26,6 +26,7 @@ from .events import (
     UpstreamError,
     Usage,
 )
+from .logprobs import _chat_logprob_tokens
 from .usage import _int_or_none
 
 RESPONSES_PATH = "responses"  # the API path, as runs and code export name it
@@ -53,24 +54,9 @@ def usage_event(raw: Any) -> Usage | None:
 
 
 def _logprobs(raw: Any) -> list[dict[str, Any]]:
-    tokens = []
-    for entry in raw if isinstance(raw, list) else []:
-        if not isinstance(entry, dict) or not isinstance(entry.get("token"), str):
-            continue
-        top = [
-            {"token": t["token"], "logprob": float(t.get("logprob") or 0.0)}
-            for t in entry.get("top_logprobs") or []
-            if isinstance(t, dict) and isinstance(t.get("token"), str)
-        ]
-        logprob = entry.get("logprob")
-        tokens.append(
-            {
-                "token": entry["token"],
-                "logprob": float(logprob) if isinstance(logprob, int | float) else 0.0,
-                "top": sorted(top, key=lambda t: -t["logprob"]),
-            }
-        )
-    return tokens
+    """An output_text delta's ``logprobs``: the same entries as chat's, read the same way
+    (finite numbers, a token from its bytes when needed)."""
+    return _chat_logprob_tokens(raw) if isinstance(raw, list) else []
 
 
 def _error(obj: dict[str, Any], fallback: str) -> UpstreamError:
@@ -93,6 +79,7 @@ class ResponsesEvents:
         self.texts: dict[str, str] = {}  # text (or reasoning) per item/part, from deltas
         self.response_id: str | None = None
         self.output: dict[str, dict[str, Any]] = {}  # finished items by key, in order
+        self.streamed = False  # any text or reasoning came as deltas
         self.named: set[int] = set()  # calls whose id and name were sent
         self.ended = False
 
@@ -205,8 +192,12 @@ class ResponsesEvents:
             return []
         field = "text" if kind is TextDelta else "reasoning"
         key = self._part_key(obj, field)
+        shown = delta
+        if key not in self.texts and any(k.split("/")[-2] == field for k in self.texts):
+            shown = "\n\n" + delta  # another part (a summary's next part): a new paragraph
         self.texts[key] = self.texts.get(key, "") + delta
-        events: list[Event] = [kind(delta)]
+        self.streamed = True
+        events: list[Event] = [kind(shown)]
         if kind is TextDelta:
             tokens = _logprobs(obj.get("logprobs"))
             if tokens:
@@ -288,7 +279,9 @@ class ResponsesEvents:
                 self.output[key] = item
                 if item.get("type") == "function_call":
                     events += self._call_item({"output_index": n}, item, whole=True)
-                else:
+                elif not self.streamed:
+                    # Its text only here. (Text that came as deltas is not given again:
+                    # a server without ids and indexes can't say which item it was.)
                     events += self._item_rest({"output_index": n}, item)
         if kind == "response.failed":
             error = response.get("error")

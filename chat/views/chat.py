@@ -134,7 +134,9 @@ def conversation_detail(request: HttpRequest, conversation_id: uuid.UUID) -> Htt
     path = path_of(conversation)
     # Raw responses are big and only the inspector needs them; other versions wait for ‹ ›.
     history = list(
-        conversation.messages.filter(path.q()).select_related("lane").defer("raw_response")
+        conversation.messages.filter(path.q())
+        .select_related("lane")
+        .defer("raw_response", "output_items")
     )
     visible = [m for m in history if not m.hidden]
     context = panel_context(lanes[0]) if lanes else {}

@@ -347,3 +347,31 @@ def test_an_image_goes_as_an_input_image_part_and_the_table_maps_every_parameter
         "user": "u1",
         "top_k": 40,
     }  # fmt: skip
+
+
+async def test_a_refused_chain_after_tool_results_falls_back_to_a_well_ordered_input(owner):
+    """chained_or_whole, a tool round, then the server refuses the chain: the whole input
+    has each function_call before its output, once."""
+    weather = TEMPLATES["weather"]
+    conversation = await responses_conversation(
+        owner,
+        params={"conversation_state": "chained_or_whole"},
+        tools=[{"tool": weather, "enabled": True, "mock": '{"temp": 18}'}],
+    )
+    calls = [{"name": "get_weather", "arguments": {"city": "Oslo", "unit": "celsius"}}]
+    script = json.dumps({"tool_calls": calls})
+    await send(owner, conversation, {"action": "send", "content": f"Weather?\n@fake {script}"})
+    _, answer = await messages_of(conversation)
+    (call,) = answer.tool_calls
+    await on_personality(conversation, "responses-stateless")
+    await send(
+        owner,
+        conversation,
+        {"action": "tool_results", "message": answer.pk, f"result:{call['id']}": "snow"},
+    )
+    sent = last_request()["json"]
+    assert "previous_response_id" not in sent
+    kinds = [(i.get("type"), i.get("role")) for i in sent["input"]]
+    assert kinds == [("message", "user"), ("function_call", None), ("function_call_output", None)]
+    final = (await messages_of(conversation))[-1]
+    assert final.status == "complete" and "snow" in final.content

@@ -224,3 +224,32 @@ def test_a_whole_response_object():
     end = events[-1]
     assert isinstance(end, ResponseDone) and end.output == [reasoning_item, MESSAGE]
     assert whole_response_events({"choices": []}) is None
+
+
+def test_logprobs_are_read_as_chats_are_finite_numbers_and_never_a_crash():
+    lp = [{"token": "Hi", "logprob": "nan?", "top_logprobs": [{"token": "Yo", "logprob": "x"}]},
+          {"token": "!", "logprob": float("-inf"), "top_logprobs": "junk"}]  # fmt: skip
+    events, _ = feed([{"type": "response.output_text.delta", "delta": "Hi!", "logprobs": lp}])
+    (logprobs,) = [e for e in events if isinstance(e, Logprobs)]
+    assert [t["logprob"] for t in logprobs.tokens] == [0.0, -9999.0]
+    assert logprobs.tokens[0]["top"] == [{"token": "Yo", "logprob": 0.0}]
+
+
+def test_text_streamed_without_ids_or_indexes_is_not_given_again_at_the_end():
+    events, done = feed([
+        {"type": "response.output_text.delta", "delta": "Hel"},
+        {"type": "response.output_text.delta", "delta": "lo"},
+        {"type": "response.completed", "response": {"status": "completed", "output": [
+            {"type": "message", "content": [{"type": "output_text", "text": "Hello"}]}]}},
+    ])  # fmt: skip
+    assert done and text(events) == "Hello"
+
+
+def test_a_summarys_parts_are_paragraphs():
+    events, _ = feed([
+        {"type": "response.reasoning_summary_text.delta", "item_id": "rs", "summary_index": 0,
+         "delta": "First."},
+        {"type": "response.reasoning_summary_text.delta", "item_id": "rs", "summary_index": 1,
+         "delta": "Second."},
+    ])  # fmt: skip
+    assert reasoning(events) == "First.\n\nSecond."
