@@ -634,11 +634,24 @@
     if (!sent) return;
     target.typedWhenSent = null;
     keptTyped = [];
+    focusedUntyped = null;
     target.querySelectorAll(TYPED).forEach(function (f) {
       if (f.id in sent && f.value !== sent[f.id]) {
         keptTyped.push({ id: f.id, value: f.value, start: f.selectionStart, end: f.selectionEnd });
+      } else if (f === document.activeElement) {
+        focusedUntyped = f.id;
       }
     });
+  });
+  // The field the user is in but has not typed in yet when its new value arrives: all of
+  // the new value is selected, so what they type next replaces it (htmx would put the
+  // caret where it was in the old, empty field: typing would then go in front).
+  var focusedUntyped = null;
+  document.addEventListener("htmx:afterSettle", function () {
+    var id = focusedUntyped;
+    focusedUntyped = null;
+    var f = id && document.getElementById(id);
+    if (f && f === document.activeElement && typeof f.select === "function") f.select();
   });
   document.addEventListener("htmx:afterSwap", function () {
     var kept = keptTyped;

@@ -74,6 +74,25 @@ def test_a_model_typed_while_the_endpoint_answers_is_kept(app_server, page):
     assert not page.problems, page.problems
 
 
+def test_typing_into_the_model_field_as_it_arrives_replaces_the_new_default(app_server, page):
+    """Item 3, the other moment: the user is in the Model field but has not typed yet when
+    the endpoint's default arrives. What they type then replaces it, never goes in front
+    of it ("typed-modelsecond-model", seen in a peer journey under load)."""
+    create_first_account(page, app_server)
+    second_endpoint()
+    page.reload()
+    model = page.get_by_label("Model")
+    held = Held(page, "**/models/?*")
+    page.get_by_label("Endpoint").select_option(label="Second")
+    model.focus()  # in the field, nothing typed
+    held.release()
+    expect(model).to_have_value("second-model")
+    expect(model).to_be_focused()
+    model.press_sequentially("typed-model")
+    expect(model).to_have_value("typed-model")
+    assert not page.problems, page.problems
+
+
 def test_a_lane_model_typed_while_its_endpoint_saves_is_kept_and_saved(app_server, page):
     """Item 3 on a conversation page: the lane head comes back from saving the endpoint
     after a model was typed; the typed model stays and is what the lane saves."""

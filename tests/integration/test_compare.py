@@ -438,7 +438,8 @@ def test_sync_makes_an_endpoint_or_model_change_apply_to_every_lane(owner_client
     c = Lane.objects.create(conversation=conversation, position=2, profile=demo, model="demo")
     page = owner_client.get(reverse("chat:conversation", args=[conversation.pk])).content
     assert b'id="sync-lanes" name="sync_lanes"' in page
-    assert page.count(b'hx-include="#sync-lanes"') == 3  # every lane head sends the toggle
+    # every lane head sends the toggle (and the lane the panel shows)
+    assert page.count(b'hx-include="[name=panel_lane], #sync-lanes"') == 3
 
     url = reverse("chat:lane_settings", args=[conversation.pk, b.pk])
     fields = {f"lane{b.pk}-profile": other.pk, f"lane{b.pk}-model": "demo-slow"}

@@ -40,6 +40,9 @@ CHAT_CASES = {
     "response_format": ("json_object", "response_format", {"type": "json_object"}),
     "logprobs": ("true", "logprobs", True),
     "user": ("user-123", "user", "user-123"),
+    "reasoning_effort": ("low", "reasoning_effort", "low"),
+    "safety_identifier": ("u-7f3a", "safety_identifier", "u-7f3a"),
+    "metadata": ('{"run": "a1"}', "metadata", {"run": "a1"}),
     "extra_body": ('{"top_k": 40, "min_p": 0.05}', "top_k", 40),
 }
 COMPLETION_CASES = {
@@ -87,6 +90,8 @@ def test_every_parameter_has_a_case():
     # with tools (tests/integration/test_tools_flow.py).
     covered = set(CHAT_CASES) | set(COMPLETION_CASES)
     covered |= {"json_schema", "top_logprobs", "parallel_tool_calls"}
+    # Sent on the Responses API only: each mapped there by test_responses_api.py.
+    covered |= {p.name for p in PARAMS if p.apis == ("responses",)}
     assert covered == {p.name for p in PARAMS}
     # Completions mode: every parameter it takes has its own case.
     assert set(COMPLETION_CASES) == {p.name for p in params_for("completion")}

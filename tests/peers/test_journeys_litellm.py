@@ -100,6 +100,7 @@ def test_chat_and_responses_side_by_side_on_litellm(app_server, page, litellm):
     items through LiteLLM's bridge, and Stop on it."""
     setup_endpoint(page, app_server, litellm)
     journey.open_new_conversation(page, app_server, NAME)
+    journey.model_follows(page, "mock-chat", litellm.models)  # the endpoint's, arrived
     page.get_by_label("Model").fill("relay-demo")  # the new conversation's first lane
     assert journey.send(page, "Hello", 1)
     page.get_by_role("button", name="+ Lane").click()
