@@ -105,28 +105,33 @@ def _payload_events(obj: dict[str, Any], reasoning_field: str = "auto") -> list[
     return events
 
 
+def sse_object(data: str, what: str = "chunk") -> dict[str, Any] | list[Event] | None:
+    """One SSE ``data`` payload as a JSON object; else what it comes to: ``[]`` for the
+    end (``[DONE]``), None for an empty one, ``[error]`` for one that is not an object
+    (the stream ends there)."""
+    data = data.strip()
+    if data == "[DONE]":
+        return []
+    if not data:
+        return None
+    try:
+        obj = json.loads(data)
+    except ValueError as exc:
+        message = f"Malformed {what} from the endpoint: {exc}"
+        return [UpstreamError(message=message, body=data[:SNIPPET_LENGTH])]
+    if not isinstance(obj, dict):
+        message = f"Malformed {what} from the endpoint: expected a JSON object"
+        return [UpstreamError(message=message, body=data[:SNIPPET_LENGTH])]
+    return obj
+
+
 def _chunk_events(
     data: str, event_name: str, reasoning_field: str = "auto"
 ) -> tuple[list[Event], bool]:
     """Events for one SSE ``data`` payload, and whether the stream is over."""
-    data = data.strip()
-    if data == "[DONE]":
-        return [], True
-    if not data:
-        return [], False
-    try:
-        obj = json.loads(data)
-    except ValueError as exc:
-        error = UpstreamError(
-            message=f"Malformed chunk from the endpoint: {exc}", body=data[:SNIPPET_LENGTH]
-        )
-        return [error], True
+    obj = sse_object(data)
     if not isinstance(obj, dict):
-        error = UpstreamError(
-            message="Malformed chunk from the endpoint: expected a JSON object",
-            body=data[:SNIPPET_LENGTH],
-        )
-        return [error], True
+        return (obj or [], obj is not None)
     if obj.get("error") or event_name == "error":
         return [_error_event(obj, "The endpoint reported an error mid-stream")], True
     return _payload_events(obj, reasoning_field), False

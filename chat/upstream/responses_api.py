@@ -11,10 +11,9 @@ is needed: ``response.completed``, ``response.incomplete``, ``response.failed`` 
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from .errors import SNIPPET_LENGTH, _str_or_none
+from .errors import _str_or_none
 from .events import (
     Event,
     Finish,
@@ -27,6 +26,7 @@ from .events import (
     Usage,
 )
 from .logprobs import _chat_logprob_tokens
+from .parse import sse_object
 from .usage import _int_or_none
 
 RESPONSES_PATH = "responses"  # the API path, as runs and code export name it
@@ -117,24 +117,9 @@ class ResponsesEvents:
     # --- the events --------------------------------------------------------------------
     def chunk(self, data: str, event_name: str = "") -> tuple[list[Event], bool]:
         """Events for one SSE ``data`` payload, and whether the stream is over."""
-        data = data.strip()
-        if data == "[DONE]":
-            return [], True
-        if not data:
-            return [], False
-        try:
-            obj = json.loads(data)
-        except ValueError as exc:
-            error = UpstreamError(
-                message=f"Malformed event from the endpoint: {exc}", body=data[:SNIPPET_LENGTH]
-            )
-            return [error], True
+        obj = sse_object(data, "event")
         if not isinstance(obj, dict):
-            error = UpstreamError(
-                message="Malformed event from the endpoint: expected a JSON object",
-                body=data[:SNIPPET_LENGTH],
-            )
-            return [error], True
+            return (obj or [], obj is not None)
         kind = obj.get("type") if isinstance(obj.get("type"), str) else event_name
         if kind == "error" or (kind not in ENDS and isinstance(obj.get("error"), dict)):
             return [_error(obj, "The endpoint reported an error mid-stream")], True

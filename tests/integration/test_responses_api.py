@@ -13,7 +13,8 @@ from chat import conversations
 from chat.models import Conversation, EndpointProfile, Lane
 from chat.tools import TEMPLATES
 from chat.upstream import fake_app
-from tests.integration.test_consumer import connect, messages_of, until_done
+from tests.integration.test_consumer import messages_of
+from tests.integration.test_tools_flow import send
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -32,14 +33,22 @@ def responses_conversation(user, *, model="demo-fast", params=None, tools=None) 
     return conversation
 
 
-async def send(owner, conversation, frame):
-    comm = await connect(owner, conversation)
-    await comm.send_to(text_data=json.dumps(frame))
-    frames = await until_done(comm)
-    if frame["action"] == "tool_results":
-        frames += await until_done(comm)
-    await comm.disconnect()
-    return frames
+WEATHER_ENTRY = {"tool": TEMPLATES["weather"], "enabled": True, "mock": '{"temp": 18}'}
+
+
+async def oslo_weather_call(owner, conversation):
+    """Send a question the fake answers with one get_weather call; the answer, the call."""
+    calls = [{"name": "get_weather", "arguments": {"city": "Oslo", "unit": "celsius"}}]
+    script = json.dumps({"tool_calls": calls})
+    await send(owner, conversation, {"action": "send", "content": f"Weather?\n@fake {script}"})
+    _, answer = await messages_of(conversation)
+    (call,) = answer.tool_calls
+    return answer, call
+
+
+async def send_result(owner, conversation, answer, call, result: str = "snow"):
+    frame = {"action": "tool_results", "message": answer.pk, f"result:{call['id']}": result}
+    await send(owner, conversation, frame)
 
 
 def last_request():
@@ -212,22 +221,11 @@ async def test_chained_turns_send_only_what_is_new_with_previous_response_id(own
 
 
 async def test_a_chained_tool_round_sends_only_the_results(owner):
-    weather = TEMPLATES["weather"]
     conversation = await responses_conversation(
-        owner,
-        params={"conversation_state": "chained"},
-        tools=[{"tool": weather, "enabled": True, "mock": '{"temp": 18}'}],
+        owner, params={"conversation_state": "chained"}, tools=[WEATHER_ENTRY]
     )
-    calls = [{"name": "get_weather", "arguments": {"city": "Oslo", "unit": "celsius"}}]
-    script = json.dumps({"tool_calls": calls})
-    await send(owner, conversation, {"action": "send", "content": f"Weather?\n@fake {script}"})
-    _, answer = await messages_of(conversation)
-    (call,) = answer.tool_calls
-    await send(
-        owner,
-        conversation,
-        {"action": "tool_results", "message": answer.pk, f"result:{call['id']}": "snow"},
-    )
+    answer, call = await oslo_weather_call(owner, conversation)
+    await send_result(owner, conversation, answer, call)
     body = last_request()["json"]
     assert body["previous_response_id"] == answer.response_id
     assert body["input"] == [
@@ -352,23 +350,12 @@ def test_an_image_goes_as_an_input_image_part_and_the_table_maps_every_parameter
 async def test_a_refused_chain_after_tool_results_falls_back_to_a_well_ordered_input(owner):
     """chained_or_whole, a tool round, then the server refuses the chain: the whole input
     has each function_call before its output, once."""
-    weather = TEMPLATES["weather"]
     conversation = await responses_conversation(
-        owner,
-        params={"conversation_state": "chained_or_whole"},
-        tools=[{"tool": weather, "enabled": True, "mock": '{"temp": 18}'}],
+        owner, params={"conversation_state": "chained_or_whole"}, tools=[WEATHER_ENTRY]
     )
-    calls = [{"name": "get_weather", "arguments": {"city": "Oslo", "unit": "celsius"}}]
-    script = json.dumps({"tool_calls": calls})
-    await send(owner, conversation, {"action": "send", "content": f"Weather?\n@fake {script}"})
-    _, answer = await messages_of(conversation)
-    (call,) = answer.tool_calls
+    answer, call = await oslo_weather_call(owner, conversation)
     await on_personality(conversation, "responses-stateless")
-    await send(
-        owner,
-        conversation,
-        {"action": "tool_results", "message": answer.pk, f"result:{call['id']}": "snow"},
-    )
+    await send_result(owner, conversation, answer, call)
     sent = last_request()["json"]
     assert "previous_response_id" not in sent
     kinds = [(i.get("type"), i.get("role")) for i in sent["input"]]

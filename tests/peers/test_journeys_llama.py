@@ -46,6 +46,38 @@ def finish_of(page, number: int) -> str:
     return answers(page).nth(number - 1).locator(".metrics dd[class^=finish-]").inner_text()
 
 
+def short_first_answer(page) -> None:
+    """The first answer asked again with room for 4 tokens (greedy, as set before): a long
+    one in the history is what the model would copy instead of writing a call."""
+    journey.set_max_tokens(page, 4)
+    answers(page).first.get_by_role("button", name="Regenerate this answer").click()
+    page.locator("#turn-1 .versions").get_by_text("2/2").wait_for(timeout=journey.ANSWER_TIMEOUT)
+    answers(page).first.and_(page.locator('[data-status="complete"]')).wait_for(
+        timeout=journey.ANSWER_TIMEOUT
+    )
+
+
+def echoed_weather_call(page):
+    """The Weather tool, tool_choice required, and a call written out as the question: the
+    pretrained model copies the user's words first, so it writes that call, and llama.cpp
+    parses it through the <tool_call> markers of our chat template ("required": it may not
+    end without one). Greedy: the first time. The answer and its calls (one or more:
+    llama.cpp may not stop at one), the first checked: get_weather, JSON arguments."""
+    journey.set_max_tokens(page, 64)  # room for a call or two
+    page.get_by_role("button", name="Weather").click()
+    page.get_by_label("Tool 1 JSON").wait_for()
+    page.locator("#tools-status").get_by_text("Saved").wait_for()
+    with page.expect_response(lambda r: r.url.endswith("/tools/") and r.ok):
+        page.locator("#tool-choice").select_option("required")
+    journey.send(page, ECHO_CALL, 2)
+    second = answers(page).nth(1)
+    calls = second.locator(".tool-call")
+    assert calls.count() >= 1
+    assert calls.first.locator("code").first.inner_text() == "get_weather"
+    assert '"city": "Paris"' in calls.first.locator("pre").inner_text()  # JSON, parsed
+    return second, calls
+
+
 def test_chat_stop_and_compare_on_llama_cpp(app_server, page, llama):
     start_chat(page, app_server, llama, "Once upon a time")
     journey.set_max_tokens(page, 24)
@@ -109,27 +141,8 @@ def test_a_tool_round_trip_on_llama_cpp(app_server, page, llama):
     # get_weather calls, 6 times out of 6.
     journey.set_greedy(page)
     # A short first answer: a long one in the history is what the model would copy.
-    journey.set_max_tokens(page, 4)
-    answers(page).first.get_by_role("button", name="Regenerate this answer").click()
-    page.locator("#turn-1 .versions").get_by_text("2/2").wait_for(timeout=journey.ANSWER_TIMEOUT)
-    answers(page).first.and_(page.locator('[data-status="complete"]')).wait_for(
-        timeout=journey.ANSWER_TIMEOUT
-    )
-    journey.set_max_tokens(page, 64)  # room for a call or two
-    page.get_by_role("button", name="Weather").click()
-    page.get_by_label("Tool 1 JSON").wait_for()
-    page.locator("#tools-status").get_by_text("Saved").wait_for()
-    with page.expect_response(lambda r: r.url.endswith("/tools/") and r.ok):
-        page.locator("#tool-choice").select_option("required")
-    # The pretrained model copies the user's words first: asked with a call written out,
-    # it writes that call, and llama.cpp parses it through the <tool_call> markers of our
-    # chat template ("required": it may not end without one). Greedy: the first time.
-    journey.send(page, ECHO_CALL, 2)
-    second = answers(page).nth(1)
-    calls = second.locator(".tool-call")
-    assert calls.count() >= 1  # one call or more: llama.cpp may not stop at one
-    assert calls.first.locator("code").first.inner_text() == "get_weather"
-    assert '"city": "Paris"' in calls.first.locator("pre").inner_text()  # JSON, parsed
+    short_first_answer(page)
+    second, calls = echoed_weather_call(page)
     assert finish_of(page, 2) in ("tool_calls", "length")
 
     # Answer every call with its mock result, then the model answers (in words: auto).
@@ -258,24 +271,8 @@ def test_a_tool_round_trip_on_llama_cpps_responses_api(app_server, page, llama):
     # sampled first answer in the history is what it would copy instead.
     journey.set_param(page, "temperature", 0)
     journey.set_param(page, "extra_body", journey.GREEDY_EXTRA)
-    journey.set_max_tokens(page, 4)
-    answers(page).first.get_by_role("button", name="Regenerate this answer").click()
-    page.locator("#turn-1 .versions").get_by_text("2/2").wait_for(timeout=journey.ANSWER_TIMEOUT)
-    answers(page).first.and_(page.locator('[data-status="complete"]')).wait_for(
-        timeout=journey.ANSWER_TIMEOUT
-    )
-    journey.set_max_tokens(page, 64)
-    page.get_by_role("button", name="Weather").click()
-    page.get_by_label("Tool 1 JSON").wait_for()
-    page.locator("#tools-status").get_by_text("Saved").wait_for()
-    with page.expect_response(lambda r: r.url.endswith("/tools/") and r.ok):
-        page.locator("#tool-choice").select_option("required")
-    journey.send(page, ECHO_CALL, 2)
-    second = answers(page).nth(1)
-    calls = second.locator(".tool-call")
-    assert calls.count() >= 1
-    assert calls.first.locator("code").first.inner_text() == "get_weather"
-    assert '"city": "Paris"' in calls.first.locator("pre").inner_text()
+    short_first_answer(page)
+    second, _ = echoed_weather_call(page)
     assert finish_of(page, 2) == "tool_calls"
     with page.expect_response(lambda r: r.url.endswith("/tools/") and r.ok):
         page.locator("#tool-choice").select_option("auto")
