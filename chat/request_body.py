@@ -336,6 +336,64 @@ def _chain_point(history: list[Message], lane: Lane) -> int | None:
     return None
 
 
+def _said(item: dict[str, Any]) -> tuple[Any, ...] | None:
+    """What an input item says, to compare two contexts: ids, statuses and reasoning
+    aside (what the server keeps of its reasoning is its own)."""
+    kind = item.get("type", "message")
+    if kind == "message":
+        parts = item.get("content")
+        if isinstance(parts, str):
+            return ("message", item.get("role"), parts, ())
+        parts = [p for p in parts or [] if isinstance(p, dict)]
+        text = "".join(p.get("text", "") for p in parts if isinstance(p.get("text"), str))
+        images = tuple(str(p.get("image_url")) for p in parts if p.get("type") == "input_image")
+        return ("message", item.get("role"), text, images)
+    if kind == "function_call":
+        return ("call", item.get("call_id"), item.get("name"), item.get("arguments"))
+    if kind == "function_call_output":
+        return ("output", item.get("call_id"), item.get("output"))
+    return None
+
+
+def _context(items: list[Any]) -> list[tuple[Any, ...]]:
+    return [s for s in (_said(i) for i in items if isinstance(i, dict)) if s is not None]
+
+
+def _chain_holds(lane: Lane, history: list[Message], point: int, system: list[dict]) -> bool:
+    """Whether the server's context for the answer at ``history[point]`` is still what
+    the page shows before it: every answer of its chain was asked with what is shown now
+    (no earlier turn asked again or switched to another version since, nothing edited),
+    and answered as it is shown. Else the turn goes stateless, whole."""
+    mine = [
+        i
+        for i in range(point + 1)
+        if history[i].role == Message.Role.ASSISTANT and history[i].lane_id == lane.pk
+    ]
+    bodies = dict(
+        Message.objects.filter(pk__in=[history[i].pk for i in mine]).values_list(
+            "pk", "request_body"
+        )
+    )
+    index = point
+    while True:
+        answer = history[index]
+        if not _as_shown(answer, [i for i in answer.output_items or [] if isinstance(i, dict)]):
+            return False
+        body = bodies.get(answer.pk) or {}
+        asked = _context(body.get("input") if isinstance(body.get("input"), list) else [])
+        before = [i for i in mine if i < index]
+        previous = body.get("previous_response_id")
+        if not previous:
+            shown = [*system, *(item for m in history[:index] for item in message_items(m))]
+            return asked == _context(shown)
+        if not before or history[before[-1]].response_id != previous:
+            return False
+        between = [item for m in history[before[-1] + 1 : index] for item in message_items(m)]
+        if asked != _context(between):
+            return False
+        index = before[-1]
+
+
 def _responses_history(lane: Lane, assistant: Message) -> list[Message]:
     """The lane's history up to ``assistant``: of its own turn, only what came before it
     (a saved answer is followed in its turn by its tool results and the next answer)."""
@@ -384,6 +442,8 @@ def responses_body_build(
     items = _system_items(lane, body, quirks)
     history = _responses_history(lane, assistant)
     point = _chain_point(history, lane) if chained else None
+    if point is not None and not _chain_holds(lane, history, point, items):
+        point = None
     if point is not None:
         body["previous_response_id"] = history[point].response_id
         items = []  # the server has the instructions' input and the answers before

@@ -4,6 +4,7 @@ streamed into the same answer; the next turn sends the history as input items.""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -49,6 +50,16 @@ async def oslo_weather_call(owner, conversation):
 async def send_result(owner, conversation, answer, call, result: str = "snow"):
     frame = {"action": "tool_results", "message": answer.pk, f"result:{call['id']}": result}
     await send(owner, conversation, frame)
+
+
+async def settled(conversation, within: float = 60.0) -> None:
+    """Wait until no answer of the conversation is streaming (a database state)."""
+    streaming = database_sync_to_async(
+        lambda: conversation.messages.filter(status="streaming").exists()
+    )
+    async with asyncio.timeout(within):
+        while await streaming():
+            await asyncio.sleep(0.02)
 
 
 def last_request():
@@ -362,3 +373,44 @@ async def test_a_refused_chain_after_tool_results_falls_back_to_a_well_ordered_i
     assert kinds == [("message", "user"), ("function_call", None), ("function_call_output", None)]
     final = (await messages_of(conversation))[-1]
     assert final.status == "complete" and "snow" in final.content
+
+
+async def test_a_chain_whose_context_changed_goes_stateless(owner):
+    """Chained turns continue the server's context only while it is what the page shows:
+    after the first answer is asked again (its new attempt shown), or edited, the next
+    turn sends the whole conversation as shown instead of chaining to a context that
+    holds another answer."""
+    conversation = await responses_conversation(owner, params={"conversation_state": "chained"})
+    await send(owner, conversation, {"action": "send", "content": "First"})
+    await send(owner, conversation, {"action": "send", "content": "Second"})
+    assert "previous_response_id" in last_request()["json"]  # the chain holds
+    await send(owner, conversation, {"action": "regenerate", "lane": 0, "turn": 1})
+    await settled(conversation)  # the new attempt is saved
+    await send(owner, conversation, {"action": "send", "content": "Third"})
+    body = last_request()["json"]
+    assert "previous_response_id" not in body
+    texts = [i["content"][0]["text"] for i in body["input"] if i.get("type") == "message"]
+
+    @database_sync_to_async
+    def newest_first_answer():
+        return conversation.messages.filter(role="assistant", turn=1).order_by("-id").first()
+
+    assert (await newest_first_answer()).content in texts  # the attempt shown now
+    assert texts[-1] == "Third"
+    await send(owner, conversation, {"action": "send", "content": "Fourth"})
+    assert "previous_response_id" in last_request()["json"]  # chained again from there
+
+    @database_sync_to_async
+    def edit_last_answer():
+        answer = conversation.messages.filter(role="assistant").order_by("-id").first()
+        answer.content = "An edited answer."
+        answer.save(update_fields=["content"])
+
+    await edit_last_answer()
+    await send(owner, conversation, {"action": "send", "content": "Fifth"})
+    body = last_request()["json"]
+    assert "previous_response_id" not in body
+    assert any(
+        i.get("role") == "assistant" and i["content"][0]["text"] == "An edited answer."
+        for i in body["input"]
+    )
