@@ -645,9 +645,10 @@
   });
   // The field the user is in but has not typed in yet when its new value arrives: all of
   // the new value is selected, so what they type next replaces it (htmx would put the
-  // caret where it was in the old, empty field: typing would then go in front).
+  // caret where it was in the old, empty field: typing would then go in front). In the
+  // swap's own task (afterSwap, not afterSettle): no keystroke can come in between.
   var focusedUntyped = null;
-  document.addEventListener("htmx:afterSettle", function () {
+  document.addEventListener("htmx:afterSwap", function () {
     var id = focusedUntyped;
     focusedUntyped = null;
     var f = id && document.getElementById(id);
