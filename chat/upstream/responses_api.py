@@ -81,7 +81,6 @@ class ResponsesEvents:
         self.output: dict[str, dict[str, Any]] = {}  # finished items by key, in order
         self.streamed = False  # any text or reasoning came as deltas
         self.named: set[int] = set()  # calls whose id and name were sent
-        self.ended = False
 
     # --- keys --------------------------------------------------------------------------
     @staticmethod
@@ -250,7 +249,6 @@ class ResponsesEvents:
         return [ToolCallDelta(index=index, arguments=arguments[len(seen) :])]
 
     def _end(self, kind: str, response: Any) -> list[Event]:
-        self.ended = True
         response = response if isinstance(response, dict) else {}
         if isinstance(response.get("id"), str):
             self.response_id = response["id"]
