@@ -120,7 +120,9 @@
       var form = template.content.firstElementChild.cloneNode(true);
       form.querySelector('[name="message"]').value = editor.getAttribute("data-edit");
       var area = form.querySelector("textarea");
-      area.value = article.querySelector(".msg-body").textContent;
+      // The question as written, @fake lines included (the page shows them apart).
+      var body = article.querySelector(".msg-body");
+      area.value = body.hasAttribute("data-source") ? body.getAttribute("data-source") : body.textContent;
       article.querySelector(".msg-body").after(form);
       htmx.process(form);
       area.focus();

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 import re
 
@@ -124,18 +125,141 @@ def _code(rng: random.Random) -> str:
     return f"```python\ndef {name}({items}):\n{body}\n```"
 
 
+def _numbered(rng: random.Random) -> str:
+    steps = []
+    for k in range(rng.randint(3, 5)):
+        steps.append(
+            f"{k + 1}. **{rng.choice(_VERBS).removesuffix('s').capitalize()}** {rng.choice(_GLUE)} "
+            f"{rng.choice(_ADJECTIVES)} {rng.choice(_WORDS)}."
+        )
+    return "Steps:\n\n" + "\n".join(steps)
+
+
+def _table(rng: random.Random) -> str:
+    names = rng.sample(_WORDS, rng.randint(3, 4))
+    rows = [
+        f"| `{name}` | {rng.randint(2, 480)} ms | {rng.randint(1, 99)} % | "
+        f"{rng.choice(_ADJECTIVES)} {rng.choice(_WORDS)} |"
+        for name in names
+    ]
+    head = "| Option | Latency | Share | Notes |\n|---|--:|--:|---|"
+    return "A comparison:\n\n" + head + "\n" + "\n".join(rows)
+
+
+def _json_block(rng: random.Random) -> str:
+    item = {
+        "name": f"{rng.choice(_ADJECTIVES)}-{rng.choice(_WORDS)}",
+        "version": rng.randint(1, 9),
+        "enabled": rng.random() < 0.5,
+        "tags": rng.sample(_WORDS, 2),
+        "limits": {"requests": rng.randint(10, 600), "tokens": rng.randint(1000, 90000)},
+    }
+    return "```json\n" + json.dumps(item, indent=2) + "\n```"
+
+
+# The code a question names, by its fence's language; the default is Python.
+_CODE_LANGUAGES = {
+    "javascript": "javascript",
+    "js": "javascript",
+    "node": "javascript",
+    "typescript": "typescript",
+    "ts": "typescript",
+    "sql": "sql",
+    "query": "sql",
+    "bash": "bash",
+    "shell": "bash",
+    "rust": "rust",
+    "go": "go",
+    "golang": "go",
+}
+
+
+def _code_in(language: str, rng: random.Random) -> str:
+    item = rng.choice(_WORDS)
+    items = _plural(item)
+    k = rng.randint(2, 9)
+    verb = rng.choice(_VERBS).removesuffix("s")
+    if language == "python":
+        return _code(rng)
+    bodies = {
+        "javascript": f"function {verb}{item.capitalize()}s({items}) {{\n"
+        f"  return {items}.filter(Boolean).slice(0, {k});\n}}",
+        "typescript": f"function {verb}{item.capitalize()}s({items}: string[]): string[] {{\n"
+        f"  return {items}.filter(Boolean).slice(0, {k});\n}}",
+        "sql": f"SELECT {item}, COUNT(*) AS n\nFROM {items}\nGROUP BY {item}\n"
+        f"ORDER BY n DESC\nLIMIT {k};",
+        "bash": f'for f in ./{items}/*; do\n  echo "{verb}: $f"\ndone | head -n {k}',
+        "rust": f"fn {verb}_{item}({items}: &[u32]) -> u32 {{\n"
+        f"    {items}.iter().take({k}).sum()\n}}",
+        "go": f"func {verb}{item.capitalize()}({items} []int) int {{\n\ttotal := 0\n"
+        f"\tfor _, v := range {items} {{\n\t\ttotal += v\n\t}}\n\treturn total / {k}\n}}",
+    }
+    return f"```{language}\n{bodies[language]}\n```"
+
+
+_ASKS = (
+    ("table", re.compile(r"\b(tables?|tabular|columns)\b")),
+    ("json", re.compile(r"\bjson\b")),
+    (
+        "code",
+        re.compile(
+            r"\b(code|function|script|snippet|program|implement\w*|python|javascript|js|node"
+            r"|typescript|sql|bash|shell|rust|golang|regex)\b"
+        ),
+    ),
+    ("steps", re.compile(r"\b(steps?|step-by-step|how do i|how to|instructions)\b")),
+    ("list", re.compile(r"\b(list|bullets?|bullet points|checklist|ideas|options|pros)\b")),
+)
+
+
+def asked_shapes(prompt: str) -> list[str]:
+    """What a question asks the answer to hold, in this order: ``table``, ``json``,
+    ``code``, ``steps`` (a numbered list), ``list`` (bullets): the demo answers a question
+    asking for a table with a table, without any ``@fake`` scripting."""
+    lowered = prompt.lower()
+    shapes = [name for name, pattern in _ASKS if pattern.search(lowered)]
+    if "steps" in shapes and "list" in shapes:
+        shapes.remove("list")
+    return shapes
+
+
+def _code_language(prompt: str) -> str:
+    for word in re.findall(r"[a-z]+", prompt.lower()):
+        if word in _CODE_LANGUAGES:
+            return _CODE_LANGUAGES[word]
+    return "python"
+
+
+def _asked_blocks(prompt: str, rng: random.Random) -> list[str]:
+    blocks = []
+    for shape in asked_shapes(prompt):
+        if shape == "table":
+            blocks.append(_table(rng))
+        elif shape == "json":
+            blocks.append(_json_block(rng))
+        elif shape == "code":
+            blocks.append(_code_in(_code_language(prompt), rng))
+        elif shape == "steps":
+            blocks.append(_numbered(rng))
+        else:
+            blocks.append(_bullets(rng))
+    return blocks
+
+
 class _Layout:
-    """An opener, the extras (bullets, code) and a closer around a growing list of sentences."""
+    """An opener, the extras (bullets, code, or what the question asks for: a table, JSON,
+    code, steps, a list) and a closer around a growing list of sentences."""
 
     def __init__(self, prompt: str, rng: random.Random) -> None:
         self.rng = rng
         opener = rng.choice(_OPENERS).format(q=_quote(prompt)) if prompt.strip() else None
         self.opener = opener or _EMPTY_PROMPT_REPLY
-        self.extras: list[str] = []
-        if rng.random() < 0.5:
-            self.extras.append(_bullets(rng))
-        if rng.random() < 0.35:
-            self.extras.append(_code(rng))
+        self.extras: list[str] = _asked_blocks(prompt, rng)
+        if not self.extras:
+            if rng.random() < 0.5:
+                self.extras.append(_bullets(rng))
+            if rng.random() < 0.35:
+                self.extras.append(_code(rng))
         self.closer = rng.choice(_CLOSERS)
         self.sentences: list[str] = []
 

@@ -7,7 +7,7 @@ import math
 import re
 from typing import Any
 
-from .text import generate_reply
+from .text import _words, generate_reply
 
 
 def _tool_call_deltas(calls: list[dict[str, Any]], style: str = "standard") -> list[dict[str, Any]]:
@@ -67,9 +67,44 @@ def _schema_example(schema: Any, words: list[str]) -> Any:
     return (capitalised or words or ["example"])[-1]
 
 
+# Words of a tool's description that say nothing about its purpose.
+_GENERIC = frozenset(
+    _words(
+        "about above after again based before being below between call called calls could "
+        "details does doing during each every fetch field fields function given gives input "
+        "inputs information into itself looks lookup might named number object other output "
+        "param params parameter parameters provided provides return returns returned should "
+        "something specified string their there these thing those through tool under until "
+        "using value values what when where which while with within would your"
+    )
+)
+
+
+def _stem(word: str) -> str:
+    for suffix in ("ing", "es", "ed", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            return word[: -len(suffix)]
+    return word
+
+
+def _mentions(prompt: str, tool: dict[str, Any]) -> bool:
+    """Whether ``prompt`` names the tool (a part of its name, e.g. "weather" for
+    get_weather) or its purpose (a telling word of its description, e.g. "forecast" for
+    "Get the forecast for a city"), as a model would pick it."""
+    lowered = prompt.lower()
+    if any(len(part) >= 4 and part in lowered for part in re.split(r"[_\-]", tool["name"].lower())):
+        return True
+    description = tool.get("description")
+    if not isinstance(description, str):
+        return False
+    said = {_stem(w) for w in re.findall(r"[a-z]{4,}", lowered)}
+    purpose = {_stem(w) for w in re.findall(r"[a-z]{5,}", description.lower()) if w not in _GENERIC}
+    return bool(said & purpose)
+
+
 def _auto_tool_calls(body: dict[str, Any], prompt: str) -> list[dict[str, Any]] | None:
     """Call an offered tool the way a model would: when told to, or when the prompt
-    names it (e.g. "weather" for get_weather); only the function a tool_choice names, and
+    names it or its purpose (``_mentions``); only the function a tool_choice names, and
     one call at most under ``parallel_tool_calls: false``."""
     tools = [
         t["function"]
@@ -82,12 +117,7 @@ def _auto_tool_calls(body: dict[str, Any], prompt: str) -> list[dict[str, Any]] 
     if isinstance(choice, dict):
         wanted = (choice.get("function") or {}).get("name")
         tools = [t for t in tools if t["name"] == wanted] or tools
-    lowered = prompt.lower()
-    mentioned = [
-        t
-        for t in tools
-        if any(len(part) >= 4 and part in lowered for part in re.split(r"[_\-]", t["name"].lower()))
-    ]
+    mentioned = [t for t in tools if _mentions(prompt, t)]
     if choice == "auto" and not mentioned:
         return None
     picked = mentioned or tools[:1]

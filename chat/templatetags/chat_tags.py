@@ -9,7 +9,7 @@ from django.utils.safestring import SafeString
 
 from chat import compare
 from chat.models import Lane
-from chat.render import render_logprobs
+from chat.render import SCRIPT_LINE_RE, render_logprobs
 from chat.tools import call_check
 
 register = template.Library()
@@ -42,6 +42,19 @@ LEADING_BLANK_LINES = re.compile(r"\A\s*\n")
 def lead_trimmed(text: Any) -> str:
     """The text without its leading blank lines, as its markdown render will show it."""
     return LEADING_BLANK_LINES.sub("", str(text or ""))
+
+
+@register.filter
+def question_view(text: Any) -> dict[str, Any]:
+    """A question as the page shows it: its ``@fake`` lines (the demo endpoint's
+    scripting: sent, exported and editable as written) are not what anyone asked, so
+    they are taken out of the text and named apart."""
+    text = str(text or "")
+    scripts = [m.group(0).strip() for m in SCRIPT_LINE_RE.finditer(text)]
+    if not scripts:
+        return {"text": text, "scripts": ""}
+    shown = SCRIPT_LINE_RE.sub("", text)
+    return {"text": re.sub(r"\n{3,}", "\n\n", shown).strip("\n"), "scripts": "\n".join(scripts)}
 
 
 @register.filter

@@ -865,3 +865,64 @@ async def test_unscripted_calls_honour_a_named_tool_choice_and_parallel_false() 
         "get_weather",
         "get_time",
     ]
+
+
+async def test_unscripted_tools_are_called_when_the_prompt_names_their_purpose() -> None:
+    forecast = {
+        "type": "function",
+        "function": {
+            "name": "lookup",
+            "description": "Get the forecast for a city",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+        },
+    }
+    tools = [forecast, _offered("get_time")]
+
+    async def called(prompt: str) -> list[str]:
+        completion = await up.chat_once(FAKE, chat(prompt, stream=False, tools=tools))
+        message = completion["choices"][0]["message"]
+        return [c["function"]["name"] for c in message.get("tool_calls") or []]
+
+    # "forecasts" is the description's "forecast"; the generic words ("city", "Get") are not.
+    assert await called("Any forecasts for Lisbon tomorrow?") == ["lookup"]
+    assert await called("Get me something nice in the city.") == []
+    assert await called("What time is it in Lisbon?") == ["get_time"]
+
+
+def _blocks(text: str) -> list[str]:
+    from markdown_it import MarkdownIt
+
+    md = MarkdownIt("commonmark").enable("table")
+    tops = [t for t in md.parse(text) if t.nesting >= 0 and t.level == 0]
+    return [f"fence:{t.info}" if t.type == "fence" else t.type for t in tops]
+
+
+@pytest.mark.parametrize(
+    ("prompt", "block"),
+    [
+        ("Make a table of latency by region", "table_open"),
+        ("Show the settings as JSON", "fence:json"),
+        ("Write a function that sorts names", "fence:python"),
+        ("A SQL query for the ten newest users", "fence:sql"),
+        ("Some bash to list the logs", "fence:bash"),
+        ("How do I rotate an API key?", "ordered_list_open"),
+        ("List a few ideas for a name", "bullet_list_open"),
+    ],
+)
+def test_the_demo_answers_in_the_shape_a_question_asks_for(prompt: str, block: str) -> None:
+    from chat.fake_upstream import generate_reply
+
+    for salt in range(5):  # whatever the sampling, the asked shape is there
+        text = generate_reply(prompt, salt=salt)
+        assert block in _blocks(text), text
+        exact = generate_reply(prompt, salt=salt, tokens=300)
+        assert len(tokenize(exact)) == 300 and block in _blocks(exact)
+
+
+def test_a_question_asking_for_no_shape_gets_prose_and_sometimes_extras() -> None:
+    from chat.fake_upstream import generate_reply
+
+    kinds = [set(_blocks(generate_reply(f"Tell me about rivers {i}"))) for i in range(40)]
+    assert all("paragraph_open" in k for k in kinds)
+    assert any("table_open" not in k and len(k) == 1 for k in kinds)  # prose alone
+    assert not any("table_open" in k for k in kinds)
