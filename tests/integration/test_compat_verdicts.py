@@ -328,10 +328,11 @@ async def test_one_call_under_parallel_false_and_two_under_true_is_supported():
         "with parallel_tool_calls true the same request gets 2 calls"
         in (rows["parallel_false"]["summary"])
     )
-    assert [b["parallel_tool_calls"] for b in sent] == [False, True]
+    # Asked three times with false (one call each), then once with true.
+    assert [b["parallel_tool_calls"] for b in sent] == [False, False, False, True]
     assert sent[0]["tool_choice"] == "required"
     assert {k: v for k, v in sent[0].items() if k != "parallel_tool_calls"} == {
-        k: v for k, v in sent[1].items() if k != "parallel_tool_calls"
+        k: v for k, v in sent[-1].items() if k != "parallel_tool_calls"
     }
 
 
@@ -340,7 +341,23 @@ async def test_one_call_either_way_is_could_not_tell():
     rows, sent = await check(calls_reply(WEATHER_CALL), "parallel_false")
     assert rows["parallel_false"]["status"] == INCONCLUSIVE
     assert "gets 1 call too" in rows["parallel_false"]["summary"]
-    assert len(sent) == 2
+    assert len(sent) == 4
+
+
+async def test_one_call_under_false_then_more_when_asked_again_is_different():
+    """What llama.cpp did under load: the model made one call under false, two under
+    true, and the report said supported; the server lets any number through (the oracle
+    got four). Asked again, a second answer with more calls shows it."""
+    answers = iter([[WEATHER_CALL], [WEATHER_CALL, CLOCK_CALL], [WEATHER_CALL]])
+    rows, sent = await check(
+        lambda body: reply(None, finish="tool_calls", calls=next(answers)), "parallel_false"
+    )
+    assert rows["parallel_false"]["status"] == DIFFERENT
+    assert (
+        "2 calls (get_weather, get_time) with parallel_tool_calls false (asked again)"
+        in rows["parallel_false"]["summary"]
+    )
+    assert [b["parallel_tool_calls"] for b in sent] == [False, False]
 
 
 @pytest.mark.parametrize("finish", ["tool_calls", "length"])

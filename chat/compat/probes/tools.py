@@ -56,8 +56,9 @@ def _json_args(arguments: Any) -> Any:
     return value if problem is None else None
 
 
-# A named tool_choice is asked this many times: one call to the named function can be
-# the model's own choice (llama.cpp, which ignores the naming, was seen to make it).
+# A named tool_choice, or parallel_tool_calls false, is asked this many times before it
+# is called honoured: one call to the named function, or one call at all, can be the
+# model's own choice (llama.cpp, which ignores both, was seen to make each).
 NAMED_ATTEMPTS = 3
 
 
@@ -198,9 +199,17 @@ async def _with_control(
 
 
 async def _more_without(ctx: Context, ask: _Ask, body: dict, reply: Reply, calls: list) -> Outcome:
-    """``calls`` kept within ``at_most``: whether the limit did it, by the same request
-    with ``control`` instead (supported when that gets more calls)."""
+    """``calls`` kept within ``at_most``: whether the limit did it. A model may make that
+    few calls on its own, so the request is asked twice more (more calls: different),
+    then with ``control`` instead (supported when that gets more calls)."""
     at_most, control = ask.at_most or 0, ask.control or {}
+    for _ in range(NAMED_ATTEMPTS - 1):
+        again = await once(ctx, body)
+        more = _tool_calls(again)
+        if again.error is None and len(more) > at_most:
+            names = ", ".join(str(c["name"]) for c in more)
+            summary = f"{_plural(len(more), 'call')} ({names}) with {ask.what} (asked again)"
+            return _ok(DIFFERENT, summary, again, more, calls=len(more))
     free, other, flag, shown = await _with_control(ctx, body, calls, control)
     called = ", ".join(str(c["name"]) for c in calls)
     facts = {"calls": len(calls), "control_calls": len(other)}
