@@ -37,14 +37,17 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> objec
     return report
 
 
-def _watch_sockets(page: object, frames: deque) -> None:
+def _watch_sockets(page: object, frames: deque, sent: deque) -> None:
     start = time.monotonic()
 
     def watch(ws: object) -> None:
         def note(way: str):
             def add(payload: object) -> None:
                 text = payload if isinstance(payload, str) else f"<{len(payload)} bytes>"
-                frames.append(f"{time.monotonic() - start:8.3f} {way} {ws.url} {text[:400]}")
+                line = f"{time.monotonic() - start:8.3f} {way} {ws.url} {text[:400]}"
+                frames.append(line)
+                if way == ">":  # few, and what the test did: kept apart from the stream
+                    sent.append(line)
 
             return add
 
@@ -56,13 +59,14 @@ def _watch_sockets(page: object, frames: deque) -> None:
     page.on("websocket", watch)
 
 
-def _keep_failure(page: object, name: str, frames: deque) -> None:
+def _keep_failure(page: object, name: str, frames: deque, sent: deque) -> None:
     FAILURES.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     base = FAILURES / f"{name}-{stamp}"
     page.screenshot(path=f"{base}.png", full_page=True)
     lines = [f"url: {page.url}", "problems:", *page.problems,
-             "socket frames (seconds, > sent, < received):", *frames]  # fmt: skip
+             "frames sent (seconds):", *sent,
+             "last socket frames (seconds, > sent, < received):", *frames]  # fmt: skip
     Path(f"{base}.txt").write_text("\n".join(lines) + "\n")
     warnings.warn(f"BROWSER TEST FAILED: its page and socket frames are in {base}.*", stacklevel=1)
 
@@ -107,10 +111,11 @@ def page(browser, request):
     )
     page.problems = problems
     frames: deque = deque(maxlen=FRAMES_KEPT)
-    _watch_sockets(page, frames)
+    sent: deque = deque(maxlen=FRAMES_KEPT)
+    _watch_sockets(page, frames, sent)
     yield page
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
     if getattr(request.node, "failed_call", False):
-        _keep_failure(page, request.node.name, frames)
+        _keep_failure(page, request.node.name, frames, sent)
     context.close()
