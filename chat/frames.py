@@ -20,6 +20,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from chat.compare import summary as compare_summary
 from chat.compare import turn_rows
+from chat.compare.blind import turn_letters, turn_order
 from chat.models import Conversation, Lane, Message
 from chat.usage import usage_totals as totals_of
 from chat.versions import path_of
@@ -207,9 +208,11 @@ def summary(conversation: Any, turn: int) -> str:
         )
     )  # fmt: skip
     vote = conversation.votes.filter(turn=turn).first()
+    lanes = turn_order(conversation, turn, lanes)
+    letters = turn_letters(conversation, turn, lanes)
     return render_to_string(
         "chat/_summary.html",
-        {"summary": compare_summary(lanes, answers, vote), "turn": turn, "oob": True,
+        {"summary": compare_summary(lanes, answers, vote, letters), "turn": turn, "oob": True,
          "conversation": conversation},
     )  # fmt: skip
 

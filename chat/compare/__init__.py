@@ -2,11 +2,13 @@
 votes. A plain chat is a conversation with one lane; everything here also works then.
 
 The package: lanes.py (lanes, sweeps, setups, parameter chips), turns.py (turn rows,
-the per-turn summary, word diffs) and votes.py (blind mode, votes, the leaderboard).
+the per-turn summary, word diffs) and votes.py (blind mode, votes, the leaderboard), blind.py (the
+shuffled order of a blind turn's answers).
 """
 
 from __future__ import annotations
 
+from chat.compare.blind import lane_letter, lane_name, position_of, turn_letters, turn_order
 from chat.compare.lanes import (
     LABELS,
     MAX_LANES,
@@ -41,6 +43,8 @@ __all__ = [
     "conversation_from_setup",
     "identity_hidden",
     "label",
+    "lane_letter",
+    "lane_name",
     "lane_add",
     "lane_chips",
     "lane_move",
@@ -49,10 +53,13 @@ __all__ = [
     "lanes_sync_model",
     "leaderboard",
     "params_text",
+    "position_of",
     "redact_identity",
     "setup_of",
     "summary",
     "sweep_values",
+    "turn_letters",
+    "turn_order",
     "turn_rows",
     "vote_cast",
     "vote_text",

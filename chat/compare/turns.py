@@ -10,6 +10,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
+from chat.compare.blind import turn_letters, turn_order
 from chat.compare.lanes import label
 from chat.compare.votes import vote_text
 from chat.models import Conversation, Lane, Message, Vote
@@ -22,6 +23,7 @@ class Cell:
     messages: list[Message]
     attempts: list[int]
     shown: int
+    letter: str = ""  # the answer's letter in its turn (blind: by shown order)
 
     @property
     def attempt_index(self) -> int:
@@ -39,7 +41,7 @@ class Cell:
 
     @property
     def label(self) -> str:
-        return label(self.lane.position)
+        return self.letter or label(self.lane.position)
 
 
 def turn_rows(
@@ -63,14 +65,19 @@ def turn_rows(
     for number in sorted(turns):
         row = turns[number]
         cells = []
-        for lane in lanes:
+        shown_lanes = turn_order(conversation, number, lanes)
+        letters = turn_letters(conversation, number, shown_lanes)
+        for lane in shown_lanes:
             mine = [m for m in row["all"] if m.lane_id == lane.pk]
             attempts = sorted({m.attempt for m in mine})
             shown = next((m.attempt for m in mine if not m.hidden), attempts[-1] if attempts else 0)
-            cells.append(Cell(lane, [m for m in mine if m.attempt == shown], attempts, shown))
+            kept = [m for m in mine if m.attempt == shown]
+            cells.append(Cell(lane, kept, attempts, shown, letters[lane.pk]))
         row["cells"] = cells
         row["versions"] = path.groups.get(number) if path is not None else None
-        row["summary"] = summary(lanes, row["all"], votes.get(number)) if len(lanes) > 1 else None
+        row["summary"] = (
+            summary(shown_lanes, row["all"], votes.get(number), letters) if len(lanes) > 1 else None
+        )
         rows.append(row)
     return rows
 
@@ -96,11 +103,18 @@ def _clear_win(best: float, runner_up: float, smaller_wins: bool) -> bool:
     return best > runner_up * (1 + WIN_MARGIN)
 
 
-def summary(lanes: list[Lane], answers: list[Message], vote: Vote | None = None) -> dict[str, Any]:
-    """Per lane: latency and length across its attempts at this turn (repeats), the
-    shown answer's finish and tokens; the best value of each row marked (a clear win
-    only: by more than WIN_MARGIN)."""
-    columns = [_column(lane, answers) for lane in lanes]
+def summary(
+    lanes: list[Lane],
+    answers: list[Message],
+    vote: Vote | None = None,
+    letters: dict[int, str] | None = None,
+) -> dict[str, Any]:
+    """Per lane (in the order given, lettered by ``letters`` when given): latency and
+    length across its attempts at this turn (repeats), the shown answer's finish and
+    tokens; the best value of each row marked (a clear win only: by more than
+    WIN_MARGIN)."""
+    letters = letters or {}
+    columns = [_column(lane, answers, letters.get(lane.pk)) for lane in lanes]
     # A lane added after this turn has no answer in it: it neither holds the turn "open"
     # nor can it win or be voted for.
     answered = [c for c in columns if c["status"]]
@@ -116,7 +130,7 @@ def summary(lanes: list[Lane], answers: list[Message], vote: Vote | None = None)
     }
 
 
-def _column(lane: Lane, answers: list[Message]) -> dict[str, Any]:
+def _column(lane: Lane, answers: list[Message], letter: str | None = None) -> dict[str, Any]:
     """One lane's column of the summary."""
     streaming = any(m.lane_id == lane.pk and m.status == Message.Status.STREAMING for m in answers)
     mine = [
@@ -129,7 +143,7 @@ def _column(lane: Lane, answers: list[Message]) -> dict[str, Any]:
     metrics = [m.metrics or {} for m in done]
     return {
         "lane": lane,
-        "label": label(lane.position),
+        "label": letter or label(lane.position),
         "ttft": _spread([x["ttft_ms"] for x in metrics if x.get("ttft_ms") is not None]),
         "total": _spread([x["total_ms"] for x in metrics if x.get("total_ms") is not None]),
         "speed": _spread([x["tokens_per_s"] for x in metrics if x.get("tokens_per_s")]),

@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from chat.compare import ratings
+from chat.compare.blind import lane_letter, turn_letters
 from chat.compare.lanes import label, params_text
 from chat.errors import ActionError
 from chat.models import Conversation, Lane, Message, Vote
@@ -16,7 +18,16 @@ def vote_text(vote: Vote | None) -> str:
     if vote is None:
         return ""
     if vote.verdict == Vote.Verdict.WINNER:
-        return f"{label(vote.winner_position or 0)} better"
+        # The letter the turn showed the winner under (blind: shuffled), as voted.
+        shown = next(
+            (
+                lane.get("label")
+                for lane in vote.lanes
+                if isinstance(lane, dict) and lane.get("position") == vote.winner_position
+            ),
+            None,
+        )
+        return f"{shown or label(vote.winner_position or 0)} better"
     return "tie" if vote.verdict == Vote.Verdict.TIE else "all bad"
 
 
@@ -36,12 +47,19 @@ def identity_hidden(
     return turn not in voted_turns
 
 
-def redact_identity(text: str, lane: Lane | None, model: str = "") -> str:
+def redact_identity(
+    text: str, lane: Lane | None, model: str = "", answer: Message | None = None
+) -> str:
     """Text from upstream (an error message, say) with the lane's model and endpoint
     names replaced, for a turn whose identities are still hidden."""
     if not text:
         return text
-    who = f"lane {label(lane.position)}" if lane is not None else "this lane"
+    if lane is None:
+        who = "this lane"
+    elif answer is not None and answer.conversation.blind:
+        who = f"answer {lane_letter(answer.conversation, answer.turn, lane)}"
+    else:
+        who = f"lane {label(lane.position)}"
     names = {model, lane.model if lane else ""}
     if lane is not None and lane.profile_id:
         names.add(lane.profile.name)
@@ -71,10 +89,11 @@ def vote_cast(
         raise ActionError("There is nothing to vote on in that turn.")
     if answers.live_streaming().exists():
         raise ActionError("Wait for every lane to finish before voting.")
+    letters = turn_letters(conversation, turn, lanes)
     snapshot = [
         {
             "position": lane.position,
-            "label": label(lane.position),
+            "label": letters[lane.pk],
             "profile": lane.profile.name if lane.profile else "",
             "model": lane.model,
             "params": lane.params,
@@ -94,32 +113,53 @@ def vote_cast(
     return vote
 
 
+# Fewer votes than this: no interval (a bootstrap of one or two votes has no spread).
+MIN_VOTES_FOR_INTERVAL = 5
+
+
 def leaderboard(*, owner: Any) -> list[dict[str, Any]]:
-    """Per model and settings (profile · model · parameters): wins, losses, ties and
-    all-bad from the user's votes. One model under two settings is two rows: what was
-    compared is what is ranked."""
+    """Per model and settings (profile · model · parameters): a Bradley–Terry rating with
+    its 95 % bootstrap interval (chat/compare/ratings.py), the number of votes, wins,
+    losses, ties and all-bad from the user's votes, best rated first. One model under
+    two settings is two rows: what was compared is what is ranked."""
     table: dict[tuple[str, str], dict[str, Any]] = {}
-    for vote in Vote.objects.filter(owner=owner):
+    ballots: list[ratings.Ballot] = []
+    for vote in Vote.objects.filter(owner=owner).order_by("pk"):
+        keys: list[tuple[str, str]] = []
+        winner_key = None
         for lane in vote.lanes:
             name = f"{lane.get('profile', '')} · {lane.get('model') or 'endpoint default'}"
             settings = params_text(lane.get("params") or {})
+            key = (name, settings)
             row = table.setdefault(
-                (name, settings),
+                key,
                 {
                     "name": name, "settings": settings,
                     "votes": 0, "wins": 0, "losses": 0, "ties": 0, "bad": 0,
                 },
             )  # fmt: skip
             row["votes"] += 1
+            if key not in keys:
+                keys.append(key)
             if vote.verdict == Vote.Verdict.TIE:
                 row["ties"] += 1
             elif vote.verdict == Vote.Verdict.ALL_BAD:
                 row["bad"] += 1
             elif lane["position"] == vote.winner_position:
                 row["wins"] += 1
+                winner_key = key
             else:
                 row["losses"] += 1
-    for row in table.values():
-        decided = row["wins"] + row["losses"] + row["ties"]
-        row["score"] = (row["wins"] + 0.5 * row["ties"]) / decided if decided else 0.0
-    return sorted(table.values(), key=lambda r: (-r["score"], -r["votes"], r["name"]))
+        if len(keys) > 1:
+            ballots.append((tuple(keys), winner_key))
+    fitted = ratings.ratings(ballots)
+    for key, row in table.items():
+        rated = fitted.get(key)
+        row["rating"] = rated.rating if rated else None
+        interval = rated is not None and row["votes"] >= MIN_VOTES_FOR_INTERVAL
+        row["low"] = rated.low if interval else None
+        row["high"] = rated.high if interval else None
+    return sorted(
+        table.values(),
+        key=lambda r: (r["rating"] is None, -(r["rating"] or 0), -r["votes"], r["name"]),
+    )

@@ -52,6 +52,9 @@ class Conversation(models.Model):
     pinned = models.BooleanField(default=False)
     # Comparison: lane identities hidden (A, B, ...) until the user votes.
     blind = models.BooleanField(default=False)
+    # Blind: the order each turn shows its answers in, {turn: [lane pk, ...]}
+    # (chat/compare/blind.py: shuffled, seeded, stored).
+    blind_orders = models.JSONField(default=dict, blank=True)
     # Read-only share link: an unguessable token, revocable (None = not shared).
     share_token = models.CharField(max_length=64, unique=True, null=True, blank=True)
     shared_at = models.DateTimeField(null=True, blank=True)

@@ -137,8 +137,16 @@ def spread(value: Any, unit: str) -> str:
 
 
 @register.filter
-def lane_label(position: int) -> str:
-    return compare.label(position)
+def lane_label(position: int, blind: Any = False) -> str:
+    """A lane's name in its setup: a letter, or a number when blind (where letters name
+    a turn's answers, shuffled)."""
+    return compare.lane_name(position, blind)
+
+
+@register.filter
+def answer_letter(message: Any) -> str:
+    """An answer's letter in its turn (blind: by the turn's shuffled order)."""
+    return compare.lane_letter(message.conversation, message.turn, message.lane)
 
 
 @register.simple_tag(takes_context=True)
@@ -154,7 +162,7 @@ def hides_identity(context: template.Context, message: Any) -> bool:
 @register.filter
 def redacted(text: Any, message: Any) -> str:
     """An upstream text of a blind, unvoted answer without the lane's names in it."""
-    return compare.redact_identity(str(text or ""), message.lane, message.model)
+    return compare.redact_identity(str(text or ""), message.lane, message.model, message)
 
 
 ICONS = frozenset(

@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from chat import compare, frames, owned, profiles, turns
+from chat.compare.blind import position_of
 from chat.errors import ActionError
 from chat.forms import LaneSettingsForm
 from chat.models import Conversation, Lane, Message, system_prompt_problem
@@ -193,14 +194,14 @@ def blind_toggle(request: HttpRequest, conversation_id: uuid.UUID) -> HttpRespon
 def vote(request: HttpRequest, conversation_id: uuid.UUID, turn: int) -> HttpResponse:
     conversation = owned.conversation(request.user, conversation_id)
     verdict = request.POST.get("verdict", "")
-    winner = request.POST.get("winner")
+    # The letter the turn shows (blind, shuffled per turn): never the lane's position,
+    # which would tell whoever set the lanes up which answer is which.
+    letter = request.POST.get("winner") or ""
+    winner = position_of(conversation, turn, letter) if letter else None
     try:
-        compare.vote_cast(
-            conversation=conversation,
-            turn=turn,
-            verdict=verdict,
-            winner=int(winner) if winner not in (None, "") else None,
-        )
+        if letter and winner is None:
+            raise ActionError("Pick one of the lanes.")
+        compare.vote_cast(conversation=conversation, turn=turn, verdict=verdict, winner=winner)
     except (ActionError, ValueError) as exc:
         messages.error(request, str(exc))
     return _refresh(request, conversation)
@@ -227,9 +228,13 @@ def diff(request: HttpRequest, conversation_id: uuid.UUID, turn: int) -> HttpRes
             hidden=False,
         ).order_by("id")
     }
+    # In the order the turn shows its answers, under its letters (blind: shuffled).
+    lanes = compare.turn_order(conversation, turn, lanes)
+    letters = compare.turn_letters(conversation, turn, lanes)
+    first, second = (lanes + lanes)[:2] if lanes else (None, None)
     try:
-        a = int(request.GET.get("a", 0))
-        b = int(request.GET.get("b", 1))
+        a = int(request.GET.get("a", first.position if first else 0))
+        b = int(request.GET.get("b", second.position if second else 1))
     except ValueError:
         raise Http404 from None
     by_position = {lane.position: lane for lane in lanes}
@@ -243,11 +248,11 @@ def diff(request: HttpRequest, conversation_id: uuid.UUID, turn: int) -> HttpRes
         {
             "conversation": conversation,
             "turn": turn,
-            "lanes": lanes,
+            "choices": [(lane.position, letters[lane.pk]) for lane in lanes],
             "a": a,
             "b": b,
-            "label_a": compare.label(a),
-            "label_b": compare.label(b),
+            "label_a": letters[by_position[a].pk],
+            "label_b": letters[by_position[b].pk],
             "ops": compare.word_diff(left.content if left else "", right.content if right else ""),
         },
     )

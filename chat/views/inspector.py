@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from chat import compare, composer, owned, request_body
 from chat.codegen import export_request
+from chat.compare.blind import lane_letter
 from chat.models import Conversation, Lane, Message
 from chat.params import check_params
 from chat.presenters import panel_lane
@@ -57,7 +58,11 @@ def _blind_refusal(
     if message is not None:
         if not compare.identity_hidden(message.conversation, message.turn):
             return None
-        who = f"lane {compare.label(message.lane.position)}" if message.lane else "this answer"
+        who = (
+            f"answer {lane_letter(message.conversation, message.turn, message.lane)}"
+            if message.lane
+            else "this answer"
+        )
         reason = (
             f"Hidden until you vote: the request and the response name {who}'s endpoint "
             f"and model. Vote on turn {message.turn}, or turn Blind off, to see them."

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
+from chat.compare.ratings import fit
 from chat.models import Message
 from tests.browser.conftest import ARTIFACTS
 from tests.browser.screenshots import send_and_wait
@@ -167,8 +168,15 @@ def test_the_leaderboard_lists_one_model_under_two_settings_as_two_rows(app_serv
     assert page.get_by_label("Model B").input_value() == "demo"
     page.get_by_role("button", name="Blind").click()
     page.get_by_role("button", name="Blind: on").wait_for()
-    for turn, winner in ((2, "A"), (3, "A"), (4, "B")):
+    lane_pks = [
+        head.get_attribute("id").removeprefix("lane-head-")
+        for head in page.locator(".lane-head").all()
+    ]
+    for turn, position in ((2, 0), (3, 0), (4, 1)):
         send_and_wait(page, f'Question {turn}\n@fake {{"tokens": 6}}', turn)
+        # Blind shuffles each turn's answers: the page says which letter is which lane
+        # only in its markup (the cell's id), which a test may read and a user does not.
+        winner = page.locator(f"#cell-{turn}-{lane_pks[position]}").get_attribute("data-lane")
         summary = page.locator(f"#summary-{turn}")
         summary.get_by_role("button", name=f"{winner} is better").click()
         summary.get_by_text(f"Voted: {winner} better").wait_for()
@@ -177,11 +185,14 @@ def test_the_leaderboard_lists_one_model_under_two_settings_as_two_rows(app_serv
     rows = page.locator(".page table.table tbody tr")
     expect(rows).to_have_count(2)
     table = [row.locator("td").all_inner_texts() for row in rows.all()]
-    # Endpoint · model, parameters, score, votes, wins, losses, ties, all bad
+    rated = fit([(("a", "b"), "a"), (("a", "b"), "a"), (("a", "b"), "b")])
+    # rank, endpoint · model, parameters, rating, interval, votes, wins, losses, ties, all bad
     assert table == [
-        ["Demo (offline) · demo", "endpoint defaults", "0.67", "3", "2", "1", "0", "0"],
-        ["Demo (offline) · demo", "temp 1.5", "0.33", "3", "1", "2", "0", "0"],
-    ], table
+        ["1", "Demo (offline) · demo", "endpoint defaults", f"{rated['a']:.0f}", "after 5 votes",
+         "3", "2", "1", "0", "0"],
+        ["2", "Demo (offline) · demo", "temp 1.5", f"{rated['b']:.0f}", "after 5 votes",
+         "3", "1", "2", "0", "0"],
+    ], table  # fmt: skip
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "leaderboard-two-settings.png"))
     assert not page.problems, page.problems

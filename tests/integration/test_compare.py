@@ -286,6 +286,13 @@ async def test_regenerate_keeps_the_old_answer_as_a_version(owner, client):
     assert [m.pk for m in history if m.role == "assistant"] == [first[1].pk]
 
 
+def letter_of(conversation: Conversation, turn: int, position: int) -> str:
+    """The letter ``turn`` shows lane ``position``'s answer under."""
+    lanes = list(conversation.lanes.all())
+    lane = next(lane for lane in lanes if lane.position == position)
+    return compare.turn_letters(conversation, turn, lanes)[lane.pk]
+
+
 def test_blind_votes_land_in_the_leaderboard(owner, owner_client):
     profile = EndpointProfile.objects.get(owner=owner, is_demo=True)
     conversation = conversations.conversation_create(owner=owner, profile=profile, model="demo")
@@ -299,19 +306,24 @@ def test_blind_votes_land_in_the_leaderboard(owner, owner_client):
     assert "demo-slow" not in page.split('id="messages"')[1]  # identities hidden in the turns
     assert "A is better" in page
     url = lambda t: reverse("chat:vote", args=[conversation.pk, t])  # noqa: E731
-    owner_client.post(url(1), {"verdict": "winner", "winner": "1"})
-    owner_client.post(url(2), {"verdict": "winner", "winner": "1"})
+    # A vote names the letter the turn shows (shuffled when blind), not the lane.
+    owner_client.post(url(1), {"verdict": "winner", "winner": letter_of(conversation, 1, 1)})
+    owner_client.post(url(2), {"verdict": "winner", "winner": letter_of(conversation, 2, 1)})
     owner_client.post(url(3), {"verdict": "tie"})
     rows = {r["name"]: r for r in compare.leaderboard(owner=owner)}
     slow, fast = rows["Demo (offline) · demo-slow"], rows["Demo (offline) · demo"]
-    assert (slow["wins"], slow["losses"], slow["ties"]) == (2, 0, 1)
-    assert (fast["wins"], fast["losses"], fast["ties"]) == (0, 2, 1)
-    assert slow["score"] == pytest.approx(2.5 / 3)
+    assert (slow["wins"], slow["losses"], slow["ties"], slow["votes"]) == (2, 0, 1, 3)
+    assert (fast["wins"], fast["losses"], fast["ties"], fast["votes"]) == (0, 2, 1, 3)
+    # Two wins and a tie: rated above, symmetric around the reference; no interval yet.
+    assert slow["rating"] > 1000 > fast["rating"]
+    assert slow["rating"] - 1000 == pytest.approx(1000 - fast["rating"])
+    assert slow["low"] is None
     board = owner_client.get(reverse("chat:leaderboard")).content.decode()
     assert board.index("demo-slow") < board.index("· demo<")
+    assert "after 5 votes" in board and "score" not in board.lower()
     # after the vote, that turn's identities are shown
     page = owner_client.get(reverse("chat:conversation", args=[conversation.pk])).content.decode()
-    assert "Voted: B better" in page
+    assert f"Voted: {letter_of(conversation, 1, 1)} better" in page.split('id="summary-1"')[1]
 
 
 def test_word_diff_marks_changes_on_word_boundaries():
@@ -784,17 +796,26 @@ def test_an_all_bad_vote_lands_in_the_leaderboard(owner, owner_client):
     assert 'value="all_bad"' in page.split('id="summary-1"')[1]
     vote = lambda t: reverse("chat:vote", args=[conversation.pk, t])  # noqa: E731
     owner_client.post(vote(1), {"verdict": "all_bad"})
-    owner_client.post(vote(2), {"verdict": "winner", "winner": "0"})
+    owner_client.post(vote(2), {"verdict": "winner", "winner": letter_of(conversation, 2, 0)})
     rows = {r["name"]: r for r in compare.leaderboard(owner=owner)}
     demo, slow = rows["Demo (offline) · demo"], rows["Demo (offline) · demo-slow"]
-    assert (demo["votes"], demo["wins"], demo["bad"], demo["score"]) == (2, 1, 1, 1.0)
-    assert (slow["votes"], slow["losses"], slow["bad"], slow["score"]) == (2, 1, 1, 0.0)
+    assert (demo["votes"], demo["wins"], demo["bad"]) == (2, 1, 1)
+    assert (slow["votes"], slow["losses"], slow["bad"]) == (2, 1, 1)
+    assert demo["rating"] > slow["rating"]  # all bad is a tie; the win decides
     board = owner_client.get(reverse("chat:leaderboard")).content.decode()
     row = board.split("Demo (offline) · demo-slow</td>")[1].split("</tr>")[0]
-    # score, votes, wins, losses, ties, all bad
-    assert [cell.split("</td>")[0] for cell in row.split("<td>")[1:]] == [
-        "0.00", "2", "0", "1", "0", "1"
-    ]  # fmt: skip
+    cells = [re.sub(r"<[^>]+>", "", c.split("</td>")[0]) for c in re.split(r"<td[^>]*>", row)[1:]]
+    # parameters, rating, interval, votes, wins, losses, ties, all bad
+    assert cells == [
+        "endpoint defaults",
+        f"{slow['rating']:.0f}",
+        "after 5 votes",
+        "2",
+        "0",
+        "1",
+        "0",
+        "1",
+    ]
     page = owner_client.get(reverse("chat:conversation", args=[conversation.pk])).content.decode()
     assert "Voted: all bad" in page.split('id="summary-1"')[1]
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import html
 import json
+import re
 
 import pytest
 from channels.db import database_sync_to_async
 from django.urls import reverse
 
+from chat import compare
 from chat.models import Conversation, EndpointProfile, Lane, Message
 from tests.integration.test_consumer import connect
 
@@ -108,14 +110,24 @@ async def test_blind_mode_names_no_lane_before_the_vote_and_all_after(owner, cli
     for name, body in views.items():
         assert not leaks(body), (name, leaks(body))
     page = views["page"]
-    assert "Lane A" in page and "Lane C" in page
+    # Answers go by the letter of their place in the turn (shuffled), lanes by number.
+    await database_sync_to_async(conversation.refresh_from_db)()
+    lanes = await database_sync_to_async(list)(conversation.lanes.all())
+    assert set(conversation.blind_orders["1"]) == {lane.pk for lane in lanes}  # stored
+    letters = await database_sync_to_async(compare.turn_letters)(conversation, 1, lanes)
+    assert sorted(letters.values()) == ["A", "B", "C"]
+    assert "Answer A" in page and "Answer C" in page and "Lane A" not in page
+    assert 'class="lane-badge">1<' in page and 'class="lane-badge">3<' in page
     assert "Endpoint and model hidden until you vote" in page
-    assert "[lane C]" in page  # the error says what failed, without the name
+    failed = letters[answers[2].lane_id]
+    assert f"[answer {failed}]" in page  # the error says what failed, without the name
     inspect_a = views[f"inspect {answers[0].pk}"]
     assert "Hidden until you vote" in inspect_a and "turn 1" in inspect_a
     assert "Hidden until you vote" in views[f"code {answers[0].pk}"]
     assert "Turn Blind off" in views["draft code"]
-    assert "Turn 1: A vs B" in views["diff"]
+    # positions 0 and 1, asked for: named by the letters the turn shows them under
+    by_position = {lane.position: letters[lane.pk] for lane in lanes}
+    assert f"Turn 1: {by_position[0]} vs {by_position[1]}" in views["diff"]
     # blind, the lane head saved its own prompt and took no endpoint or model
     lane_a = await database_sync_to_async(conversation.lanes.get)(position=0)
     assert lane_a.system_prompt == "Be brief." and lane_a.model == "demo-fast"
@@ -142,7 +154,7 @@ async def test_blind_mode_names_no_lane_before_the_vote_and_all_after(owner, cli
         reverse("chat:conversation", args=[conversation.pk])
     )
     turn_2 = page.content.decode().split('id="turn-2"')[1]
-    assert not leaks(turn_2) and "Lane B" in turn_2
+    assert not leaks(turn_2) and "Answer B" in turn_2
 
 
 def test_turning_blind_off_shows_the_lanes_again(owner, owner_client):
@@ -161,3 +173,77 @@ def test_turning_blind_off_shows_the_lanes_again(owner, owner_client):
     owner_client.post(reverse("chat:blind_toggle", args=[conversation.pk]), {"blind": "off"})
     page = owner_client.get(url).content.decode()
     assert {"Northwind Gateway", "demo-fast", "demo-slow"} <= set(leaks(page))
+
+
+def _blind_pair(owner, lanes: int = 2) -> Conversation:
+    profile = EndpointProfile.objects.get(owner=owner, is_demo=True)
+    conversation = Conversation.objects.create(
+        owner=owner, title="Shuffled", blind=True, id="00000000-0000-4000-8000-000000000001"
+    )
+    for position in range(lanes):
+        Lane.objects.create(
+            conversation=conversation, position=position, profile=profile, model="demo"
+        )
+    return conversation
+
+
+def test_a_blind_turn_shows_its_answers_shuffled_stored_and_the_same_on_reload(owner, owner_client):
+    from chat.turns import turn_save
+
+    conversation = _blind_pair(owner, lanes=3)
+    url = reverse("chat:conversation", args=[conversation.pk])
+    for turn in range(1, 9):
+        _, answers = turn_save(conversation=conversation, content=f"Q{turn} @ {turn}")
+        Message.objects.filter(pk__in=[a.pk for a in answers]).update(status="complete")
+    conversation.refresh_from_db()
+    lanes = list(conversation.lanes.order_by("position"))
+    orders = [conversation.blind_orders[str(turn)] for turn in range(1, 9)]
+    # Stored at the turn's start, each a permutation of the lanes; and they differ from
+    # turn to turn (seeded by the secret, the conversation and the turn: fixed here, so
+    # this holds on every run), so lane 1 is not always A.
+    assert all(sorted(order) == [lane.pk for lane in lanes] for order in orders)
+    assert len({tuple(order) for order in orders}) > 2
+    assert {order[0] for order in orders} != {lanes[0].pk}
+
+    def shown(page: str, turn: int) -> list[int]:
+        row = page.split(f'id="turn-{turn}"')[1].split('class="summary')[0]
+        return [int(pk) for pk in re.findall(rf'id="cell-{turn}-(\d+)"', row)]
+
+    first = owner_client.get(url).content.decode()
+    for turn in range(1, 9):
+        assert shown(first, turn) == orders[turn - 1]
+    # A lane added later comes last in the earlier turns; the order is the same on reload.
+    profile = EndpointProfile.objects.get(owner=owner, is_demo=True)
+    late = Lane.objects.create(conversation=conversation, position=3, profile=profile)
+    again = owner_client.get(url).content.decode()
+    assert shown(again, 1) == [*orders[0], late.pk]
+
+    # A vote names the letter shown: the lane behind it wins, whatever its position.
+    winner_pk = orders[0][1]  # shown second: "B"
+    owner_client.post(
+        reverse("chat:vote", args=[conversation.pk, 1]), {"verdict": "winner", "winner": "B"}
+    )
+    vote = conversation.votes.get(turn=1)
+    assert vote.winner_position == next(lane.position for lane in lanes if lane.pk == winner_pk)
+    assert {lane["label"] for lane in vote.lanes if lane["position"] < 3} == {"A", "B", "C"}
+    page = owner_client.get(url).content.decode()
+    assert "Voted: B better" in page.split('id="summary-1"')[1]
+    bad = owner_client.post(
+        reverse("chat:vote", args=[conversation.pk, 2]), {"verdict": "winner", "winner": "0"}
+    )
+    assert bad.status_code == 302 and not conversation.votes.filter(turn=2).exists()
+
+
+def test_not_blind_a_turn_shows_its_lanes_in_order(owner, owner_client):
+    from chat.turns import turn_save
+
+    conversation = _blind_pair(owner, lanes=3)
+    conversation.blind = False
+    conversation.save()
+    turn_save(conversation=conversation, content="Q")
+    conversation.refresh_from_db()
+    assert conversation.blind_orders == {}
+    page = owner_client.get(reverse("chat:conversation", args=[conversation.pk])).content.decode()
+    row = page.split('id="turn-1"')[1]
+    cells = [int(pk) for pk in re.findall(r'id="cell-1-(\d+)"', row)]
+    assert cells == list(conversation.lanes.order_by("position").values_list("pk", flat=True))

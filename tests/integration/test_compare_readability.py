@@ -10,6 +10,7 @@ from django.urls import reverse
 from chat import compare, conversations
 from chat.models import Conversation, EndpointProfile, Lane, Message
 from chat.turns import turn_save
+from tests.integration.test_compare import letter_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -129,7 +130,8 @@ def test_the_leaderboard_ranks_one_model_under_two_settings_apart(owner, owner_c
         _, answers = turn_save(conversation=conversation, content=f"Q{turn}")
         finish(answers, [{}, {}])
         owner_client.post(
-            reverse("chat:vote", args=[conversation.pk, turn]), {"verdict": "winner", "winner": "0"}
+            reverse("chat:vote", args=[conversation.pk, turn]),
+            {"verdict": "winner", "winner": letter_of(conversation, turn, 0)},
         )
     rows = compare.leaderboard(owner=owner)
     assert [(r["name"], r["settings"], r["wins"], r["losses"]) for r in rows] == [
@@ -167,7 +169,8 @@ def test_blind_mode_hides_speed_usage_and_lane_parameters_until_the_vote(owner, 
     assert 'name="param:temperature"' not in panel and "0.2" not in panel
 
     owner_client.post(
-        reverse("chat:vote", args=[conversation.pk, 1]), {"verdict": "winner", "winner": "1"}
+        reverse("chat:vote", args=[conversation.pk, 1]),
+        {"verdict": "winner", "winner": letter_of(conversation, 1, 1)},
     )
     turns = page_of(owner_client, conversation).split('id="messages"')[1]
     for shown in ("111 ms", "999 ms", "TTFT", "55.5", "<dt>API</dt><dd"):

@@ -343,7 +343,7 @@ def test_imported_files_never_run_in_the_browser(app_server, page, tmp_path):
     assert {status for status, _, _ in inspected.values()} == {200}
     # The leaderboard shows the imported votes' endpoint and model names: text only.
     watch.visit("/leaderboard/")
-    cells = page.locator("table td:first-child")
+    cells = page.locator("table.leaderboard td:nth-child(2)")  # after the rank
     assert cells.count() == len(PAYLOADS) + 1  # each payload's lane A, and "… · other"
     assert page.locator("table td *").count() == 0
 
