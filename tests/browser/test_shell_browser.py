@@ -11,8 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from django.contrib.auth import get_user_model
 
+from chat.models import Conversation
 from tests.browser.screenshots import send_and_wait
 from tests.browser.test_chat_flow import create_first_account
 from tests.integration.history_world import chat_with
@@ -33,6 +35,23 @@ def document_does_not_scroll(page, what: str) -> None:
     assert sizes["height"] <= sizes["innerHeight"], (what, sizes)
     assert sizes["width"] <= sizes["innerWidth"], (what, sizes)
     assert sizes["top"] == 0, (what, sizes)
+    targets_are_big_enough(page, what)
+
+
+# axe-core (pinned, from the axe-playwright-python package): WCAG 2.2 AA 2.5.8, targets
+# of at least 24×24 CSS px, or spaced so that a 24 px circle on each touches no other.
+_AXE = Axe()
+TARGET_SIZE = {"runOnly": {"type": "rule", "values": ["target-size"]}}
+
+
+def targets_are_big_enough(page, what: str) -> None:
+    results = _AXE.run(page, options=TARGET_SIZE).response
+    small = [
+        (node["target"], node["failureSummary"].splitlines()[-1].strip())
+        for violation in results["violations"]
+        for node in violation["nodes"]
+    ]
+    assert not small, (what, small)
 
 
 def shot(page, name: str) -> None:
@@ -133,6 +152,21 @@ def test_the_document_never_scrolls_on_any_page(app_server, page, viewport):
     evidence = page.locator(".compat-evidence").first.bounding_box()
     assert evidence["width"] >= 200, evidence
     shot(page, f"shell-compat-{tag}.png")
+
+    # The other pages: leaderboard, import, history search, password, a shared transcript.
+    shared = Conversation.objects.get(title="A long chat")
+    shared.share_token = "shell-test-token-0123456789abcdefghij"
+    shared.save(update_fields=["share_token"])
+    for path in ("/leaderboard/", "/import/", "/history/search/?q=checkpoint",
+                 "/accounts/password/"):  # fmt: skip
+        page.goto(app_server + path)
+        document_does_not_scroll(page, path)
+    # A shared transcript is a document, not the app: it scrolls, but never sideways.
+    page.goto(app_server + f"/s/{shared.share_token}/")
+    sizes = page.evaluate(SIZES)
+    assert sizes["width"] <= sizes["innerWidth"], ("shared", sizes)
+    targets_are_big_enough(page, "shared")
+    shot(page, f"shell-shared-{tag}.png")
 
     page.goto(app_server + "/")
     if phone:
