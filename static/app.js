@@ -100,10 +100,22 @@
     }
     var more = e.target.closest && e.target.closest("[data-lanes-more]");
     if (more) {
-      more.closest(".lanes-head").setAttribute("data-more", "");
-      more.setAttribute("aria-expanded", "true");
+      // The lane heads' own button, or the toolbar's copy of it (on a phone).
+      var heads = document.querySelector(".lanes-head");
+      if (heads) heads.setAttribute("data-more", "");
+      document.querySelectorAll("[data-lanes-more]").forEach(function (b) {
+        b.setAttribute("aria-expanded", "true");
+      });
       return;
     }
+    // A phone's "More actions" (⋯): the less used actions, in a menu under it.
+    var moreActions = e.target.closest && e.target.closest("[data-conv-more]");
+    if (moreActions) {
+      setMoreActions(!moreActions.closest(".conv-actions").hasAttribute("data-more-open"));
+      return;
+    }
+    var actions = document.querySelector(".conv-actions[data-more-open]");
+    if (actions && !(e.target.closest && e.target.closest("#conv-more-items"))) setMoreActions(false);
     if (e.target.closest && e.target.closest("[data-drawer-toggle]")) {
       var app = document.getElementById("app");
       if (app) setDrawer(app, !app.hasAttribute("data-drawer-open"));
@@ -172,8 +184,24 @@
     var target = open ? app.querySelector(".sidebar .drawer-close") : button;
     if (target) target.focus();
   }
+  function setMoreActions(open) {
+    var actions = document.querySelector(".conv-actions");
+    var button = document.querySelector("[data-conv-more]");
+    if (!actions || !button) return;
+    actions.toggleAttribute("data-more-open", open);
+    button.setAttribute("aria-expanded", String(open));
+    if (open) {
+      var first = actions.querySelector("#conv-more-items button, #conv-more-items select, #conv-more-items summary");
+      if (first) first.focus();
+    }
+  }
   document.addEventListener("keydown", function (e) {
     if (e.key !== "Escape") return;
+    if (document.querySelector(".conv-actions[data-more-open]")) {
+      setMoreActions(false);
+      document.querySelector("[data-conv-more]").focus();
+      return;
+    }
     var app = document.getElementById("app");
     var grid = document.querySelector(".conv-grid.sheet-open");
     if (app && app.hasAttribute("data-drawer-open")) setDrawer(app, false);

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
+from playwright.sync_api import expect
 
 from tests.browser.conftest import ARTIFACTS
 from tests.browser.gates import Gate, use_local_fake
@@ -24,6 +25,15 @@ def slid_in(page, element_id: str) -> None:
     page.wait_for_function(
         "id => getComputedStyle(document.getElementById(id)).transform === 'none'", arg=element_id
     )
+
+
+def on_screen(locator, name: str) -> None:
+    """Visible, wholly inside the phone's width and on the page's first screen."""
+    expect(locator).to_be_visible()
+    box = locator.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"] + 0.5, (name, box)
+    assert box["y"] >= 0 and box["y"] + box["height"] <= PHONE["height"], (name, box)
+    assert on_screen_and_clickable(locator.page, locator), name
 
 
 def on_screen_and_clickable(page, locator) -> bool:
@@ -84,14 +94,14 @@ def test_the_drawer_reaches_history_search_and_every_page(app_server, page):
     assert not page.problems, page.problems
 
 
-@pytest.mark.parametrize("lanes", [1, 2])
+@pytest.mark.parametrize("lanes", [1, 2, 3])
 def test_header_and_lane_heads_leave_the_screen_to_the_messages(app_server, page, lanes):
     page.set_viewport_size(PHONE)
     create_first_account(page, app_server)
     send_and_wait(page, "Hello there", 1)
-    if lanes == 2:
+    for count in range(2, lanes + 1):
         page.get_by_role("button", name="+ Lane").click()
-        page.locator(".lane-head").nth(1).wait_for()
+        page.locator(".lane-head").nth(count - 1).wait_for()
     top = page.locator("#messages").bounding_box()["y"]
     # Top bar, title, actions and the lane heads: at most a quarter of the screen
     # (they took 45-53 % before).
@@ -210,4 +220,50 @@ def test_a_long_title_ends_in_an_ellipsis_in_the_top_bar(app_server, page):
     page.locator(".topbar").get_by_role("button", name="Open the menu").click()
     slid_in(page, "sidebar")
     page.screenshot(path=str(SHOTS / "phone-drawer-open.png"))
+    assert not page.problems, page.problems
+
+
+def test_every_conversation_action_is_reachable_without_scrolling_sideways(app_server, page):
+    """Three lanes on a phone: Panel, + Lane, Lane options and More actions (⋯) in one row
+    on screen; ⋯ opens a menu with the rest (Blind, Share setup, mode, Export / Share,
+    Delete), every item on screen; Escape or a click elsewhere closes it."""
+    page.set_viewport_size(PHONE)
+    create_first_account(page, app_server)
+    send_and_wait(page, "Hello there", 1)
+    for count in (2, 3):
+        page.get_by_role("button", name="+ Lane").click()
+        page.locator(".lane-head").nth(count - 1).wait_for()
+    actions = page.locator(".conv-actions")
+    assert actions.evaluate("el => el.scrollWidth <= el.clientWidth")
+    for name in ("Panel", "+ Lane", "Lane options", "More actions"):
+        on_screen(actions.get_by_role("button", name=name, exact=True), name)
+    for name in ("Blind", "Share setup", "Delete"):
+        expect(actions.get_by_role("button", name=name, exact=True)).to_be_hidden()
+
+    more = actions.get_by_role("button", name="More actions")
+    more.click()
+    expect(more).to_have_attribute("aria-expanded", "true")
+    for name in ("Blind", "Share setup", "Delete"):
+        on_screen(actions.get_by_role("button", name=name, exact=True), name)
+    on_screen(actions.get_by_label("Mode"), "mode")
+    on_screen(actions.locator("summary", has_text="Export / Share"), "export")
+    page.screenshot(path=str(ARTIFACTS / "phone-more-actions.png"))
+    page.keyboard.press("Escape")
+    expect(actions.get_by_role("button", name="Blind", exact=True)).to_be_hidden()
+    expect(more).to_be_focused()
+    more.click()
+    page.locator("#messages").click(position={"x": 10, "y": 10})
+    expect(actions.get_by_role("button", name="Blind", exact=True)).to_be_hidden()
+
+    # Blind from the menu: the page comes back with Blind on, the menu closed.
+    more.click()
+    actions.get_by_role("button", name="Blind", exact=True).click()
+    expect(more).to_have_attribute("aria-expanded", "false")
+    more.click()
+    expect(actions.get_by_role("button", name="Blind: on")).to_be_visible()
+    # Lane options from the toolbar opens the lanes' own prompts, as the lane heads' did.
+    page.keyboard.press("Escape")
+    actions.get_by_role("button", name="Lane options").click()
+    expect(page.locator("details.own-prompt").first).to_be_visible()
+    expect(actions.get_by_role("button", name="Lane options")).to_be_hidden()
     assert not page.problems, page.problems
