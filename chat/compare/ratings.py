@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections import defaultdict
+from collections import Counter
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
@@ -27,6 +27,8 @@ BASE = 1000.0
 SCALE = 400.0
 PRIOR_TIES = 1.0  # virtual ties against the reference, per entry
 RESAMPLES = 200
+MIN_RESAMPLES = 50
+WORK = 6_000_000  # ~ the operations of a table's resamples (see resamples_for)
 SEED = 20261207
 
 
@@ -37,41 +39,65 @@ class Rating:
     high: float
 
 
-def _pairs(ballots: Sequence[Ballot]) -> tuple[dict, dict]:
-    """wins[i][j]: i's wins over j (a tie counts ½ each way); games[i][j]: meetings."""
-    wins: dict = defaultdict(lambda: defaultdict(float))
-    games: dict = defaultdict(lambda: defaultdict(float))
-    for entries, winner in ballots:
-        for a_index, a in enumerate(entries):
-            for b in entries[a_index + 1 :]:
-                # Two losers to a third lane: the vote says nothing about this pair.
-                if a == b or winner not in (None, a, b):
-                    continue
-                games[a][b] += 1
-                games[b][a] += 1
-                if winner is None:
-                    wins[a][b] += 0.5
-                    wins[b][a] += 0.5
-                else:
-                    loser = b if winner == a else a
-                    wins[winner][loser] += 1
-    return wins, games
+class _Votes:
+    """The votes as the fit needs them: the entries by index, and each kind of vote
+    (identical votes counted once: thousands of votes among a few entries are a few
+    dozen kinds, and a resample only redraws how many of each) as its meetings, each
+    ``(i, j, i's score, j's score)``."""
+
+    def __init__(self, ballots: Sequence[Ballot]) -> None:
+        self.entries = sorted({e for entries, _ in ballots for e in entries}, key=repr)
+        index = {e: k for k, e in enumerate(self.entries)}
+        counts: Counter = Counter((tuple(entries), winner) for entries, winner in ballots)
+        self.kinds: list[list[tuple[int, int, float, float]]] = []
+        self.counts: list[int] = []
+        for (entries, winner), count in sorted(counts.items(), key=repr):
+            meetings = []
+            for a_index, a in enumerate(entries):
+                for b in entries[a_index + 1 :]:
+                    # Two losers to a third lane: the vote says nothing about this pair.
+                    if a == b or winner not in (None, a, b):
+                        continue
+                    score = 0.5 if winner is None else float(winner == a)
+                    meetings.append((index[a], index[b], score, 1.0 - score))
+            self.kinds.append(meetings)
+            self.counts.append(count)
+
+    def tally(self, counts: Sequence[int]) -> tuple[list[list[float]], list[float]]:
+        """Meetings between each pair, and each entry's score, for these counts."""
+        n = len(self.entries)
+        games = [[0.0] * n for _ in range(n)]
+        scored = [0.0] * n
+        for meetings, count in zip(self.kinds, counts, strict=True):
+            if not count:
+                continue
+            for i, j, score_i, score_j in meetings:
+                games[i][j] += count
+                games[j][i] += count
+                scored[i] += count * score_i
+                scored[j] += count * score_j
+        return games, scored
 
 
 def _solve(matrix: list[list[float]], vector: list[float]) -> list[float]:
     """``matrix⁻¹ · vector`` for a symmetric positive definite matrix (Cholesky)."""
     n = len(vector)
-    lower = [[0.0] * n for _ in range(n)]
+    lower: list[list[float]] = []
     for i in range(n):
-        for j in range(i + 1):
-            total = matrix[i][j] - sum(lower[i][k] * lower[j][k] for k in range(j))
-            lower[i][j] = math.sqrt(total) if i == j else total / lower[j][j]
-    y = [0.0] * n
+        row_i: list[float] = []
+        for j in range(i):
+            row_j = lower[j]
+            dot = sum(a * b for a, b in zip(row_i, row_j, strict=False))
+            row_i.append((matrix[i][j] - dot) / row_j[j])
+        row_i.append(math.sqrt(matrix[i][i] - sum(a * a for a in row_i)))
+        lower.append(row_i)
+    y: list[float] = []
     for i in range(n):
-        y[i] = (vector[i] - sum(lower[i][k] * y[k] for k in range(i))) / lower[i][i]
+        y.append((vector[i] - sum(a * b for a, b in zip(lower[i], y, strict=False))) / lower[i][i])
     x = [0.0] * n
     for i in reversed(range(n)):
-        x[i] = (y[i] - sum(lower[k][i] * x[k] for k in range(i + 1, n))) / lower[i][i]
+        dot = sum(lower[k][i] * x[k] for k in range(i + 1, n))
+        x[i] = (y[i] - dot) / lower[i][i]
     return x
 
 
@@ -79,42 +105,48 @@ def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
 
 
-def fit(
-    ballots: Sequence[Ballot],
-    *,
-    start: dict[Hashable, float] | None = None,
-    tolerance: float = 1e-10,
-) -> dict[Hashable, float]:
-    """Each entry's rating (Elo scale) under the Bradley–Terry model: the maximum of
-    its likelihood with the prior, by Newton's method on the log-strengths (a few steps;
-    ``start``, ratings to begin from, makes a resample's fit two or three)."""
-    wins, games = _pairs(ballots)
-    entries = sorted({e for entries, _ in ballots for e in entries}, key=repr)
-    if not entries:
+def fit(ballots: Sequence[Ballot]) -> dict[Hashable, float]:
+    """Each entry's rating (Elo scale) under the Bradley–Terry model."""
+    votes = _Votes(ballots)
+    if not votes.entries:
         return {}
-    index = {e: k for k, e in enumerate(entries)}
-    start = start or {}
-    theta = [(start.get(e, BASE) - BASE) / SCALE * math.log(10) for e in entries]
-    scored = [sum(wins[e].values()) + PRIOR_TIES / 2 for e in entries]
-    meetings = [[(index[o], n) for o, n in games[e].items() if n > 0] for e in entries]
+    theta = _newton(*votes.tally(votes.counts), [0.0] * len(votes.entries), 1e-10)
+    return {e: _elo(t) for e, t in zip(votes.entries, theta, strict=True)}
+
+
+def _elo(theta: float) -> float:
+    return BASE + SCALE * theta / math.log(10)
+
+
+def _newton(
+    games: list[list[float]], scored: list[float], theta: list[float], tolerance: float
+) -> list[float]:
+    """The log-strengths at the maximum of the likelihood with the prior, by Newton's
+    method from ``theta`` (a few steps; from the whole votes' fit, a resample's takes two
+    or three)."""
+    n = len(theta)
+    scored = [s + PRIOR_TIES / 2 for s in scored]
+    meetings = [[(j, g) for j, g in enumerate(row) if g > 0] for row in games]
     for _ in range(100):
         # Gradient and (minus) Hessian of the log-likelihood with the prior.
         gradient = scored[:]
-        hessian = [[0.0] * len(entries) for _ in entries]
+        hessian = [[0.0] * n for _ in range(n)]
         for i, theta_i in enumerate(theta):
             p = _sigmoid(theta_i)
             gradient[i] -= PRIOR_TIES * p
-            hessian[i][i] += PRIOR_TIES * p * (1 - p)
-            for j, n in meetings[i]:
+            # (+ a ridge: exactly 0 curvature once a rating runs off to ±15,000)
+            hessian[i][i] += PRIOR_TIES * p * (1 - p) + 1e-9
+            row = hessian[i]
+            for j, g in meetings[i]:
                 p = _sigmoid(theta_i - theta[j])
-                gradient[i] -= n * p
-                hessian[i][i] += n * p * (1 - p)
-                hessian[i][j] -= n * p * (1 - p)
+                gradient[i] -= g * p
+                row[i] += g * p * (1 - p)
+                row[j] -= g * p * (1 - p)
         step = _solve(hessian, gradient)
         theta = [t + d for t, d in zip(theta, step, strict=True)]
         if max(abs(d) for d in step) < tolerance:
             break
-    return {e: BASE + SCALE * t / math.log(10) for e, t in zip(entries, theta, strict=True)}
+    return theta
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -124,19 +156,41 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (k - low)
 
 
-def ratings(ballots: Sequence[Ballot], resamples: int = RESAMPLES) -> dict[Hashable, Rating]:
+def resamples_for(entries: int, meetings: int) -> int:
+    """How many resamples: RESAMPLES, fewer when a fit is costly (a resample's tally
+    grows with the votes' meetings, its linear solves with the cube of the entries),
+    never under MIN_RESAMPLES."""
+    cost = meetings + 3 * entries**3
+    return max(MIN_RESAMPLES, min(RESAMPLES, int(WORK / max(1, cost))))
+
+
+def ratings(ballots: Sequence[Ballot], resamples: int | None = None) -> dict[Hashable, Rating]:
     """Each entry's rating with its 95 % bootstrap interval."""
-    point = fit(ballots)
+    votes = _Votes(ballots)
+    n = len(votes.entries)
+    if not n:
+        return {}
+    point = _newton(*votes.tally(votes.counts), [0.0] * n, 1e-10)
+    if resamples is None:
+        resamples = resamples_for(n, sum(len(kind) for kind in votes.kinds))
     rng = random.Random(SEED)
-    draws: dict[Hashable, list[float]] = defaultdict(list)
-    if len(ballots) > 1:
+    draws: list[list[float]] = [[] for _ in range(n)]
+    total = len(ballots)
+    if total > 1:
+        kinds = range(len(votes.kinds))
         for _ in range(resamples):
-            sample = [ballots[rng.randrange(len(ballots))] for _ in ballots]
-            for entry, value in fit(sample, start=point, tolerance=1e-6).items():
-                draws[entry].append(value)
+            # As many votes as there are, drawn with replacement, counted by kind.
+            drawn = Counter(rng.choices(kinds, weights=votes.counts, k=total))
+            games, scored = votes.tally([drawn.get(k, 0) for k in kinds])
+            present = [any(row) for row in games]
+            theta = _newton(games, scored, point, 1e-6)
+            for i, value in enumerate(theta):
+                if present[i]:
+                    draws[i].append(_elo(value))
     out = {}
-    for entry, value in point.items():
-        values = draws.get(entry) or [value]
+    for i, entry in enumerate(votes.entries):
+        value = _elo(point[i])
+        values = draws[i] or [value]
         low, high = _percentile(values, 0.025), _percentile(values, 0.975)
         out[entry] = Rating(value, min(low, value), max(high, value))
     return out

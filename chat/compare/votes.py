@@ -3,8 +3,11 @@ a vote, and the leaderboard the votes add up to."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Any
+
+from django.core.cache import cache
 
 from chat.compare import ratings
 from chat.compare.blind import lane_letter, turn_letters
@@ -89,7 +92,12 @@ def vote_cast(
         raise ActionError("There is nothing to vote on in that turn.")
     if answers.live_streaming().exists():
         raise ActionError("Wait for every lane to finish before voting.")
+    # Only the lanes that answered this turn were compared (one added since was not).
     letters = turn_letters(conversation, turn, lanes)
+    answered = set(answers.values_list("lane_id", flat=True))
+    lanes = [lane for lane in lanes if lane.pk in answered]
+    if verdict == Vote.Verdict.WINNER and winner not in {lane.position for lane in lanes}:
+        raise ActionError("Pick one of the lanes that answered.")
     snapshot = [
         {
             "position": lane.position,
@@ -122,6 +130,13 @@ def leaderboard(*, owner: Any) -> list[dict[str, Any]]:
     its 95 % bootstrap interval (chat/compare/ratings.py), the number of votes, wins,
     losses, ties and all-bad from the user's votes, best rated first. One model under
     two settings is two rows: what was compared is what is ranked."""
+    table, ballots = leaderboard_votes(owner=owner)
+    return leaderboard_rows(table, rated(ballots))
+
+
+def leaderboard_votes(*, owner: Any) -> tuple[dict[tuple[str, str], dict[str, Any]], list]:
+    """The database's part of the leaderboard: each row's counts, and the votes as
+    ballots for the ratings."""
     table: dict[tuple[str, str], dict[str, Any]] = {}
     ballots: list[ratings.Ballot] = []
     for vote in Vote.objects.filter(owner=owner).order_by("pk"):
@@ -152,13 +167,30 @@ def leaderboard(*, owner: Any) -> list[dict[str, Any]]:
                 row["losses"] += 1
         if len(keys) > 1:
             ballots.append((tuple(keys), winner_key))
-    fitted = ratings.ratings(ballots)
+    return table, ballots
+
+
+def rated(ballots: list) -> dict[Any, ratings.Rating]:
+    """``ratings.ratings(ballots)``, kept in the cache for the same votes: a few
+    thousand votes take seconds to resample, and the page is opened more often than
+    a vote is cast."""
+    key = "leaderboard:" + hashlib.sha256(repr(ballots).encode()).hexdigest()
+    found = cache.get(key)
+    if found is None:
+        found = ratings.ratings(ballots)
+        cache.set(key, found, timeout=24 * 3600)
+    return found
+
+
+def leaderboard_rows(
+    table: dict[tuple[str, str], dict[str, Any]], fitted: dict[Any, ratings.Rating]
+) -> list[dict[str, Any]]:
     for key, row in table.items():
-        rated = fitted.get(key)
-        row["rating"] = rated.rating if rated else None
-        interval = rated is not None and row["votes"] >= MIN_VOTES_FOR_INTERVAL
-        row["low"] = rated.low if interval else None
-        row["high"] = rated.high if interval else None
+        rating = fitted.get(key)
+        row["rating"] = rating.rating if rating else None
+        interval = rating is not None and row["votes"] >= MIN_VOTES_FOR_INTERVAL
+        row["low"] = rating.low if interval else None
+        row["high"] = rating.high if interval else None
     return sorted(
         table.values(),
         key=lambda r: (r["rating"] is None, -(r["rating"] or 0), -r["votes"], r["name"]),

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
 import uuid
 
+from asgiref.sync import sync_to_async
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -16,6 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from chat import compare, frames, owned, profiles, turns
 from chat.compare.blind import position_of
+from chat.compare.votes import leaderboard_rows, leaderboard_votes, rated
 from chat.errors import ActionError
 from chat.forms import LaneSettingsForm
 from chat.models import Conversation, Lane, Message, system_prompt_problem
@@ -208,10 +211,16 @@ def vote(request: HttpRequest, conversation_id: uuid.UUID, turn: int) -> HttpRes
 
 
 @require_GET
-def leaderboard(request: HttpRequest) -> HttpResponse:
-    return render(
-        request, "chat/leaderboard.html", {"rows": compare.leaderboard(owner=request.user)}
-    )
+async def leaderboard(request: HttpRequest) -> HttpResponse:
+    """The ratings are computed in a thread of their own, off the thread every
+    synchronous view and database call shares: seconds of resampling for a user with
+    thousands of votes must not hold up anyone's page or answer."""
+    user = await request.auser()
+    request.user = user
+    table, ballots = await sync_to_async(leaderboard_votes)(owner=user)
+    fitted = await asyncio.to_thread(rated, ballots)
+    rows = leaderboard_rows(table, fitted)
+    return await sync_to_async(render)(request, "chat/leaderboard.html", {"rows": rows})
 
 
 @require_GET
