@@ -13,7 +13,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Max
 from django.utils import timezone
 
-from chat.compare.blind import turn_order
+from chat.compare.blind import shuffle_turn
 from chat.errors import ActionError
 from chat.history import sidebar_changed
 from chat.models import Conversation, Lane, Message
@@ -155,10 +155,9 @@ def turn_save(
         conversation.save(update_fields=["title", "updated_at"])
         # One INSERT for the question and the placeholders (ids come back from it).
         Message.objects.bulk_create([question, *placeholders])
-        if conversation.blind:
-            # The order this turn shows its answers in, fixed now, among the lanes
-            # answering it (a lane added later comes last, with no answer).
-            turn_order(conversation, turn, lanes)
+        # Blind: the order this turn shows its answers in, drawn now among the lanes
+        # answering it (a lane added later comes last, with no answer).
+        shuffle_turn(conversation, turn, lanes, salt=question.pk)
     return question, placeholders
 
 

@@ -22,9 +22,12 @@ from chat.compare.lanes import label
 from chat.models import Conversation, Lane
 
 
-def _seeded(conversation: Conversation, turn: int, lane_ids: list[int]) -> list[int]:
+def _seeded(
+    conversation: Conversation, turn: int, lane_ids: list[int], salt: object = ""
+) -> list[int]:
     key = settings.SECRET_KEY.encode()
-    digest = hmac.new(key, f"blind:{conversation.pk}:{turn}".encode(), hashlib.sha256).digest()
+    seed = f"blind:{conversation.pk}:{turn}:{salt}".encode()
+    digest = hmac.new(key, seed, hashlib.sha256).digest()
     shuffled = sorted(lane_ids)
     random.Random(int.from_bytes(digest[:8], "big")).shuffle(shuffled)
     return shuffled
@@ -36,17 +39,29 @@ def _orders(conversation: Conversation) -> dict[str, list[int]]:
 
 
 def turn_order(conversation: Conversation, turn: int, lanes: Sequence[Lane]) -> list[Lane]:
-    """``lanes`` in the order ``turn`` shows them: shuffled (and the order stored) when
-    the conversation is blind; lanes the stored order does not know (added since) last."""
+    """``lanes`` in the order ``turn`` shows them: shuffled when the conversation is
+    blind, as stored when the turn started (``shuffle_turn``); lanes the stored order
+    does not know (added since) last. A turn from before Blind was on has no stored
+    order: it gets the seeded one, computed again on each look (nothing is written
+    while a page is only being shown)."""
     lanes = sorted(lanes, key=lambda lane: lane.position)
     if not conversation.blind or len(lanes) < 2:
         return lanes
     stored = _orders(conversation).get(str(turn))
     if not isinstance(stored, list):
         stored = _seeded(conversation, turn, [lane.pk for lane in lanes])
-        _store(conversation, turn, stored)
     rank = {pk: k for k, pk in enumerate(stored)}
     return sorted(lanes, key=lambda lane: (rank.get(lane.pk, len(rank)), lane.position))
+
+
+def shuffle_turn(
+    conversation: Conversation, turn: int, lanes: Sequence[Lane], salt: object
+) -> None:
+    """A new question at ``turn`` (a first one, an edit, one sent again after a delete):
+    its answers' order, drawn afresh (``salt``: the question's id) and stored, replacing
+    any order an earlier question at that turn had."""
+    if conversation.blind and len(lanes) > 1:
+        _store(conversation, turn, _seeded(conversation, turn, [lane.pk for lane in lanes], salt))
 
 
 def _store(conversation: Conversation, turn: int, order: list[int]) -> None:
@@ -55,8 +70,8 @@ def _store(conversation: Conversation, turn: int, order: list[int]) -> None:
     conversation.blind_orders = orders
     if conversation.pk is None:
         return
-    # Only this field, and without touching updated_at: looking is not editing. Another
-    # turn's order stored meanwhile by another request is kept (read back, merged).
+    # Only this field, and without touching updated_at. Another turn's order stored
+    # meanwhile by another request is kept (read back, merged).
     fresh = Conversation.objects.filter(pk=conversation.pk).values_list("blind_orders", flat=True)
     current = next(iter(fresh), None)
     merged = {**(current if isinstance(current, dict) else {}), str(turn): order}
