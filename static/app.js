@@ -72,6 +72,12 @@
   }, true);
 
   document.addEventListener("click", function (e) {
+    // A phone's "More actions" (⋯) closes on any click outside its menu, first of all.
+    var moreActions = e.target.closest && e.target.closest("[data-conv-more]");
+    var openActions = document.querySelector(".conv-actions[data-more-open]");
+    if (openActions && !moreActions && !(e.target.closest && e.target.closest("#conv-more-items"))) {
+      setMoreActions(false);
+    }
     var closer = e.target.closest && e.target.closest("[data-close]");
     if (closer) { var d = closer.closest("dialog"); if (d) d.close(); return; }
     var reset = e.target.closest && e.target.closest("[data-reset]");
@@ -109,13 +115,10 @@
       return;
     }
     // A phone's "More actions" (⋯): the less used actions, in a menu under it.
-    var moreActions = e.target.closest && e.target.closest("[data-conv-more]");
     if (moreActions) {
       setMoreActions(!moreActions.closest(".conv-actions").hasAttribute("data-more-open"));
       return;
     }
-    var actions = document.querySelector(".conv-actions[data-more-open]");
-    if (actions && !(e.target.closest && e.target.closest("#conv-more-items"))) setMoreActions(false);
     if (e.target.closest && e.target.closest("[data-drawer-toggle]")) {
       var app = document.getElementById("app");
       if (app) setDrawer(app, !app.hasAttribute("data-drawer-open"));
@@ -197,7 +200,8 @@
   }
   document.addEventListener("keydown", function (e) {
     if (e.key !== "Escape") return;
-    if (document.querySelector(".conv-actions[data-more-open]")) {
+    var menu = document.getElementById("conv-more-items");
+    if (menu && menu.offsetParent !== null && document.querySelector(".conv-actions[data-more-open]")) {
       setMoreActions(false);
       document.querySelector("[data-conv-more]").focus();
       return;

@@ -159,6 +159,7 @@ def _json_block(rng: random.Random) -> str:
 
 # The code a question names, by its fence's language; the default is Python.
 _CODE_LANGUAGES = {
+    "python": "python",
     "javascript": "javascript",
     "js": "javascript",
     "node": "javascript",

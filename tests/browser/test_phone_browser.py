@@ -255,6 +255,13 @@ def test_every_conversation_action_is_reachable_without_scrolling_sideways(app_s
     page.locator("#messages").click(position={"x": 10, "y": 10})
     expect(actions.get_by_role("button", name="Blind", exact=True)).to_be_hidden()
 
+    # Panel with the menu open: the menu closes, the sheet opens.
+    more.click()
+    actions.get_by_role("button", name="Panel", exact=True).click()
+    expect(actions.get_by_role("button", name="Blind", exact=True)).to_be_hidden()
+    page.get_by_role("button", name="Close parameters").click()
+    page.locator("#side-panel").wait_for(state="hidden")
+
     # Blind from the menu: the page comes back with Blind on, the menu closed.
     more.click()
     actions.get_by_role("button", name="Blind", exact=True).click()
