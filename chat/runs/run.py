@@ -83,8 +83,9 @@ class Run:
     def prefetch(self, name: str = "run-early") -> None:
         """Send the request now, before the run is launched (its answer is saved and
         announced meanwhile): what arrives waits in the answer, and ``main`` relays it.
-        On the event loop; ``abandon`` if never launched."""
-        if self._request is None:
+        On the event loop; ``abandon`` if never launched. Not once stopped: a Stop that
+        came between the run's start and its request is kept, nothing is asked."""
+        if self._request is None and not self.stop_requested:
             self.started = time.monotonic()
             self._request = asyncio.create_task(
                 self._stream(), name=name, context=contextvars.Context()
@@ -145,19 +146,10 @@ class Run:
         status = Message.Status.COMPLETE
         try:
             self.prefetch(f"run-stream-{self.message_id}")  # unless it was (see prefetch)
-            assert self._request is not None
-            try:
-                await self._request
-            except asyncio.CancelledError:
-                current = asyncio.current_task()
-                if current is not None and current.cancelling():
-                    raise  # the process is shutting down: leave it to the heartbeat
+            if self._request is None:  # stopped before its request was made
                 status = Message.Status.STOPPED
-            except Exception as exc:  # a bug must still end the message cleanly
-                log.exception("run %s failed", self.message_id)
-                self.error = self.secrets.error(
-                    upstream.UpstreamError(message=f"Internal error while streaming: {exc}")
-                )
+            else:
+                status = await self._ended()
             if self.error is not None:
                 status = Message.Status.ERROR
             elif status == Message.Status.COMPLETE and not self.answer.finish_reason:
@@ -170,6 +162,24 @@ class Run:
             self.finished = True
             self.relay.end()
         return status
+
+    async def _ended(self) -> str:
+        """Wait for the request; STOPPED when it was cancelled by Stop, else COMPLETE (a
+        bug while streaming is kept as the answer's error)."""
+        try:
+            assert self._request is not None
+            await self._request
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # the process is shutting down: leave it to the heartbeat
+            return Message.Status.STOPPED
+        except Exception as exc:  # a bug must still end the message cleanly
+            log.exception("run %s failed", self.message_id)
+            self.error = self.secrets.error(
+                upstream.UpstreamError(message=f"Internal error while streaming: {exc}")
+            )
+        return Message.Status.COMPLETE
 
     async def _stream(self) -> None:
         # The answer's whole time, retries included: the idle timer only catches silence,
