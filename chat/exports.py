@@ -41,6 +41,7 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 
+from chat.compare.blind import lane_letter
 from chat.models import Conversation, Lane, Message, Vote
 from chat.versions import path_of
 
@@ -232,7 +233,10 @@ def label(position: int) -> str:
     return "ABCDEF"[position] if 0 <= position < 6 else str(position + 1)
 
 
-def _speaker(message: Message, lanes: dict[int, Lane], many: bool, blind: bool) -> str:
+def _speaker(
+    message: Message, lanes: dict[int, Lane], many: bool, conversation: Conversation
+) -> str:
+    blind = conversation.blind
     if message.role == Message.Role.USER:
         return "You"
     if message.role == Message.Role.SYSTEM:
@@ -241,7 +245,10 @@ def _speaker(message: Message, lanes: dict[int, Lane], many: bool, blind: bool) 
         return f"Tool result · `{message.name or 'tool'}` ({message.tool_call_id})"
     lane = lanes.get(message.lane_id) if message.lane_id else None
     who = "Assistant"
-    if many and lane is not None:
+    if many and lane is not None and blind:
+        # As the page letters it: by the turn's shuffled order, never by the lane.
+        who += f" · answer {lane_letter(conversation, message.turn, lane)}"
+    elif many and lane is not None:
         who += f" · lane {label(lane.position)}"
     if message.model and not blind:
         who += f" · {message.model}"
@@ -259,10 +266,11 @@ def conversation_markdown(*, conversation: Conversation) -> str:
     )
     out = [f"# {conversation.title or 'Untitled'}", ""]
     lane_bits = []
-    for lane in sorted(lanes.values(), key=lambda lane: lane.position):
+    if blind:
+        lane_bits.append(f"{len(lanes)} lanes, hidden: blind comparison" if many else "hidden")
+    for lane in [] if blind else sorted(lanes.values(), key=lambda lane: lane.position):
         bit = f"lane {label(lane.position)}: " if many else ""
-        bit += "(hidden: blind comparison)" if blind else (lane.model or "no model")
-        lane_bits.append(bit)
+        lane_bits.append(bit + (lane.model or "no model"))
     out += [
         f"*Exported from Playground on {timezone.now():%Y-%m-%d %H:%M} UTC · "
         f"{conversation.get_mode_display().lower()} · {'; '.join(lane_bits)}*",
@@ -275,7 +283,7 @@ def conversation_markdown(*, conversation: Conversation) -> str:
         if message.turn != turn:
             turn = message.turn
             out += ["---", "", f"## Turn {turn}", ""]
-        out += [f"**{_speaker(message, lanes, many, blind)}**", ""]
+        out += [f"**{_speaker(message, lanes, many, conversation)}**", ""]
         if message.role == Message.Role.TOOL:
             out += [_fence(message.content), ""]
             continue

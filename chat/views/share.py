@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from chat import history, owned
+from chat.compare.blind import turn_letters
 from chat.exports import label
 from chat.models import Conversation, Message
 from chat.versions import path_of
@@ -62,7 +63,14 @@ def shared(request: HttpRequest, token: str) -> HttpResponse:
         raise Http404  # not one of ours (token_urlsafe's alphabet), whatever it holds
     conversation = get_object_or_404(
         Conversation.objects.only(
-            "id", "title", "mode", "system_prompt", "blind", "share_token", "versions"
+            "id",
+            "title",
+            "mode",
+            "system_prompt",
+            "blind",
+            "blind_orders",
+            "share_token",
+            "versions",
         ),
         share_token=token,
     )
@@ -75,6 +83,12 @@ def shared(request: HttpRequest, token: str) -> HttpResponse:
         .only(*SHARED_FIELDS)
         .order_by("turn", "id")
     )
+    if conversation.blind:
+        # Each answer under its letter in its turn, as the owner's page shows it.
+        lane_rows = list(conversation.lanes.only("id", "position"))
+        letters = {t: turn_letters(conversation, t, lane_rows) for t in {m.turn for m in shown}}
+        for m in shown:
+            m.shown_letter = letters[m.turn].get(m.lane_id, "")
     response = render(
         request,
         "chat/shared.html",

@@ -8,7 +8,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from chat import exports, imports, profiles, request_body
+from chat import compare, exports, imports, profiles, request_body
 from chat.models import Conversation, Lane, Message, Vote
 from tests.integration.history_world import (
     IMAGE_URL,
@@ -118,6 +118,20 @@ def test_markdown_export_is_a_readable_transcript(owner_client, owner):
     assert "Old try" not in text  # an earlier attempt, hidden
     assert "*(error: Overloaded" in text
     assert SECRET_KEY_VALUE not in text and "llm.example.com" not in text.split("error")[0]
+
+
+def test_a_blind_markdown_export_letters_answers_as_the_page_does(owner_client, owner):
+    conversation = rich_conversation(owner)
+    Conversation.objects.filter(pk=conversation.pk).update(blind=True)
+    conversation.refresh_from_db()
+    text = owner_client.get(reverse("chat:export_markdown", args=[conversation.pk])).content
+    text = text.decode()
+    assert "gpt-x" not in text and "llama-3" not in text and "lane A" not in text
+    assert "2 lanes, hidden: blind comparison" in text
+    lanes = list(conversation.lanes.all())
+    letters = compare.turn_letters(conversation, 1, lanes)
+    first = conversation.messages.filter(turn=1, role="assistant", hidden=False).first()
+    assert f"**Assistant · answer {letters[first.lane_id]}**" in text
 
 
 def test_fences_in_markdown_outrun_backticks_in_the_text(owner_client, owner):

@@ -85,7 +85,10 @@ def test_a_blind_comparison_shares_no_model_names(owner_client, owner):
     token = share(owner_client, conversation)
     html = Client().get(reverse("chat:shared", args=[token])).content.decode()
     assert "gpt-x" not in html and "llama-3" not in html
-    assert "Lane A" in html
+    # Answers under their letters in their turn (shuffled), as the owner's page shows
+    # them: never "Lane A", which would tell the lanes apart across turns.
+    assert "Answer A" in html and "Answer B" in html and "Lane A" not in html
+    assert "each turn's answers shuffled" in html
 
 
 def test_revoking_kills_the_link_and_sharing_again_makes_a_new_one(owner_client, owner):
