@@ -9,6 +9,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from playwright.sync_api import expect
 
+from chat.models import EndpointProfile, Vote
 from tests.browser.conftest import ARTIFACTS
 from tests.browser.gates import Gate, use_local_fake
 from tests.browser.screenshots import send_and_wait
@@ -273,4 +274,53 @@ def test_every_conversation_action_is_reachable_without_scrolling_sideways(app_s
     actions.get_by_role("button", name="Lane options").click()
     expect(page.locator("details.own-prompt").first).to_be_visible()
     expect(actions.get_by_role("button", name="Lane options")).to_be_hidden()
+    assert not page.problems, page.problems
+
+
+def label_of(cell) -> str:
+    """The label a stacked table's cell shows before its value (a ::before)."""
+    return cell.evaluate("el => getComputedStyle(el, '::before').content")
+
+
+def test_tables_read_as_cards_on_a_phone(app_server, page):
+    """Endpoints and the leaderboard at 390 px: a card per row, a labelled line per cell;
+    a base URL reads whole (it broke every 3 characters), row buttons and figures on
+    screen (they were off it)."""
+    page.set_viewport_size(PHONE)
+    create_first_account(page, app_server)
+    ada = get_user_model().objects.get(username="ada")
+    url = "https://gateway.internal.example.com/openai/v1"
+    EndpointProfile.objects.create(owner=ada, name="Long gateway", base_url=url)
+    conversation = chat_with(ada, "Voted", "q", "a")
+    lanes = [
+        {"position": 0, "label": "A", "profile": "Long gateway", "model": "big-model"},
+        {"position": 1, "label": "B", "profile": "Long gateway", "model": "small-model"},
+    ]
+    Vote.objects.create(owner=ada, conversation=conversation, turn=1, verdict="winner",
+                        winner_position=0, lanes=lanes)  # fmt: skip
+
+    def fits(what: str) -> None:
+        width = page.evaluate("document.querySelector('.page').scrollWidth")
+        assert width <= PHONE["width"], (what, width)
+
+    page.goto(app_server + "/endpoints/")
+    fits("endpoints")
+    row = page.locator("tr", has_text="Long gateway").first
+    code = row.locator("code", has_text="gateway.internal")
+    assert code.bounding_box()["width"] >= 200
+    assert label_of(row.locator("td[data-label='Base URL']")) == '"Base URL"'  # shown
+    for name in ("Test connection", "Edit", "Compatibility"):
+        box = row.locator(".btn", has_text=name).bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], (name, box)
+    page.screenshot(path=str(ARTIFACTS / "phone-endpoints.png"), full_page=True)
+
+    page.goto(app_server + "/leaderboard/")
+    fits("leaderboard")
+    card = page.locator(".leaderboard tbody tr").first
+    assert card.locator(".stack-title").inner_text() == "Long gateway · big-model"
+    for label in ("Rating", "Votes", "All bad"):
+        assert label_of(card.locator(f"td[data-label='{label}']")) == f'"{label}"'
+    box = card.locator("td[data-label='All bad']").bounding_box()
+    assert box["x"] + box["width"] <= PHONE["width"], box
+    page.screenshot(path=str(ARTIFACTS / "phone-leaderboard.png"), full_page=True)
     assert not page.problems, page.problems
