@@ -42,6 +42,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 
 from chat.compare.blind import lane_letter
+from chat.compare.lanes import label
 from chat.models import Conversation, Lane, Message, Vote
 from chat.versions import path_of
 
@@ -226,11 +227,6 @@ def _images(parts: Any) -> list[str]:
         else:
             lines.append(f"*[Image {number}: <{url}>]*")
     return lines
-
-
-def label(position: int) -> str:
-    """A lane's letter, as the comparison page shows it (A, B, ...)."""
-    return "ABCDEF"[position] if 0 <= position < 6 else str(position + 1)
 
 
 def _speaker(

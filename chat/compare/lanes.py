@@ -20,7 +20,8 @@ SWEEPABLE = ("temperature", "top_p", "presence_penalty", "frequency_penalty", "m
 
 
 def label(position: int) -> str:
-    return LABELS[position] if position < len(LABELS) else str(position + 1)
+    """A lane's letter, as the comparison page shows it (A, B, ...)."""
+    return LABELS[position] if 0 <= position < len(LABELS) else str(position + 1)
 
 
 def _clone(lane: Lane, position: int, **changes: Any) -> Lane:

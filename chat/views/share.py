@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from chat import history, owned
 from chat.compare.blind import turn_letters
-from chat.exports import label
+from chat.compare.lanes import label
 from chat.models import Conversation, Message
 from chat.versions import path_of
 
