@@ -138,7 +138,7 @@
       // The question as written, @fake lines included (the page shows them apart).
       var body = article.querySelector(".msg-body");
       area.value = body.hasAttribute("data-source") ? body.getAttribute("data-source") : body.textContent;
-      article.querySelector(".msg-body").after(form);
+      body.after(form);
       htmx.process(form);
       area.focus();
       area.setSelectionRange(area.value.length, area.value.length);

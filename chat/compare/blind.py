@@ -107,7 +107,5 @@ def lane_name(position: int, blind: Any = False) -> str:
 def position_of(conversation: Conversation, turn: int, letter: str) -> int | None:
     """The lane position behind the letter a turn shows (a vote names the letter)."""
     lanes = list(conversation.lanes.all())
-    for pk, shown in turn_letters(conversation, turn, lanes).items():
-        if shown == letter:
-            return next(lane.position for lane in lanes if lane.pk == pk)
-    return None
+    letters = turn_letters(conversation, turn, lanes)
+    return next((lane.position for lane in lanes if letters[lane.pk] == letter), None)
